@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Debian packages the test suite needs on a fresh machine; installs only what is missing.
+set -euo pipefail
+need=()
+# (each capability adds the Debian packages it needs here, with the reason)
+if ((${#need[@]})); then
+  if [ "$(id -u)" -ne 0 ]; then echo "system-deps: need root to install: ${need[*]}" >&2; exit 1; fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+fi
