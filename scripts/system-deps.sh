@@ -3,6 +3,10 @@
 set -euo pipefail
 need=()
 # (each capability adds the Debian packages it needs here, with the reason)
+# records: the store tests run on a real PostgreSQL 15 server started by the test session
+[ -x /usr/lib/postgresql/15/bin/pg_ctl ] || need+=(postgresql-15)
+# records: PDF pages are rendered to PNG to be looked at
+command -v pdftoppm >/dev/null || need+=(poppler-utils)
 if ((${#need[@]})); then
   if [ "$(id -u)" -ne 0 ]; then echo "system-deps: need root to install: ${need[*]}" >&2; exit 1; fi
   apt-get update -qq
