@@ -61,23 +61,32 @@ def calculate(rx: Prescription, formulation: Formulation, on: dt.date | None = N
     cap = rx.max_single_dose_mg
     if cap is not None and calculated > cap:
         if rx.dose.unit == "mg":
-            raise DoseOutOfRange("dose.value", rx.dose.value, f"mg is above max_single_dose_mg {cap:g}")
+            raise DoseOutOfRange(
+                "dose.value", rx.dose.value, f"mg is above max_single_dose_mg {cap:g}"
+            )
         trail.append(
-            TrailStep("cap", "min(dose_mg, max_single_dose_mg)",
-                      {"dose_mg": calculated, "max_single_dose_mg": cap}, cap, "mg")
+            TrailStep(
+                "cap",
+                "min(dose_mg, max_single_dose_mg)",
+                {"dose_mg": calculated, "max_single_dose_mg": cap},
+                cap,
+                "mg",
+            )
         )
         calculated, capped = cap, True
 
     rounded = _round_to_step(calculated, formulation.dose_step_mg, cap)
     if rounded <= 0:
         raise DoseOutOfRange(
-            "dose", round(calculated, 4),
+            "dose",
+            round(calculated, 4),
             f"mg rounds to 0 mg with the lot's step of {formulation.dose_step_mg:g} mg",
         )
     deviation = abs(rounded - calculated) / calculated
     if deviation > ROUNDING_TOLERANCE:
         raise DoseOutOfRange(
-            "dose", round(calculated, 4),
+            "dose",
+            round(calculated, 4),
             f"mg rounds to {rounded:g} mg with the lot's step of {formulation.dose_step_mg:g} mg, "
             f"{deviation:.1%} away; more than {ROUNDING_TOLERANCE:.0%} is refused",
         )
@@ -112,22 +121,39 @@ def _basis(rx: Prescription, trail: list[TrailStep]) -> float:
     if unit == "mg/kg":
         dose = value * patient.weight_kg
         trail.append(
-            TrailStep("weight-based dose", "dose.value * weight_kg",
-                      {"dose.value": value, "weight_kg": patient.weight_kg}, dose, "mg")
+            TrailStep(
+                "weight-based dose",
+                "dose.value * weight_kg",
+                {"dose.value": value, "weight_kg": patient.weight_kg},
+                dose,
+                "mg",
+            )
         )
         return dose
     if patient.height_cm is None:
-        raise InvalidPrescription("patient.height_cm", "(missing)", "is required for a dose in mg/m2")
+        raise InvalidPrescription(
+            "patient.height_cm", "(missing)", "is required for a dose in mg/m2"
+        )
     function, formula = BSA_FORMULAS[rx.bsa_formula]
     bsa = function(patient.height_cm, patient.weight_kg)
     trail.append(
-        TrailStep(f"body surface area ({rx.bsa_formula})", formula,
-                  {"height_cm": patient.height_cm, "weight_kg": patient.weight_kg}, bsa, "m2")
+        TrailStep(
+            f"body surface area ({rx.bsa_formula})",
+            formula,
+            {"height_cm": patient.height_cm, "weight_kg": patient.weight_kg},
+            bsa,
+            "m2",
+        )
     )
     dose = value * bsa
     trail.append(
-        TrailStep("surface-based dose", "dose.value * bsa_m2",
-                  {"dose.value": value, "bsa_m2": bsa}, dose, "mg")
+        TrailStep(
+            "surface-based dose",
+            "dose.value * bsa_m2",
+            {"dose.value": value, "bsa_m2": bsa},
+            dose,
+            "mg",
+        )
     )
     return dose
 
