@@ -82,8 +82,11 @@ class Formulation(BaseModel):
     def check_carries(self, drug_name: str, drug_code: str | None) -> None:
         """Refuse a lot whose drug is not the prescribed one."""
         same_name = self.drug_name.strip().lower() == drug_name.strip().lower()
-        same_code = drug_code is None or self.drug_code is None or self.drug_code == drug_code
-        if not (same_name and same_code):
+        if drug_code is not None and self.drug_code is not None:
+            carries = self.drug_code == drug_code  # a coded order matches on the code
+        else:
+            carries = same_name
+        if not carries:
             raise FormulationRefused(
                 "formulation",
                 self.id,
