@@ -1,0 +1,81 @@
+"""Release of a batch by a pharmacist: role, passing QC, intact record, four eyes, signature.
+
+The releasing pharmacist must have performed none of the batch's manufacturing steps: entering
+the prescription, verifying, queueing, weighing, or signing as performer or checker.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from printmed.audit import entries_for
+from printmed.jobs.service import _change, column_value, get_job
+from printmed.jobs.states import JobState
+from printmed.records.errors import QcNotPassed, RecordNotIntact
+from printmed.records.integrity import verify_records
+from printmed.records.signatures import authenticate_signer, sign, signatures_of
+from printmed.store.models import Job, Signature, User
+from printmed.users import NotPermitted, require_role
+
+MANUFACTURING_ACTIONS = frozenset(
+    {"job.create", "job.verify", "job.queue", "record.weigh", "record.weigh.correct"}
+)
+MANUFACTURING_MEANINGS = frozenset({"performed", "checked"})
+
+
+def manufacturers(session: Session, job: Job) -> set[str]:
+    """Usernames of everyone who did a manufacturing step of the batch."""
+    actors = {
+        e.actor for e in entries_for(session, job.batch_number) if e.action in MANUFACTURING_ACTIONS
+    }
+    signers = {
+        s.username
+        for s in signatures_of(session, job.batch_number)
+        if s.meaning in MANUFACTURING_MEANINGS
+    }
+    return actors | signers
+
+
+def check_releasable(session: Session, job: Job, user: User) -> None:
+    """Every condition of release, in the order a pharmacist would want to hear of them."""
+    require_role(user, {"pharmacist"}, "release a batch")
+    if job.state != JobState.WEIGHED:
+        raise QcNotPassed("state", job.state, f"is not weighed; {job.batch_number} has no QC")
+    qc = column_value(job, "qc_json") or {}
+    if not qc.get("passed"):
+        mass = qc.get("mass_uniformity", {}).get("passed")
+        av = qc.get("acceptance_value", {}).get("value")
+        raise QcNotPassed(
+            "qc", "failed", f"for {job.batch_number} (mass uniformity passed={mass}, AV={av})"
+        )
+    report = verify_records(session, job.batch_number)
+    if not report.intact:
+        where = (
+            f"entry {report.chain.first_broken_seq}: {report.chain.problem}"
+            if not report.chain.intact
+            else "; ".join(report.problems)
+        )
+        raise RecordNotIntact("audit trail", "broken", f"at {where}; release refused")
+    if user.username in manufacturers(session, job):
+        raise NotPermitted(
+            user.username,
+            "release " + job.batch_number,
+            "they performed a manufacturing step of this batch (four eyes)",
+        )
+
+
+def release(session: Session, batch_number: str, username: str, password: str) -> Signature:
+    """Release after the pharmacist re-enters their password; returns the 'released' signature."""
+    user = authenticate_signer(session, username, password, "released")
+    job = get_job(session, batch_number, for_update=True)
+    check_releasable(session, job, user)
+    signature = sign(session, job, user, "released")
+    _change(
+        session,
+        job,
+        user.username,
+        "record.release",
+        {"state": JobState.RELEASED.value},
+        reason=f"released by {user.full_name} (signature {signature.id})",
+    )
+    return signature

@@ -1,0 +1,65 @@
+"""Recording unit weights (by hand or from a balance) and the QC computed from them.
+
+A second weighing of a weighed batch is a correction: it needs a reason, and the trail keeps
+both the first and the new weights.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.orm import Session
+
+from printmed.errors import InputError
+from printmed.jobs.service import _change, column_value
+from printmed.jobs.states import JobState
+from printmed.records.qc import assess
+from printmed.store.models import Job, User
+from printmed.users import RECORD_ROLES, require_role
+
+
+def unit_count(job: Job) -> int:
+    """Units in the batch: the gate's tablets when recorded, else the prescription's units."""
+    gate = column_value(job, "gate_json") or {}
+    tablets = gate.get("tablets")
+    if isinstance(tablets, list) and tablets:
+        return len(tablets)
+    return int(column_value(job, "prescription_json")["units"])
+
+
+def record_weights(
+    session: Session,
+    job: Job,
+    actor: User,
+    weights_mg: Sequence[float],
+    *,
+    source: str = "manual",
+    reason: str = "",
+) -> dict[str, object]:
+    """Store the weights and their QC on a printed (or, as a correction, weighed) batch."""
+    require_role(actor, RECORD_ROLES, "weigh a batch")
+    correction = job.state == JobState.WEIGHED
+    if correction and not reason.strip():
+        raise InputError("reason", reason, "is required to correct recorded weights")
+    dose = column_value(job, "dose_json")
+    if dose is None:
+        raise InputError("batch", job.batch_number, "has no recorded dose")
+    qc = assess(
+        list(weights_mg),
+        dose_mg=float(dose["dose_mg"]),
+        formulation=column_value(job, "formulation_json"),
+        units=unit_count(job),
+    )
+    _change(
+        session,
+        job,
+        actor.username,
+        "record.weigh.correct" if correction else "record.weigh",
+        {
+            "weights_json": {"weights_mg": list(weights_mg), "source": source},
+            "qc_json": qc,
+            "state": JobState.WEIGHED.value,
+        },
+        reason=reason.strip() or "unit weights entered",
+    )
+    return qc

@@ -1,0 +1,118 @@
+"""The tables: users, jobs, G-code programs, print progress, audit entries and signatures.
+
+Times are ISO-8601 UTC text so that a hashed value reads back byte for byte on every database.
+Audit entries, signatures and G-code programs are append-only (triggers in the migrations).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[str] = mapped_column(String(40))
+
+
+class Job(Base):
+    """A batch in the making; every change of a column here is also an audit entry."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_number: Mapped[str] = mapped_column(String(32), unique=True)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    printer: Mapped[str] = mapped_column(String(64), index=True)
+    profile_id: Mapped[str] = mapped_column(String(64))
+    prescription_json: Mapped[str] = mapped_column(Text)
+    formulation_json: Mapped[str] = mapped_column(Text)
+    dose_json: Mapped[str | None] = mapped_column(Text)
+    design_json: Mapped[str | None] = mapped_column(Text)
+    gate_json: Mapped[str | None] = mapped_column(Text)
+    gcode_sha256: Mapped[str | None] = mapped_column(ForeignKey("gcode_programs.sha256"))
+    parameters_json: Mapped[str | None] = mapped_column(Text)
+    firmware_json: Mapped[str | None] = mapped_column(Text)
+    stream_report_json: Mapped[str | None] = mapped_column(Text)
+    weights_json: Mapped[str | None] = mapped_column(Text)
+    qc_json: Mapped[str | None] = mapped_column(Text)
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[str] = mapped_column(String(40))
+
+
+class GcodeProgram(Base):
+    """A G-code text, stored once under its SHA-256."""
+
+    __tablename__ = "gcode_programs"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    lines: Mapped[int] = mapped_column(Integer)
+
+
+class PrintProgress(Base):
+    """Telemetry of the print in progress, rewritten as lines are acknowledged.
+
+    It survives a crash of the service: recovery reads the last acknowledged line from here.
+    """
+
+    __tablename__ = "print_progress"
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), primary_key=True)
+    lines_total: Mapped[int] = mapped_column(Integer, default=0)
+    lines_sent: Mapped[int] = mapped_column(Integer, default=0)
+    lines_acknowledged: Mapped[int] = mapped_column(Integer, default=0)
+    last_acknowledged_line: Mapped[int] = mapped_column(Integer, default=0)
+    temperatures_json: Mapped[str] = mapped_column(Text, default="[]")
+    updated_at: Mapped[str] = mapped_column(String(40))
+
+
+class AuditEntry(Base):
+    """One change: who, what (entity, action, old and new values), when and why.
+
+    entry_hash = SHA-256 over the canonical JSON of every other column, prev_hash included.
+    """
+
+    __tablename__ = "audit_entries"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(64))
+    entity: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[str] = mapped_column(String(64))
+    batch_number: Mapped[str | None] = mapped_column(String(32), index=True)
+    old_json: Mapped[str] = mapped_column(Text)
+    new_json: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class Signature(Base):
+    """An e-signature: who (printed name), when, meaning, and the hash of what was signed."""
+
+    __tablename__ = "signatures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_number: Mapped[str] = mapped_column(String(32), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    username: Mapped[str] = mapped_column(String(64))
+    printed_name: Mapped[str] = mapped_column(String(200))
+    meaning: Mapped[str] = mapped_column(String(16))
+    signed_at: Mapped[str] = mapped_column(String(40))
+    through_seq: Mapped[int] = mapped_column(Integer)
+    record_hash: Mapped[str] = mapped_column(String(64))
+    signature_hash: Mapped[str] = mapped_column(String(64))

@@ -1,0 +1,116 @@
+"""Test data for the store, jobs and records tests: users, a lot, a prescription, a job.
+
+Fictional patients only (TEST-PATIENT-…). Passwords are test values, never defaults.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from printmed.jobs import service
+from printmed.store import Store
+from printmed.store.models import Job, User
+from printmed.users import create_user
+
+PASSWORD = "correct horse battery"
+FORMULATION: dict[str, Any] = {
+    "id": "propranolol-pva-10",
+    "drug_name": "propranolol",
+    "drug_code": "372772003",
+    "process": "fdm",
+    "excipients": "PVA",
+    "lot": "LOT-TEST-001",
+    "manufacturer": "Test Filaments Ltd",
+    "expiry": "2099-12-31",
+    "assay_percent": 100.0,
+    "loading_percent_w_w": 10.0,
+    "density_g_cm3": 1.25,
+    "dose_step_mg": 0.5,
+    "calibration_factor": 1.0,
+    "filament_diameter_mm": 1.75,
+    "nozzle_temp_c": [180.0, 200.0],
+}
+PRESCRIPTION: dict[str, Any] = {
+    "id": "RX-TEST-1",
+    "patient": {"id": "TEST-PATIENT-1", "weight_kg": 12.4, "height_cm": 88, "age_years": 2.5},
+    "drug": {"name": "propranolol", "code": "372772003"},
+    "dose": {"value": 1.0, "unit": "mg/kg"},
+    "frequency_per_day": 2,
+    "units": 10,
+    "formulation": "propranolol-pva-10",
+    "shape": "round",
+}
+DOSE_MG = 12.5
+
+
+def gcode_text(lines: int = 200) -> str:
+    """A plain FDM program: heat, home, then `lines` short extruding moves of one object."""
+    body = [
+        f"G1 X{10 + (i % 20) * 0.5:.2f} Y{10 + (i // 20) * 0.5:.2f} E{i * 0.01:.3f} F600"
+        for i in range(lines)
+    ]
+    return (
+        "\n".join(["; test program", "M104 S190", "G28", "M486 S0", *body, "M486 S-1", "M104 S0"])
+        + "\n"
+    )
+
+
+def add_users(store: Store, *names: str) -> dict[str, User]:
+    """Some of (default: all) tech, tech2 (technicians), pharm, pharm2 (pharmacists), boss (admin).
+
+    Each argon2 hash takes about 0.1 s, so tests create only the users they need.
+    """
+    people = {
+        "tech": ("Tina Technician", "technician"),
+        "tech2": ("Theo Technician", "technician"),
+        "pharm": ("Paula Pharmacist", "pharmacist"),
+        "pharm2": ("Peter Pharmacist", "pharmacist"),
+        "boss": ("Ada Admin", "admin"),
+    }
+    with store.session() as session:
+        return {
+            name: create_user(
+                session, None, username=name, full_name=full, role=role, password=PASSWORD
+            )
+            for name, (full, role) in people.items()
+            if not names or name in names
+        }
+
+
+def verified_job(store: Store, actor: User, *, printer: str = "sim-1", lines: int = 200) -> str:
+    """A job entered and verified by `actor`; returns its batch number."""
+    text = gcode_text(lines)
+    with store.session() as session:
+        job = service.create_job(
+            session,
+            actor,
+            prescription=PRESCRIPTION,
+            formulation=FORMULATION,
+            printer=printer,
+            profile_id="fdm-pharma-04",
+        )
+        service.record_verification(
+            session,
+            job,
+            actor,
+            dose={"dose_mg": DOSE_MG, "doses": 10},
+            design={"shape": "round", "volume_mm3": DOSE_MG / 0.125},
+            gate={"tablets": [{"target_mg": DOSE_MG, "gcode_mg": DOSE_MG}] * 10},
+            gcode_text=text,
+            gcode_sha256=hashlib.sha256(text.encode()).hexdigest(),
+            parameters={"nozzle_temp_c": 190, "layer_height_mm": 0.2},
+        )
+        return job.batch_number
+
+
+def queued_job(store: Store, actor: User, **kwargs: Any) -> str:
+    batch = verified_job(store, actor, **kwargs)
+    with store.session() as session:
+        service.queue(session, service.get_job(session, batch), actor)
+    return batch
+
+
+def job(store: Store, batch: str) -> Job:
+    with store.session() as session:
+        return service.get_job(session, batch)
