@@ -13,7 +13,7 @@ from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 
 from dosing.bsa import BSA_FORMULAS
-from dosing.errors import DoseOutOfRange, InvalidPrescription
+from dosing.errors import MISSING, DoseOutOfRange, InvalidPrescription
 from dosing.formulation import Formulation
 from dosing.prescription import Prescription
 
@@ -131,9 +131,7 @@ def _basis(rx: Prescription, trail: list[TrailStep]) -> float:
         )
         return dose
     if patient.height_cm is None:
-        raise InvalidPrescription(
-            "patient.height_cm", "(missing)", "is required for a dose in mg/m2"
-        )
+        raise InvalidPrescription("patient.height_cm", MISSING, "is required for a dose in mg/m2")
     function, formula = BSA_FORMULAS[rx.bsa_formula]
     bsa = function(patient.height_cm, patient.weight_kg)
     trail.append(

@@ -18,10 +18,19 @@ class DosingError(ValueError):
         super().__init__(f"{field}: {_show(value)} {reason}")
 
 
+class Marker(str):
+    """A value shown as is, not quoted: `(missing)`, a type name."""
+
+
+MISSING = Marker("(missing)")
+
+
 def _show(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:g}"
-    return repr(value) if isinstance(value, str) else str(value)
+    if isinstance(value, str) and not isinstance(value, Marker):
+        return repr(value)
+    return str(value)
 
 
 class InvalidPrescription(DosingError):

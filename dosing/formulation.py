@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from dosing.errors import FormulationRefused
+from dosing.errors import MISSING, FormulationRefused
 
 Process = Literal["fdm", "sse"]
 MAX_SSE_TEMP_C = 80.0
@@ -103,5 +103,5 @@ def parse_formulation(data: Any, source: str = "formulation") -> Formulation:
         error = exc.errors(include_url=False)[0]
         field = ".".join(str(p) for p in error["loc"])
         where = f"{source}.{field}" if field else source
-        value = "(missing)" if error["type"] == "missing" else error.get("input")
+        value = MISSING if error["type"] == "missing" else error.get("input")
         raise FormulationRefused(where, value, f"is invalid ({error['msg']})") from None

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from dosing.errors import InvalidPrescription
+from dosing.errors import MISSING, InvalidPrescription, Marker
 
 DoseUnit = Literal["mg", "mg/kg", "mg/m2"]
 ShapeName = Literal["round", "caplet", "ring", "minitablet"]
@@ -68,7 +68,9 @@ def parse_prescription(data: Any) -> Prescription:
     `patient.weight_kg: 400 is invalid (Input should be less than or equal to 350)`.
     """
     if not isinstance(data, dict):
-        raise InvalidPrescription("prescription", type(data).__name__, "is not a JSON object")
+        raise InvalidPrescription(
+            "prescription", Marker(type(data).__name__), "is not a JSON object"
+        )
     try:
         return Prescription.model_validate(data)
     except ValidationError as exc:
@@ -80,7 +82,7 @@ def invalid_from_validation(exc: ValidationError) -> InvalidPrescription:
     error = exc.errors(include_url=False)[0]
     field = ".".join(str(part) for part in error["loc"]) or "prescription"
     if error["type"] == "missing":
-        return InvalidPrescription(field, "(missing)", "is required")
+        return InvalidPrescription(field, MISSING, "is required")
     if error["type"] == "extra_forbidden":
         return InvalidPrescription(field, error["input"], "is not a field of a prescription")
     return InvalidPrescription(field, error["input"], f"is invalid ({error['msg']})")

@@ -13,7 +13,7 @@ from typing import Any
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from pydantic import ValidationError
 
-from dosing.errors import InvalidPrescription
+from dosing.errors import MISSING, InvalidPrescription
 from dosing.prescription import Prescription, parse_prescription
 
 UCUM = "http://unitsofmeasure.org"
@@ -61,7 +61,7 @@ def prescription_from_fhir(
     except ValidationError as exc:
         error = exc.errors(include_url=False)[0]
         field = ".".join(str(p) for p in error["loc"])
-        value = "(missing)" if error["type"] == "missing" else error.get("input")
+        value = MISSING if error["type"] == "missing" else error.get("input")
         raise InvalidPrescription(field, value, f"is invalid ({error['msg']})") from None
 
     if request.status not in ACCEPTED_STATUS:
@@ -79,7 +79,7 @@ def prescription_from_fhir(
     if weight is None:
         raise InvalidPrescription(
             "contained.Observation(body weight)",
-            "(missing)",
+            MISSING,
             "is required: a body-weight Observation (LOINC 29463-7) in kg",
         )
     patient["weight_kg"] = weight
@@ -88,14 +88,14 @@ def prescription_from_fhir(
     elif dose_unit == "mg/m2":
         raise InvalidPrescription(
             "contained.Observation(body height)",
-            "(missing)",
+            MISSING,
             "is required for a dose in mg/m2: a body-height Observation (LOINC 8302-2) in cm",
         )
     formulation = _extension(request, FORMULATION_EXTENSION)
     if formulation is None:
         if choose_formulation is None:
             raise InvalidPrescription(
-                f"extension[{FORMULATION_EXTENSION}]", "(missing)", "is required to choose the lot"
+                f"extension[{FORMULATION_EXTENSION}]", MISSING, "is required to choose the lot"
             )
         formulation = choose_formulation(drug_name, drug_code)
     native: dict[str, Any] = {
@@ -120,7 +120,7 @@ def _prescription_id(request: MedicationRequest) -> str:
             return str(identifier.value)
     if request.id:
         return f"MR-{request.id}"
-    raise InvalidPrescription("identifier", "(missing)", "or id is required to name the order")
+    raise InvalidPrescription("identifier", MISSING, "or id is required to name the order")
 
 
 def _patient_id(request: MedicationRequest) -> str:
@@ -137,7 +137,7 @@ def _medication(request: MedicationRequest) -> tuple[str, str | None]:
     concept = request.medicationCodeableConcept
     if concept is None:
         raise InvalidPrescription(
-            "medicationCodeableConcept", "(missing)", "is required (a SNOMED CT or dm+d code)"
+            "medicationCodeableConcept", MISSING, "is required (a SNOMED CT or dm+d code)"
         )
     code: str | None = None
     name = concept.text
@@ -147,7 +147,7 @@ def _medication(request: MedicationRequest) -> tuple[str, str | None]:
             name = name or coding.display
             break
     if not name:
-        raise InvalidPrescription("medicationCodeableConcept.text", "(missing)", "names no drug")
+        raise InvalidPrescription("medicationCodeableConcept.text", MISSING, "names no drug")
     return str(name).strip().lower(), code
 
 
@@ -158,7 +158,7 @@ def _dose(request: MedicationRequest) -> tuple[float, str]:
     except (TypeError, IndexError):
         quantity = None
     if quantity is None or quantity.value is None:
-        raise InvalidPrescription(field, "(missing)", "is required")
+        raise InvalidPrescription(field, MISSING, "is required")
     if quantity.system != UCUM:
         raise InvalidPrescription(f"{field}.system", quantity.system, f"must be {UCUM}")
     if quantity.code not in DOSE_UNITS:
@@ -174,7 +174,7 @@ def _frequency_per_day(request: MedicationRequest) -> int:
     dosage = request.dosageInstruction[0]  # type: ignore[index]
     repeat = dosage.timing.repeat if dosage.timing else None
     if repeat is None or repeat.frequency is None:
-        raise InvalidPrescription(f"{field}.frequency", "(missing)", "is required")
+        raise InvalidPrescription(f"{field}.frequency", MISSING, "is required")
     period = float(repeat.period or 1)
     unit = repeat.periodUnit or "d"
     if unit not in PERIOD_PER_DAY or period <= 0:
@@ -193,7 +193,7 @@ def _units(request: MedicationRequest) -> int:
     field = "dispenseRequest.quantity.value"
     quantity = request.dispenseRequest.quantity if request.dispenseRequest else None
     if quantity is None or quantity.value is None:
-        raise InvalidPrescription(field, "(missing)", "is required (number of doses to supply)")
+        raise InvalidPrescription(field, MISSING, "is required (number of doses to supply)")
     value = quantity.value
     if value != value.to_integral_value() or value < 1:
         raise InvalidPrescription(field, float(value), "is not a whole number of doses")
