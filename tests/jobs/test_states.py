@@ -1,0 +1,120 @@
+"""Only the transitions of the job's life are allowed, and each one is an audit entry."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from printmed.audit import entries_for
+from printmed.jobs import service
+from printmed.jobs.states import TRANSITIONS, IllegalTransition, JobState, check_transition
+from printmed.store import Store
+from printmed.users import NotPermitted
+from tests.records.builders import add_users, queued_job, verified_job
+
+HAPPY_PATH = ["draft", "verified", "queued", "printing", "printed", "weighed", "released"]
+
+
+def test_happy_path_is_a_chain_of_legal_transitions() -> None:
+    for old, new in itertools.pairwise(HAPPY_PATH):
+        check_transition("PM-TEST", old, new)
+
+
+@given(st.sampled_from(list(JobState)), st.sampled_from(list(JobState)))
+def test_a_transition_is_allowed_exactly_when_listed(old: JobState, new: JobState) -> None:
+    if new in TRANSITIONS[old]:
+        check_transition("PM-TEST", old, new)
+    else:
+        with pytest.raises(IllegalTransition) as refused:
+            check_transition("PM-TEST", old, new)
+        assert refused.value.field == "state"
+        assert refused.value.value == new
+
+
+def test_released_and_rejected_are_final() -> None:
+    assert TRANSITIONS[JobState.RELEASED] == frozenset()
+    assert TRANSITIONS[JobState.REJECTED] == frozenset()
+
+
+def test_printing_cannot_be_resumed_from_interrupted() -> None:
+    with pytest.raises(IllegalTransition, match="cannot follow interrupted"):
+        check_transition("PM-TEST", "interrupted", "printing")
+
+
+def test_each_state_change_is_an_audit_entry_with_old_and_new(store: Store) -> None:
+    users = add_users(store, "tech")
+    batch = queued_job(store, users["tech"])
+    with store.session() as session:
+        entries = entries_for(session, batch)
+    assert [e.action for e in entries] == ["job.create", "job.verify", "job.queue"]
+    assert [e.actor for e in entries] == ["tech", "tech", "tech"]
+    assert '"state":"verified"' in entries[2].old_json
+    assert entries[2].new_json == '{"state":"queued"}'
+
+
+def test_a_draft_cannot_be_queued_before_the_dose_gate(store: Store) -> None:
+    from tests.records.builders import FORMULATION, PRESCRIPTION
+
+    users = add_users(store, "tech")
+    with store.session() as session:
+        job = service.create_job(
+            session,
+            users["tech"],
+            prescription=PRESCRIPTION,
+            formulation=FORMULATION,
+            printer="sim-1",
+            profile_id="fdm-pharma-04",
+        )
+        batch = job.batch_number
+    with pytest.raises(IllegalTransition, match="cannot follow draft"), store.session() as session:
+        service.queue(session, service.get_job(session, batch), users["tech"])
+    with store.session() as session:
+        assert service.get_job(session, batch).state == "draft"
+        assert [e.action for e in entries_for(session, batch)] == ["job.create"]
+
+
+def test_an_admin_cannot_enter_or_change_a_record(store: Store) -> None:
+    users = add_users(store, "tech", "boss")
+    batch = verified_job(store, users["tech"])
+    with pytest.raises(NotPermitted, match="role admin"), store.session() as session:
+        service.queue(session, service.get_job(session, batch), users["boss"])
+
+
+def test_batch_numbers_count_up_within_the_day(store: Store) -> None:
+    users = add_users(store, "tech")
+    first = verified_job(store, users["tech"])
+    second = verified_job(store, users["tech"])
+    assert first.endswith("-0001") and second.endswith("-0002")
+    assert first[:-5] == second[:-5]
+
+
+def test_wrong_gcode_hash_is_refused_and_nothing_is_written(store: Store) -> None:
+    from tests.records.builders import FORMULATION, PRESCRIPTION, gcode_text
+
+    users = add_users(store, "tech")
+    with store.session() as session:
+        batch = service.create_job(
+            session,
+            users["tech"],
+            prescription=PRESCRIPTION,
+            formulation=FORMULATION,
+            printer="sim-1",
+            profile_id="fdm-pharma-04",
+        ).batch_number
+    with pytest.raises(ValueError, match="does not match the G-code"), store.session() as session:
+        service.record_verification(
+            session,
+            service.get_job(session, batch),
+            users["tech"],
+            dose={"dose_mg": 1},
+            design={},
+            gate={},
+            gcode_text=gcode_text(),
+            gcode_sha256="0" * 64,
+            parameters={},
+        )
+    with store.session() as session:
+        assert service.get_job(session, batch).state == "draft"

@@ -1,0 +1,81 @@
+"""Workers sharing one queue never take the same job twice (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import threading
+
+from printmed.jobs import service
+from printmed.records.integrity import verify_records
+from printmed.store import Store
+from tests.records.builders import add_users, queued_job
+
+FIRMWARE = {"FIRMWARE_NAME": "Marlin test"}
+
+
+def test_claim_records_worker_and_firmware_before_streaming(any_store: Store) -> None:
+    users = add_users(any_store, "tech")
+    batch = queued_job(any_store, users["tech"])
+    with any_store.session() as session:
+        job = service.claim_next(session, "sim-1", "w1", FIRMWARE)
+        assert job is not None and job.batch_number == batch
+    with any_store.session() as session:
+        job = service.get_job(session, batch)
+        assert (job.state, job.claimed_by) == ("printing", "w1")
+        assert service.column_value(job, "firmware_json") == FIRMWARE
+        assert job.gcode_sha256 is not None
+        assert verify_records(session).intact
+
+
+def test_no_job_for_another_printer(any_store: Store) -> None:
+    users = add_users(any_store, "tech")
+    queued_job(any_store, users["tech"], printer="sim-2")
+    with any_store.session() as session:
+        assert service.claim_next(session, "sim-1", "w1", FIRMWARE) is None
+
+
+def test_concurrent_workers_take_each_job_exactly_once(any_store: Store) -> None:
+    users = add_users(any_store, "tech")
+    batches = {queued_job(any_store, users["tech"], lines=5) for _ in range(12)}
+    taken: dict[str, list[str]] = {f"w{i}": [] for i in range(4)}
+
+    def work(worker_id: str) -> None:
+        while True:
+            with any_store.session() as session:
+                job = service.claim_next(session, "sim-1", worker_id, FIRMWARE)
+                if job is None:
+                    return
+                taken[worker_id].append(job.batch_number)
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in taken]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    every = [batch for claimed in taken.values() for batch in claimed]
+    assert sorted(every) == sorted(batches)
+    with any_store.session() as session:
+        assert verify_records(session).intact
+
+
+def test_recovery_marks_printing_jobs_interrupted_with_last_acknowledged_line(
+    any_store: Store,
+) -> None:
+    from printmed.store.models import PrintProgress
+
+    users = add_users(any_store, "tech")
+    batch = queued_job(any_store, users["tech"])
+    with any_store.session() as session:
+        job = service.claim_next(session, "sim-1", "w1", FIRMWARE)
+        assert job is not None
+        progress = session.get(PrintProgress, job.id)
+        assert progress is not None
+        progress.lines_acknowledged, progress.last_acknowledged_line = 57, 57
+    with any_store.session() as session:
+        assert service.recover_interrupted(session, "sim-1", "w2") == [batch]
+    with any_store.session() as session:
+        job = service.get_job(session, batch)
+        report = service.column_value(job, "stream_report_json")
+        assert job.state == "interrupted"
+        assert report["last_acknowledged_line"] == 57
+        assert report["complete"] is False
+        assert verify_records(session).intact
