@@ -1,0 +1,653 @@
+"""The Marlin serial protocol over any `Transport`: numbered lines, acks, resends, timeouts.
+
+One thread owns the link: it reads replies, updates explicit state under one lock, and
+sends while the window allows. The window is one line in flight with plain `ok`, and with
+ADVANCED_OK (`ok N P B`) as many lines as the printer has command slots, as long as the
+bytes in flight fit its receive buffer (128 bytes on Marlin). Every line sent is kept in a
+bounded history so `Resend: n` is answered with exactly the bytes of line n; a lost `ok`
+is found by a timeout, probed with `M105`, and the unacknowledged lines are sent again
+(the printer's line-number check drops any it already had, so none runs twice).
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import threading
+import time
+from dataclasses import dataclass, field
+
+from printers.errors import (
+    GarbledReplies,
+    PrinterBusy,
+    PrinterNotConnected,
+    PrinterTimeout,
+)
+from printers.firmware import FirmwareInfo
+from printers.framing import LONG_COMMAND_LIMIT_S, code_of, dwell_s, frame
+from printers.interface import JobState, Progress, ProgressListener, StreamReport
+from printers.program import GcodeProgram
+from printers.replies import (
+    Action,
+    Busy,
+    Ok,
+    Other,
+    PrinterError,
+    Resend,
+    Start,
+    TemperatureReport,
+    Temperatures,
+    parse,
+)
+from printers.transport import LinkLost, Transport
+
+CANCEL_SCRIPT = ("M104 S0", "M140 S0")
+
+
+@dataclass(frozen=True)
+class LinkSettings:
+    """Timing and sizes of the link; the defaults suit Marlin 2 at 115200 or 250000 baud."""
+
+    ack_timeout_s: float = 5.0  # no ok, busy or reply this long: probe with M105
+    probe_limit: int = 3  # unanswered probes in a row before the printer counts as gone
+    rx_buffer_bytes: int = 128  # the firmware's receive buffer (Marlin RX_BUFFER_SIZE)
+    send_ahead: bool = True  # use the window when the firmware offers ADVANCED_OK
+    history_lines: int = 256  # lines kept to answer Resend
+    temperature_interval_s: float = 2.0
+    connect_timeout_s: float = 3.0  # per attempt of the M110 handshake
+    connect_attempts: int = 3
+    progress_interval_s: float = 0.25
+
+
+@dataclass
+class _Outgoing:
+    """A command waiting to be numbered and sent: a program line or one of the host's own."""
+
+    command: str
+    job_index: int | None = None
+    job: _Job | None = None
+    done: threading.Event | None = None
+    output: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Sent:
+    number: int
+    frame: bytes
+    item: _Outgoing
+
+
+class _Job:
+    """One program being streamed, with its report and per-line acknowledgement count."""
+
+    def __init__(
+        self, program: GcodeProgram, report: StreamReport, listener: ProgressListener | None
+    ):
+        self.program = program
+        self.report = report
+        self.listener = listener
+        self.next_index = 0
+        self.ack_counts = bytearray(len(program))
+        self.done = threading.Event()
+        self.started = time.monotonic()
+        self.last_progress = 0.0
+        self.layer = 0
+
+
+class MarlinLink:
+    """A connected Marlin-family printer on a transport; `connect()` then `start()`/`wait()`."""
+
+    def __init__(self, transport: Transport, settings: LinkSettings | None = None) -> None:
+        self.transport = transport
+        self.settings = settings or LinkSettings()
+        self.firmware: FirmwareInfo | None = None
+        self.log: collections.deque[str] = collections.deque(maxlen=200)
+        self._lock = threading.RLock()
+        self._write_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._closing = False
+        self._connected = False
+        self._handshaking = False
+        self._lost_reason = ""
+        # protocol state
+        self._next_number = 1
+        self._history: collections.OrderedDict[int, _Sent] = collections.OrderedDict()
+        self._in_flight: collections.deque[_Sent] = collections.deque()
+        self._bytes_in_flight = 0
+        self._stale: collections.deque[_Sent] = collections.deque()
+        self._stale_for = -1
+        self._retransmit: collections.deque[_Sent] = collections.deque()
+        self._host_queue: collections.deque[_Outgoing] = collections.deque()
+        self._ignore_plain_oks = 0
+        self._advanced = False
+        self._slots = 1
+        self._deadline: float | None = None
+        self._query: str | None = None  # "poll" or "probe": an unnumbered M105 outstanding
+        self._query_deadline = 0.0
+        self._probes_unanswered = 0
+        self._autoreport = False
+        self._last_poll = 0.0
+        self._temperatures: Temperatures | None = None
+        self._job: _Job | None = None
+        self._good_lines = 0
+        self._garbled_bytes = 0
+
+    # ----------------------------------------------------------------- public, any thread
+
+    def connect(self) -> FirmwareInfo:
+        """Start the reader, reset line numbers (M110 N0), learn the firmware (M115)."""
+        self._thread = threading.Thread(target=self._run, name=f"marlin:{self.transport.name}")
+        self._thread.daemon = True
+        self._thread.start()
+        self._handshaking = True
+        try:
+            self._handshake_numbering()
+            m115 = self._request("M115", self.settings.connect_timeout_s)
+            info = FirmwareInfo.from_m115(m115.output)
+            with self._lock:
+                info = FirmwareInfo(
+                    info.name, info.fields, info.capabilities, self._advanced, self._slots
+                )
+                self.firmware = info
+            if info.has("AUTOREPORT_TEMP"):
+                interval = max(1, round(self.settings.temperature_interval_s))
+                self._request(f"M155 S{interval}", self.settings.connect_timeout_s)
+                self._autoreport = True
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            self._handshaking = False
+        with self._lock:
+            self._connected = True
+        return info
+
+    def start(self, program: GcodeProgram, listener: ProgressListener | None, backend: str) -> None:
+        with self._lock:
+            self._require_connected()
+            if self._job and not self._job.report.state.final:
+                raise PrinterBusy("job", self._job.program.name, "is still running")
+            report = StreamReport(
+                program.name,
+                backend,
+                lines_total=len(program),
+                extrusion_lines_total=program.extrusion_lines,
+            )
+            self._job = _Job(program, report, listener)
+            if not len(program):
+                self._finish(JobState.COMPLETED, "")
+
+    def wait(self, timeout_s: float | None = None) -> StreamReport | None:
+        job = self._job
+        if job is None:
+            raise PrinterNotConnected("job", None, "none was started")
+        if not job.done.wait(timeout_s):
+            return None
+        return job.report
+
+    def pause(self) -> None:
+        with self._lock:
+            if self._job and self._job.report.state is JobState.RUNNING:
+                self._job.report.state = JobState.PAUSED
+                self._emit(force=True)
+
+    def resume(self) -> None:
+        with self._lock:
+            if self._job and self._job.report.state is JobState.PAUSED:
+                self._job.report.state = JobState.RUNNING
+                self._emit(force=True)
+
+    def cancel(self) -> None:
+        with self._lock:
+            if self._job and not self._job.report.state.final:
+                self._retransmit = collections.deque(
+                    s for s in self._retransmit if s.item.job_index is None
+                )
+                self._host_queue.extend(_Outgoing(c) for c in CANCEL_SCRIPT)
+                self._finish(JobState.CANCELLED, "cancelled by the user")
+
+    def emergency_stop(self) -> None:
+        """M112 goes out now, ahead of everything queued (Marlin's emergency parser)."""
+        try:
+            with self._write_lock:
+                self.transport.write(b"M112\n")
+        except LinkLost:
+            pass
+        with self._lock:
+            self._host_queue.clear()
+            self._retransmit.clear()
+            self._in_flight.clear()
+            self._connected = False
+            if self._job and not self._job.report.state.final:
+                self._finish(JobState.FAILED, "emergency stop (M112) sent")
+
+    def temperatures(self) -> Temperatures | None:
+        with self._lock:
+            return self._temperatures
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    @property
+    def job_state(self) -> JobState | None:
+        job = self._job
+        return job.report.state if job else None
+
+    def close(self) -> None:
+        with self._lock:
+            self._closing = True
+            if self._job and not self._job.report.state.final:
+                self._finish(JobState.INTERRUPTED, "disconnected by the host")
+            self._connected = False
+        if self._thread and self._thread is not threading.current_thread():
+            self._thread.join(timeout=2)
+        self.transport.close()
+
+    # ----------------------------------------------------------------- handshake
+
+    def _handshake_numbering(self) -> None:
+        waited_s = 0.0
+        for _ in range(self.settings.connect_attempts):
+            with self._lock:
+                self._reset_numbering()
+                item = _Outgoing("M110 N0", done=threading.Event())
+                sent = _Sent(0, frame(0, "M110 N0"), item)
+                self._history[0] = sent
+                self._write(sent)
+            if item.done is not None and item.done.wait(self.settings.connect_timeout_s):
+                return
+            waited_s += self.settings.connect_timeout_s
+            if self._lost_reason:
+                break
+        self._raise_unanswered(waited_s)
+
+    def _raise_unanswered(self, waited_s: float) -> None:
+        if self._lost_reason:
+            raise PrinterNotConnected("port", self.transport.name, f"lost: {self._lost_reason}")
+        if self._garbled_bytes > 0 and self._good_lines == 0:
+            baud = getattr(self.transport, "baud", None)
+            raise GarbledReplies(
+                "baud",
+                baud,
+                f"gives unreadable replies on {self.transport.name} (wrong baud rate?)",
+            )
+        raise PrinterTimeout(
+            "port",
+            self.transport.name,
+            f"no answer from the printer within {waited_s:g} s (is it switched on?)",
+        )
+
+    def _request(self, command: str, timeout_s: float) -> _Outgoing:
+        item = _Outgoing(command, done=threading.Event())
+        with self._lock:
+            self._host_queue.append(item)
+            self._pump()
+        if item.done is None or not item.done.wait(timeout_s):
+            self._raise_unanswered(timeout_s)
+        return item
+
+    def _reset_numbering(self) -> None:
+        self._history.clear()
+        self._in_flight.clear()
+        self._retransmit.clear()
+        self._stale.clear()
+        self._bytes_in_flight = 0
+        self._ignore_plain_oks = 0
+        self._next_number = 1
+        self._query = None
+
+    def _require_connected(self) -> None:
+        if not self._connected:
+            reason = self._lost_reason or "connect() first"
+            raise PrinterNotConnected(
+                "printer", self.transport.name, f"is not connected ({reason})"
+            )
+
+    # ----------------------------------------------------------------- the link thread
+
+    def _run(self) -> None:
+        pending = b""
+        while not self._closing:
+            try:
+                chunk = self.transport.read(0.02)
+            except LinkLost as exc:
+                with self._lock:
+                    self._lose(f"port vanished ({exc})")
+                return
+            if chunk:
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                with self._lock:
+                    for raw in lines:
+                        self._receive(raw)
+            with self._lock:
+                if self._closing:
+                    return
+                self._check_deadlines(time.monotonic())
+                self._pump()
+
+    def _receive(self, raw: bytes) -> None:
+        text = raw.decode("ascii", errors="replace").strip("\r\x00 ")
+        if not text:
+            return
+        printable = sum(32 <= ord(c) < 127 for c in text)
+        if printable < 0.8 * len(text):
+            self._garbled_bytes += len(raw)
+            return
+        self.log.append(text)
+        reply = parse(text)
+        if isinstance(reply, Ok):
+            self._good_lines += 1
+            self._on_ok(reply)
+        elif isinstance(reply, Resend):
+            self._good_lines += 1
+            self._on_resend(reply.line_number)
+        elif isinstance(reply, Busy):
+            self._extend_deadline()
+        elif isinstance(reply, TemperatureReport):
+            self._record_temperatures(reply.temperatures)
+            head = self._in_flight[0] if self._in_flight else None
+            if head and code_of(head.item.command) in LONG_COMMAND_LIMIT_S:
+                self._extend_deadline()
+        elif isinstance(reply, Start):
+            if self._connected or (self._job and not self._job.report.state.final):
+                self._lose("the printer restarted (start banner)")
+        elif isinstance(reply, PrinterError):
+            if reply.fatal:
+                self._connected = False
+                self._lost_reason = reply.text
+                if self._job and not self._job.report.state.final:
+                    self._finish(JobState.FAILED, f"printer halted: {reply.text}")
+        elif isinstance(reply, Action):
+            self._on_action(reply.name)
+        elif isinstance(reply, Other) and self._in_flight:
+            self._in_flight[0].item.output.append(text)
+
+    def _on_ok(self, ok: Ok) -> None:
+        if ok.temperatures is not None:
+            self._record_temperatures(ok.temperatures)
+        if ok.buffer_free is not None:
+            self._advanced = True
+            self._slots = max(self._slots, ok.buffer_free)
+        if self._query is not None and ok.temperatures is not None:
+            was_probe = self._query == "probe"
+            self._query = None
+            self._probes_unanswered = 0
+            if ok.line_number is not None:
+                self._ack_through(ok.line_number)
+            if was_probe:
+                # every reply sent before the probe's has arrived: what is unacked was lost
+                self._stale.clear()
+                self._rewind(list(self._in_flight))
+            return
+        if ok.line_number is not None:
+            self._ack_through(ok.line_number)
+        elif self._ignore_plain_oks > 0:
+            self._ignore_plain_oks -= 1
+        elif self._in_flight:
+            self._ack_through(self._in_flight[0].number)
+
+    def _on_resend(self, number: int) -> None:
+        if not self._advanced:
+            self._ignore_plain_oks += 1
+        self._ack_through(number - 1)
+        if number == self._stale_for and self._stale:
+            self._release_stale()
+            return
+        if number >= self._next_number:
+            return  # it holds every line we sent; only the acks were lost
+        unacked = [s for s in self._in_flight if s.number >= number]
+        if not unacked or unacked[0].number != number:
+            queued = self._retransmit and self._retransmit[0].number == number
+            if not queued:
+                self._protocol_failure(f"the printer asked again for line N{number}")
+            return
+        self._stale = collections.deque(unacked[1:])
+        self._stale_for = number
+        self._rewind([unacked[0]])
+        self._bytes_in_flight = sum(len(s.frame) for s in self._stale)
+        if self._job:
+            self._job.report.resends += 1
+
+    def _rewind(self, lines: list[_Sent]) -> None:
+        """Queue `lines` (and whatever waited to be resent) to go out again, in order."""
+        merged = {s.number: s for s in [*lines, *self._stale, *self._retransmit]}
+        self._retransmit = collections.deque(merged[n] for n in sorted(merged))
+        self._in_flight.clear()
+        self._bytes_in_flight = 0
+        self._deadline = None
+
+    def _release_stale(self) -> None:
+        gone = self._stale.popleft()
+        self._bytes_in_flight -= len(gone.frame)
+
+    def _on_action(self, name: str) -> None:
+        if name == "pause":
+            self.pause()
+        elif name == "resume":
+            self.resume()
+        elif name == "cancel":
+            self.cancel()
+
+    def _ack_through(self, number: int) -> None:
+        acked_any = False
+        while self._in_flight and self._in_flight[0].number <= number:
+            sent = self._in_flight.popleft()
+            self._bytes_in_flight -= len(sent.frame)
+            self._acknowledge(sent.item)
+            acked_any = True
+        if acked_any:
+            self._deadline = self._deadline_for(self._in_flight[0]) if self._in_flight else None
+
+    def _acknowledge(self, item: _Outgoing) -> None:
+        if item.done is not None:
+            item.done.set()
+        job = item.job
+        if item.job_index is None or job is None:
+            return
+        job.ack_counts[item.job_index] += 1
+        report = job.report
+        if job.ack_counts[item.job_index] > 1:
+            self._protocol_failure(f"line {item.job_index} acknowledged twice", job)
+            return
+        report.lines_acknowledged += 1
+        report.extrusion_lines_acknowledged += job.program.extrudes[item.job_index]
+        report.last_acknowledged_line = job.program.file_lines[item.job_index]
+        report.last_acknowledged_command = item.command
+        job.layer = job.program.layer_of[item.job_index]
+        if report.state is JobState.RUNNING and report.lines_acknowledged == report.lines_total:
+            self._finish(JobState.COMPLETED, "", job)
+        else:
+            self._emit(job)
+
+    # ----------------------------------------------------------------- sending
+
+    def _pump(self) -> None:
+        if self._closing or self._query is not None:
+            return
+        while True:
+            nxt = self._next_to_send()
+            if nxt is None or not self._window_allows(len(nxt.frame)):
+                break
+            source = self._take_next()
+            self._write(source)
+        self._maybe_poll()
+
+    def _next_to_send(self) -> _Sent | None:
+        if self._retransmit:
+            return self._retransmit[0]
+        item = self._peek_new()
+        if item is None:
+            return None
+        return _Sent(self._next_number, frame(self._next_number, item.command), item)
+
+    def _peek_new(self) -> _Outgoing | None:
+        if self._host_queue:
+            return self._host_queue[0]
+        job = self._job
+        if (
+            job
+            and self._connected
+            and job.report.state is JobState.RUNNING
+            and job.next_index < len(job.program)
+        ):
+            index = job.next_index
+            return _Outgoing(job.program.commands[index], job_index=index, job=job)
+        return None
+
+    def _take_next(self) -> _Sent:
+        if self._retransmit:
+            sent = self._retransmit.popleft()
+            if self._job and sent.item.job_index is not None:
+                self._job.report.transmissions += 1
+            return sent
+        if self._host_queue:
+            item = self._host_queue.popleft()
+        else:
+            job = self._job
+            assert job is not None
+            item = _Outgoing(
+                job.program.commands[job.next_index], job_index=job.next_index, job=job
+            )
+            job.next_index += 1
+            job.report.lines_sent += 1
+            job.report.transmissions += 1
+        sent = _Sent(self._next_number, frame(self._next_number, item.command), item)
+        self._next_number += 1
+        self._history[sent.number] = sent
+        while len(self._history) > self.settings.history_lines:
+            self._history.popitem(last=False)
+        return sent
+
+    def _window_allows(self, frame_bytes: int) -> bool:
+        lines = len(self._in_flight) + len(self._stale)
+        if lines == 0:
+            return True
+        if not (self._advanced and self.settings.send_ahead):
+            return False
+        room = self._bytes_in_flight + frame_bytes <= self.settings.rx_buffer_bytes
+        return lines < self._slots and room
+
+    def _write(self, sent: _Sent) -> None:
+        if not self._in_flight:
+            self._deadline = self._deadline_for(sent)
+        self._in_flight.append(sent)
+        self._bytes_in_flight += len(sent.frame)
+        try:
+            with self._write_lock:
+                self.transport.write(sent.frame)
+        except LinkLost as exc:
+            self._lose(f"port vanished ({exc})")
+
+    def _maybe_poll(self) -> None:
+        now = time.monotonic()
+        if (
+            self._autoreport
+            or not self._connected
+            or self._in_flight
+            or self._stale
+            or now - self._last_poll < self.settings.temperature_interval_s
+        ):
+            return
+        self._last_poll = now
+        self._send_query("poll", now)
+
+    def _send_query(self, kind: str, now: float) -> None:
+        self._query = kind
+        self._query_deadline = now + self.settings.ack_timeout_s
+        try:
+            with self._write_lock:
+                self.transport.write(b"M105\n")
+        except LinkLost as exc:
+            self._lose(f"port vanished ({exc})")
+
+    # ----------------------------------------------------------------- timeouts
+
+    def _deadline_for(self, sent: _Sent) -> float:
+        limit_s = LONG_COMMAND_LIMIT_S.get(code_of(sent.item.command))
+        timeout_s = limit_s if limit_s else self.settings.ack_timeout_s
+        return time.monotonic() + timeout_s + dwell_s(sent.item.command)
+
+    def _extend_deadline(self) -> None:
+        if self._in_flight:
+            self._deadline = max(
+                self._deadline or 0.0, time.monotonic() + self.settings.ack_timeout_s
+            )
+
+    def _check_deadlines(self, now: float) -> None:
+        if self._handshaking or not self._connected:
+            return
+        if self._query is not None:
+            if now > self._query_deadline:
+                self._probes_unanswered += 1
+                if self._job:
+                    self._job.report.timeouts += 1
+                if self._probes_unanswered >= self.settings.probe_limit:
+                    waited_s = self._probes_unanswered * self.settings.ack_timeout_s
+                    self._lose(f"the printer stopped answering ({waited_s:g} s without reply)")
+                    return
+                self._send_query(self._query, now)
+            return
+        if self._deadline is not None and now > self._deadline and (self._in_flight or self._stale):
+            if self._job:
+                self._job.report.timeouts += 1
+            self._deadline = None
+            self._send_query("probe", now)
+
+    # ----------------------------------------------------------------- job end and telemetry
+
+    def _lose(self, reason: str) -> None:
+        self._connected = False
+        self._lost_reason = reason
+        if self._job and not self._job.report.state.final:
+            self._finish(JobState.INTERRUPTED, reason)
+
+    def _protocol_failure(self, reason: str, job: _Job | None = None) -> None:
+        self._lost_reason = reason
+        job = job or self._job
+        if job and not job.report.state.final:
+            self._finish(JobState.INTERRUPTED, reason, job)
+
+    def _finish(self, state: JobState, reason: str, job: _Job | None = None) -> None:
+        job = job or self._job
+        assert job is not None
+        report = job.report
+        if state is JobState.COMPLETED and any(c != 1 for c in job.ack_counts):
+            state, reason = JobState.FAILED, "not every line was acknowledged exactly once"
+        report.state = state
+        report.reason = reason
+        report.ended_at = dt.datetime.now(dt.UTC)
+        self._emit(job, force=True)
+        job.done.set()
+
+    def _record_temperatures(self, temps: Temperatures) -> None:
+        self._temperatures = temps
+        job = self._job
+        if job and not job.report.state.final:
+            job.report.temperature_log.append((time.monotonic() - job.started, temps))
+
+    def _emit(self, job: _Job | None = None, force: bool = False) -> None:
+        job = job or self._job
+        if job is None or job.listener is None:
+            return
+        now = time.monotonic()
+        if not force and now - job.last_progress < self.settings.progress_interval_s:
+            return
+        job.last_progress = now
+        report = job.report
+        elapsed_s = now - job.started
+        done = report.lines_acknowledged
+        remaining_s = elapsed_s * (report.lines_total - done) / done if done else None
+        job.listener(
+            Progress(
+                report.state,
+                done,
+                report.lines_total,
+                job.layer,
+                job.program.layers,
+                self._temperatures,
+                elapsed_s,
+                remaining_s,
+            )
+        )
