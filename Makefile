@@ -21,13 +21,13 @@ run: $(STAMP)
 	$(BIN)/printmed demo
 
 test: $(STAMP) system-deps
-	$(BIN)/ruff check dosing gcode printers printmed tests benchmarks
+	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 lint:
-	$(BIN)/ruff format dosing gcode printers printmed tests benchmarks
-	$(BIN)/ruff check --fix dosing gcode printers printmed tests benchmarks
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache
