@@ -114,3 +114,24 @@ def queued_job(store: Store, actor: User, **kwargs: Any) -> str:
 def job(store: Store, batch: str) -> Job:
     with store.session() as session:
         return service.get_job(session, batch)
+
+
+def printed_job(store: Store, actor: User, **kwargs: Any) -> str:
+    """A job queued by `actor`, taken by worker w1 and printed completely."""
+    batch = queued_job(store, actor, **kwargs)
+    with store.session() as session:
+        job = service.claim_next(session, "sim-1", "w1", {"FIRMWARE_NAME": "Marlin test"})
+        assert job is not None and job.batch_number == batch
+        service.finish_print(
+            session,
+            job,
+            "w1",
+            "printed",
+            {"complete": True, "lines_total": 206, "lines_acknowledged": 206},
+        )
+    return batch
+
+
+def good_weights(count: int = 10) -> list[float]:
+    """Unit masses (mg) of a uniform batch around the 125 mg that carries 12.5 mg."""
+    return [125.0 + ((i % 5) - 2) * 0.8 for i in range(count)]

@@ -1,0 +1,115 @@
+"""The batch record as one document: every recorded field, QC, signatures, the audit trail, and
+which values changed after they were first entered (corrections, with who, when and why).
+
+`load_record` is what `records show`, the PDF and the release review display.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from printmed.audit import decoded, entries_for
+from printmed.jobs.service import get_job, snapshot
+from printmed.records.integrity import IntegrityReport, verify_records
+from printmed.records.signatures import signatures_of
+from printmed.store.models import GcodeProgram, PrintProgress
+
+# Columns whose later values are the job's life, not corrections of what was entered.
+LIFECYCLE_COLUMNS = frozenset({"state", "claimed_by", "stream_report_json", "firmware_json"})
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    """fields: the job's recorded columns (decoded); trail: decoded audit entries in order;
+    corrections: per column, the values after the first with who/when/why."""
+
+    batch_number: str
+    fields: dict[str, Any]
+    gcode_lines: int | None
+    progress: dict[str, Any] | None
+    signatures: list[dict[str, Any]]
+    trail: list[dict[str, Any]]
+    corrections: dict[str, list[dict[str, Any]]]
+    integrity: IntegrityReport
+
+    def field(self, name: str) -> Any:
+        return self.fields.get(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "batch_number": self.batch_number,
+            "fields": self.fields,
+            "gcode_lines": self.gcode_lines,
+            "progress": self.progress,
+            "signatures": self.signatures,
+            "trail": self.trail,
+            "corrections": self.corrections,
+            "integrity": self.integrity.to_dict(),
+        }
+
+
+def corrections_of(trail: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """For each entered column set more than once, every later value with who, when and why."""
+    first_seen: set[str] = set()
+    changes: dict[str, list[dict[str, Any]]] = {}
+    for entry in trail:
+        if entry["entity"] != "job" or not isinstance(entry["new"], dict):
+            continue
+        old = entry["old"] if isinstance(entry["old"], dict) else {}
+        for column, value in entry["new"].items():
+            if column in LIFECYCLE_COLUMNS or value is None:
+                continue
+            if column in first_seen:
+                changes.setdefault(column, []).append(
+                    {
+                        "seq": entry["seq"],
+                        "at": entry["at"],
+                        "actor": entry["actor"],
+                        "old": old.get(column),
+                        "new": value,
+                        "reason": entry["reason"],
+                    }
+                )
+            first_seen.add(column)
+    return changes
+
+
+def load_record(session: Session, batch_number: str) -> BatchRecord:
+    job = get_job(session, batch_number)
+    trail = [decoded(entry) for entry in entries_for(session, batch_number)]
+    program = session.get(GcodeProgram, job.gcode_sha256) if job.gcode_sha256 else None
+    progress = session.get(PrintProgress, job.id)
+    signatures = [
+        {
+            "id": s.id,
+            "username": s.username,
+            "printed_name": s.printed_name,
+            "meaning": s.meaning,
+            "signed_at": s.signed_at,
+            "through_seq": s.through_seq,
+            "record_hash": s.record_hash,
+            "signature_hash": s.signature_hash,
+        }
+        for s in signatures_of(session, batch_number)
+    ]
+    return BatchRecord(
+        batch_number=batch_number,
+        fields=snapshot(job),
+        gcode_lines=program.lines if program else None,
+        progress=None
+        if progress is None
+        else {
+            "lines_total": progress.lines_total,
+            "lines_sent": progress.lines_sent,
+            "lines_acknowledged": progress.lines_acknowledged,
+            "last_acknowledged_line": progress.last_acknowledged_line,
+            "updated_at": progress.updated_at,
+        },
+        signatures=signatures,
+        trail=trail,
+        corrections=corrections_of(trail),
+        integrity=verify_records(session, batch_number),
+    )
