@@ -1,0 +1,169 @@
+"""The worker of one printer: takes its queued jobs, streams them, records how each print went.
+
+Before the first line goes out the claim (state printing, worker, firmware identity) is
+committed; during the print the acknowledged lines and temperatures are saved every
+`progress_interval_s`, so that after a crash `recover` can say where the printer stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+import json
+import threading
+import time
+from typing import Any
+
+from printers.firmware import FirmwareInfo
+from printers.interface import JobState as StreamState
+from printers.interface import Printer, Progress, StreamReport
+from printers.program import GcodeProgram as Program
+from printers.replies import Temperatures
+from printmed import audit
+from printmed.jobs import service
+from printmed.jobs.states import JobState
+from printmed.store import Store
+from printmed.store.models import GcodeProgram, Job, PrintProgress
+
+TEMPERATURE_SAMPLE_S = 1.0
+
+
+def as_data(value: Any) -> Any:
+    """A stream report, firmware identity or reading as JSON-ready data (times as ISO text)."""
+    if isinstance(value, Temperatures):
+        return {name: [actual_c, target_c] for name, actual_c, target_c in value.readings_c}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        data = {f.name: as_data(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        if isinstance(value, StreamReport):
+            data["complete"] = value.complete
+        return data
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): as_data(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [as_data(v) for v in value]
+    return value
+
+
+def outcome_of(report: StreamReport) -> JobState:
+    """printed only if every line was acknowledged once; a lost link is interrupted."""
+    if report.complete:
+        return JobState.PRINTED
+    if report.state is StreamState.INTERRUPTED:
+        return JobState.INTERRUPTED
+    return JobState.FAILED
+
+
+class PrinterWorker:
+    """Streams the queued jobs of `printer_name` to `printer`, one at a time."""
+
+    def __init__(
+        self,
+        store: Store,
+        printer_name: str,
+        printer: Printer,
+        worker_id: str,
+        *,
+        poll_s: float = 1.0,
+        progress_interval_s: float = 0.5,
+    ) -> None:
+        self.store = store
+        self.printer_name = printer_name
+        self.printer = printer
+        self.worker_id = worker_id
+        self.poll_s = poll_s
+        self.progress_interval_s = progress_interval_s
+        self.firmware: FirmwareInfo | None = None
+        self._saved_at = 0.0
+        self._sampled_at = 0.0
+        self._temperatures: list[list[Any]] = []
+
+    def recover(self) -> list[str]:
+        """Jobs this printer was printing when the service stopped become interrupted."""
+        with self.store.session() as session:
+            return service.recover_interrupted(session, self.printer_name, self.worker_id)
+
+    def connect(self) -> FirmwareInfo:
+        self.firmware = self.printer.connect()
+        return self.firmware
+
+    def run_once(self) -> str | None:
+        """Print the oldest queued job, if any; its batch number."""
+        if self.firmware is None:
+            self.connect()
+        assert self.firmware is not None
+        with self.store.session() as session:
+            job = service.claim_next(
+                session, self.printer_name, self.worker_id, as_data(self.firmware)
+            )
+            if job is None:
+                return None
+            batch, job_id = job.batch_number, job.id
+            stored = session.get(GcodeProgram, job.gcode_sha256)
+            assert stored is not None
+            text = stored.text
+        program = Program.from_text(text, name=batch)
+        self._temperatures = []
+        self._saved_at = self._sampled_at = 0.0
+
+        def on_progress(event: Progress) -> None:
+            self._save_progress(job_id, program, event)
+
+        report = self.printer.stream(program, on_progress)
+        with self.store.session() as session:
+            self._write_progress(
+                session, job_id, program, report.lines_acknowledged, report.lines_sent
+            )
+            job = session.get(Job, job_id)
+            assert job is not None
+            service.finish_print(
+                session,
+                job,
+                self.worker_id,
+                outcome_of(report),
+                as_data(report),
+                reason=report.reason or report.summary(),
+            )
+        return batch
+
+    def run(self, stop: threading.Event, *, until_idle: bool = False) -> list[str]:
+        """Recover, then print queued jobs until `stop` is set (or the queue is empty)."""
+        self.recover()
+        printed = []
+        while not stop.is_set():
+            batch = self.run_once()
+            if batch is not None:
+                printed.append(batch)
+                continue
+            if until_idle:
+                break
+            stop.wait(self.poll_s)
+        return printed
+
+    def _save_progress(self, job_id: int, program: Program, event: Progress) -> None:
+        now = time.monotonic()
+        if event.temperatures is not None and now - self._sampled_at >= TEMPERATURE_SAMPLE_S:
+            self._sampled_at = now
+            self._temperatures.append([round(event.elapsed_s, 2), as_data(event.temperatures)])
+        if now - self._saved_at < self.progress_interval_s and not event.state.final:
+            return
+        self._saved_at = now
+        with self.store.session() as session:
+            self._write_progress(session, job_id, program, event.lines_acknowledged, None)
+
+    def _write_progress(
+        self, session: Any, job_id: int, program: Program, acknowledged: int, sent: int | None
+    ) -> None:
+        progress = session.get(PrintProgress, job_id)
+        progress.lines_total = len(program)
+        progress.lines_acknowledged = acknowledged
+        progress.lines_sent = max(progress.lines_sent, sent if sent is not None else acknowledged)
+        progress.last_acknowledged_line = (
+            program.file_lines[acknowledged - 1] if acknowledged else 0
+        )
+        progress.temperatures_json = json.dumps(self._temperatures)
+        progress.updated_at = audit.utc_now()

@@ -1,0 +1,67 @@
+"""The worker streams queued jobs to the simulated printer and records how each print went."""
+
+from __future__ import annotations
+
+import threading
+
+from printers.sim_marlin import Faults
+from printers.sim_printer import SimPrinter
+from printmed.jobs import service
+from printmed.jobs.worker import PrinterWorker
+from printmed.records.integrity import verify_records
+from printmed.store import Store
+from tests.records.builders import add_users, queued_job
+
+
+def _worker(store: Store, **sim: object) -> PrinterWorker:
+    printer = SimPrinter(speed_factor=200.0, baud=None, **sim)  # type: ignore[arg-type]
+    return PrinterWorker(store, "sim-1", printer, "w1", poll_s=0.05)
+
+
+def test_worker_prints_a_queued_job_and_records_the_stream_report(store: Store) -> None:
+    users = add_users(store, "tech")
+    batch = queued_job(store, users["tech"], lines=60)
+    worker = _worker(store)
+    try:
+        assert worker.run(threading.Event(), until_idle=True) == [batch]
+    finally:
+        worker.printer.disconnect()
+    with store.session() as session:
+        job = service.get_job(session, batch)
+        report = service.column_value(job, "stream_report_json")
+        firmware = service.column_value(job, "firmware_json")
+        assert job.state == "printed"
+        assert report["complete"] is True
+        assert report["lines_acknowledged"] == report["lines_total"] == 65
+        assert report["extrusion_lines_acknowledged"] == report["extrusion_lines_total"]
+        assert firmware["name"].startswith("Marlin")
+        assert verify_records(session).intact
+
+
+def test_printer_that_resets_mid_print_leaves_the_job_interrupted(store: Store) -> None:
+    users = add_users(store, "tech")
+    batch = queued_job(store, users["tech"], lines=60)
+    worker = _worker(store, faults=Faults(reset_at=30))
+    try:
+        worker.run(threading.Event(), until_idle=True)
+    finally:
+        worker.printer.disconnect()
+    with store.session() as session:
+        job = service.get_job(session, batch)
+        report = service.column_value(job, "stream_report_json")
+        assert job.state == "interrupted"
+        assert report["complete"] is False
+        assert 0 < report["last_acknowledged_line"] < 40
+        assert verify_records(session).intact
+
+
+def test_an_idle_worker_takes_nothing_of_another_printer(store: Store) -> None:
+    users = add_users(store, "tech")
+    batch = queued_job(store, users["tech"], printer="sim-2", lines=5)
+    worker = _worker(store)
+    try:
+        assert worker.run(threading.Event(), until_idle=True) == []
+    finally:
+        worker.printer.disconnect()
+    with store.session() as session:
+        assert service.get_job(session, batch).state == "queued"
