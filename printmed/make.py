@@ -1,0 +1,218 @@
+"""From a prescription to G-code that provably holds the dose: design, slice, write, gate.
+
+`make_batch` is what the job service and `printmed make` call; its signature is stable. The
+G-code is returned only after the independent reader has held every tablet to ±1 % of its dose.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from dosing.calculate import Dose, calculate
+from dosing.design import TabletDesign, design_tablet
+from dosing.formulation import Formulation
+from dosing.prescription import Prescription
+from gcode.errors import MaterialWindowRefused
+from gcode.flow import plan_flow
+from gcode.mesh_io import check_fits, check_mesh
+from gcode.plate import arrange
+from gcode.profile import MachineProfile
+from gcode.settings import settings_for
+from gcode.slice import slice_part
+from gcode.write import Job, PlacedTablet, Sequence, write_gcode
+from printmed.gate import GateTarget, TabletCheck, check_dose
+
+# (stage, done, total); stages: "slice", "write", "gate"
+Progress = Callable[[str, int, int], None]
+MAX_FILAMENT_MISMATCH_MM = 0.15
+
+
+@dataclass(frozen=True)
+class PlateItem:
+    """One tablet to print: its design and the dose (mg) it must hold."""
+
+    design: TabletDesign
+    target_mg: float
+
+
+@dataclass(frozen=True)
+class Plate:
+    """G-code that passed the gate: text, SHA-256, per-tablet checks, reader's figures."""
+
+    gcode: str
+    sha256: str
+    tablets: list[TabletCheck]
+    profile_id: str
+    formulation_id: str
+    lot: str
+    mm3_per_e: float
+    print_time_s: float
+    sequence: Sequence
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A prescription's batch: its dose, tablet design and the gated plate."""
+
+    dose: Dose
+    design: TabletDesign
+    plate: Plate
+
+    @property
+    def gcode(self) -> str:
+        return self.plate.gcode
+
+    @property
+    def sha256(self) -> str:
+        return self.plate.sha256
+
+    @property
+    def tablets(self) -> list[TabletCheck]:
+        return self.plate.tablets
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "prescription_id": self.dose.prescription_id,
+            "dose": self.dose.to_dict(),
+            "design": self.design.to_dict(),
+            "printer": self.plate.profile_id,
+            "formulation": self.plate.formulation_id,
+            "lot": self.plate.lot,
+            "sha256": self.plate.sha256,
+            "sequence": self.plate.sequence,
+            "print_time_s": self.plate.print_time_s,
+            "mm3_per_e": self.plate.mm3_per_e,
+            "tablets": [t.to_dict() for t in self.plate.tablets],
+        }
+
+
+def make_batch(
+    rx: Prescription,
+    formulation: Formulation,
+    profile: MachineProfile,
+    *,
+    on: dt.date | None = None,
+    progress: Progress | None = None,
+    sequence: Sequence = "layers",
+) -> Batch:
+    """Dose, design and print every unit of `rx` on one plate, gated to ±1 % per tablet.
+
+    Raises the dosing refusals, gcode refusals (part too large, flow implausible) or
+    DoseGateFailed; never returns G-code that failed the gate.
+    """
+    dose = calculate(rx, formulation, on=on)
+    design = design_tablet(dose, formulation, rx.shape, profile.layer_height_mm)
+    items = [PlateItem(design, design.dose_mg)] * design.units_total
+    plate = make_plate(
+        items, formulation, profile, job_id=rx.id, progress=progress, sequence=sequence
+    )
+    return Batch(dose, design, plate)
+
+
+def make_plate(
+    items: list[PlateItem],
+    formulation: Formulation,
+    profile: MachineProfile,
+    *,
+    job_id: str,
+    progress: Progress | None = None,
+    sequence: Sequence = "layers",
+) -> Plate:
+    """Slice, arrange, write and gate tablets of one lot (doses may differ) on one plate."""
+    mm3_per_e = mm3_per_e_for(formulation, profile)
+    nozzle_c, bed_c = temperatures_for(formulation)
+    settings = settings_for(profile)
+    sliced: dict[int, tuple[Any, Any]] = {}
+    for n, item in enumerate(items):
+        key = id(item.design)
+        if key not in sliced:
+            part_mesh = check_mesh(item.design.mesh, name=f"tablet[{n}]")
+            check_fits(part_mesh, profile)
+            part = slice_part(part_mesh.triangles, settings)
+            flow = plan_flow(part, settings.line_width_mm, item.design.volume_mm3, f"tablet[{n}]")
+            sliced[key] = (part_mesh, (part, flow))
+        if progress is not None:
+            progress("slice", n + 1, len(items))
+    footprints = [sliced[id(i.design)][0].extents_mm[:2] for i in items]
+    offsets = arrange([(w, d) for w, d in footprints], profile)
+    tablets = [
+        PlacedTablet(
+            f"{item.design.shape} {item.target_mg:g} mg",
+            *sliced[id(item.design)][1][:1],
+            offsets[n],
+            sliced[id(item.design)][1][1],
+            item.target_mg,
+        )
+        for n, item in enumerate(items)
+    ]
+    job = Job(
+        job_id,
+        formulation.lot,
+        formulation.id,
+        nozzle_c,
+        bed_c,
+        mm3_per_e,
+        notes=(f"drug content {formulation.drug_mg_per_mm3:.6f} mg/mm3 ({formulation.drug_name})",),
+    )
+    text = write_gcode(
+        tablets,
+        profile,
+        job,
+        sequence=sequence,
+        progress=None if progress is None else lambda d, t: progress("write", d, t),
+    )
+    targets = [GateTarget(t.name, t.target_mg or 0.0, t.flow.target_volume_mm3) for t in tablets]
+    checks, reading = check_dose(
+        text,
+        targets,
+        profile,
+        mm3_per_e,
+        formulation.drug_mg_per_mm3,
+        progress=None if progress is None else lambda d, t: progress("gate", d, t),
+    )
+    return Plate(
+        text,
+        hashlib.sha256(text.encode()).hexdigest(),
+        checks,
+        profile.id,
+        formulation.id,
+        formulation.lot,
+        mm3_per_e,
+        reading.print_time_s,
+        sequence,
+    )
+
+
+def mm3_per_e_for(formulation: Formulation, profile: MachineProfile) -> float:
+    """Volume of one unit of E on this printer with this lot (lot's filament diameter for FDM)."""
+    if formulation.process != profile.process:
+        raise MaterialWindowRefused(
+            "printer",
+            profile.id,
+            f"prints {profile.process}, but lot {formulation.id} is {formulation.process}",
+        )
+    if profile.process == "fdm":
+        lot_d = formulation.filament_diameter_mm
+        assert lot_d is not None and profile.filament_diameter_mm is not None
+        if abs(lot_d - profile.filament_diameter_mm) > MAX_FILAMENT_MISMATCH_MM:
+            raise MaterialWindowRefused(
+                "formulation.filament_diameter_mm",
+                lot_d,
+                f"does not fit {profile.id}'s {profile.filament_diameter_mm:g} mm feeder",
+            )
+        return profile.mm3_per_e(lot_d)
+    return profile.mm3_per_e()
+
+
+def temperatures_for(formulation: Formulation) -> tuple[float, float]:
+    """Nozzle (middle of the lot's window, or the paste temperature) and bed, °C."""
+    if formulation.process == "fdm":
+        assert formulation.nozzle_temp_c is not None
+        low, high = formulation.nozzle_temp_c
+        return (low + high) / 2.0, formulation.bed_temp_c
+    assert formulation.paste_temp_c is not None
+    return formulation.paste_temp_c, formulation.bed_temp_c
