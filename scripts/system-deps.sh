@@ -7,6 +7,8 @@ need=()
 [ -x /usr/lib/postgresql/15/bin/pg_ctl ] || need+=(postgresql-15)
 # records: PDF pages are rendered to PNG to be looked at
 command -v pdftoppm >/dev/null || need+=(poppler-utils)
+# web: the pages are tested in Debian's Chromium driven by Playwright (never `playwright install`)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if ((${#need[@]})); then
   if [ "$(id -u)" -ne 0 ]; then echo "system-deps: need root to install: ${need[*]}" >&2; exit 1; fi
   apt-get update -qq
