@@ -13,7 +13,17 @@ from collections.abc import Sequence
 
 from printmed.errors import user_errors
 
-COMMAND_MODULES: tuple[str, ...] = ("dose", "design", "demo")
+COMMAND_MODULES: tuple[str, ...] = (
+    "dose",
+    "design",
+    "demo",
+    "jobs",
+    "records",
+    "weigh",
+    "release",
+    "users",
+    "worker",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
