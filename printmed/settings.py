@@ -33,6 +33,12 @@ class Settings:
     pharmacy_address: str
     session_idle_minutes: float
     batch_prefix: str
+    # The HTTP API (printmed.app): JWT signing key (None: a key file in data_dir), client token
+    # lifetime, largest request body, requests per minute per caller.
+    token_secret: str | None = None
+    token_minutes: float = 60.0
+    max_request_bytes: int = 1_000_000
+    rate_limit_per_minute: int = 600
 
     @property
     def documents_dir(self) -> Path:
@@ -43,7 +49,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Settings from `environ` (default: the process environment).
 
     PRINTMED_DATA_DIR, DATABASE_URL, PRINTMED_PHARMACY_NAME, PRINTMED_PHARMACY_ADDRESS,
-    PRINTMED_SESSION_IDLE_MINUTES, PRINTMED_BATCH_PREFIX.
+    PRINTMED_SESSION_IDLE_MINUTES, PRINTMED_BATCH_PREFIX, PRINTMED_TOKEN_SECRET,
+    PRINTMED_RATE_LIMIT_PER_MINUTE.
     """
     env = os.environ if environ is None else environ
     data_dir = Path(env.get("PRINTMED_DATA_DIR") or DEFAULT_DATA_DIR).expanduser().resolve()
@@ -65,4 +72,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         pharmacy_address=env.get("PRINTMED_PHARMACY_ADDRESS") or DEFAULT_PHARMACY_ADDRESS,
         session_idle_minutes=idle,
         batch_prefix=prefix,
+        token_secret=env.get("PRINTMED_TOKEN_SECRET") or None,
+        rate_limit_per_minute=_whole(env, "PRINTMED_RATE_LIMIT_PER_MINUTE", 600),
     )
+
+
+def _whole(env: Mapping[str, str], name: str, default: int) -> int:
+    text = env.get(name, str(default))
+    if not text.isdigit() or int(text) < 1:
+        raise InputError(name, text, "is not a whole number above 0")
+    return int(text)

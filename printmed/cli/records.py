@@ -1,0 +1,172 @@
+"""`printmed records show|verify|pdf|label|sign BATCH`: read, check, print and sign batch records.
+
+`verify` walks the whole audit chain and checks the batch (or every batch) against it; it
+exits 1 and names the first broken entry when the record is not intact.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from printmed.cli.output import print_json, write_atomically
+from printmed.cli.store_access import (
+    add_store_options,
+    add_user_options,
+    open_cli_store,
+    read_password,
+)
+from printmed.jobs.service import get_job
+from printmed.records.batch_record import BatchRecord, load_record
+from printmed.records.integrity import IntegrityReport, verify_records
+from printmed.records.signatures import MEANINGS, authenticate_signer, sign
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("records", help="batch records: show, verify, pdf, label, sign")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    show = actions.add_parser("show", help="the whole batch record and its audit trail")
+    show.add_argument("batch")
+    show.add_argument("--json", action="store_true")
+    verify = actions.add_parser("verify", help="check the audit chain and the record(s)")
+    verify.add_argument("batch", nargs="?", help="one batch (default: every batch)")
+    verify.add_argument("--json", action="store_true")
+    pdf = actions.add_parser("pdf", help="write the batch record as PDF")
+    pdf.add_argument("batch")
+    pdf.add_argument("-o", "--output", type=Path, required=True)
+    label = actions.add_parser("label", help="write the dispensing label as PDF")
+    label.add_argument("batch")
+    label.add_argument("-o", "--output", type=Path, required=True)
+    signing = actions.add_parser("sign", help="sign the record (performed, checked, reviewed)")
+    signing.add_argument("batch")
+    signing.add_argument(
+        "--meaning", required=True, choices=[m for m in MEANINGS if m != "released"]
+    )
+    add_user_options(signing)
+    for sub in (show, verify, pdf, label, signing):
+        add_store_options(sub)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings, store = open_cli_store(args)
+    try:
+        with store.session() as session:
+            if args.action == "verify":
+                report = verify_records(session, args.batch)
+                if args.batch is not None:
+                    get_job(session, args.batch)
+                return show_integrity(report, args.json)
+            if args.action == "sign":
+                if not args.user:
+                    from printmed.errors import InputError
+
+                    raise InputError("--user", None, "is required (or set PRINTMED_USER)")
+                signer = authenticate_signer(session, args.user, read_password(args), args.meaning)
+                signature = sign(session, get_job(session, args.batch), signer, args.meaning)
+                print(
+                    f"{args.batch}: signed as {args.meaning} by {signature.printed_name} "
+                    f"at {signature.signed_at} (record {signature.record_hash[:16]}…)"
+                )
+                return 0
+            record = load_record(session, args.batch)
+        if args.action == "show":
+            if args.json:
+                print_json(record.to_dict())
+            else:
+                print_record(record)
+            return 0
+        if args.action == "pdf":
+            from printmed.records.record_pdf import batch_record_pdf
+
+            write_atomically(args.output, batch_record_pdf(record, settings))
+        else:
+            from printmed.records.label import label_pdf
+
+            write_atomically(args.output, label_pdf(record, settings))
+        print(f"{args.batch}: wrote {args.output}")
+        return 0
+    finally:
+        store.dispose()
+
+
+def show_integrity(report: IntegrityReport, as_json: bool) -> int:
+    if as_json:
+        print_json(report.to_dict())
+    elif report.intact:
+        print(
+            f"intact: {report.chain.entries} audit entries chained, head {report.chain.head_hash}"
+        )
+    else:
+        if not report.chain.intact:
+            print(
+                f"BROKEN: audit entry {report.chain.first_broken_seq}: {report.chain.problem}",
+                file=sys.stderr,
+            )
+        for problem in report.problems:
+            print(f"BROKEN: {problem}", file=sys.stderr)
+    return 0 if report.intact else 1
+
+
+def _short(value: Any, width: int = 90) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def print_record(record: BatchRecord) -> None:
+    f = record.fields
+    rx, lot = f["prescription_json"], f["formulation_json"]
+    dose = f.get("dose_json") or {}
+    qc = f.get("qc_json") or {}
+    print(
+        f"batch {record.batch_number}  state {f['state']}  printer {f['printer']} "
+        f"({f['profile_id']})"
+    )
+    print(
+        f"prescription {rx['id']}: patient {rx['patient']['id']}, {rx['drug']['name']}, "
+        f"{rx['units']} units"
+    )
+    print(
+        f"lot {lot['lot']} ({lot['id']}): assay {lot.get('assay_percent')} %, density "
+        f"{lot['density_g_cm3']} g/cm³, expiry {lot['expiry']}"
+    )
+    if dose:
+        print(f"dose {dose.get('dose_mg')} mg per unit")
+    print(f"G-code SHA-256 {f.get('gcode_sha256')} ({record.gcode_lines} lines)")
+    report = f.get("stream_report_json")
+    if report:
+        print(
+            f"stream: {report.get('lines_acknowledged')}/{report.get('lines_total')} lines "
+            f"acknowledged, last file line {report.get('last_acknowledged_line')}, "
+            f"complete {report.get('complete')}"
+        )
+    if qc:
+        av = qc["acceptance_value"]
+        mass = qc["mass_uniformity"]
+        print(
+            f"QC: {'PASS' if qc['passed'] else 'FAIL'}; {qc['units_weighed']} units, mean "
+            f"{mass['mean_mg']:.2f} mg, 2.9.5 {'pass' if mass['passed'] else 'fail'}, "
+            f"AV {av['value']:.2f} (k {av['k']})"
+        )
+    for signature in record.signatures:
+        print(
+            f"signed {signature['meaning']} by {signature['printed_name']} "
+            f"({signature['username']}) at {signature['signed_at']}"
+        )
+    for column, changes in record.corrections.items():
+        for change in changes:
+            print(
+                f"CHANGED {column} at {change['at']} by {change['actor']}: "
+                f"{_short(change['old'], 40)} → {_short(change['new'], 40)} "
+                f"({change['reason']})"
+            )
+    print("audit trail:")
+    for entry in record.trail:
+        print(
+            f"  #{entry['seq']} {entry['at']} {entry['actor']} {entry['action']}"
+            + (f" — {entry['reason']}" if entry["reason"] else "")
+        )
+    state = "intact" if record.integrity.intact else "NOT INTACT"
+    print(f"record {state}")

@@ -1,0 +1,85 @@
+"""`printmed users list|add|passwd|deactivate|activate`: accounts, managed by an admin.
+
+Every change is an audit entry; accounts are deactivated, never deleted, since records name them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+
+from printmed.cli.store_access import (
+    acting_user,
+    add_store_options,
+    add_user_options,
+    open_cli_store,
+)
+from printmed.errors import InputError
+from printmed.users import ROLES, create_user, list_users, set_active, set_password
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("users", help="user accounts (admin)")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="every account and its role")
+    add = actions.add_parser("add", help="create an account")
+    add.add_argument("username")
+    add.add_argument("--name", required=True, help="full name, printed on signatures")
+    add.add_argument("--role", required=True, choices=ROLES)
+    passwd = actions.add_parser("passwd", help="set a password (yours, or any as admin)")
+    passwd.add_argument("username")
+    passwd.add_argument("--reason", default="password changed")
+    deactivate = actions.add_parser("deactivate", help="lock an account")
+    activate = actions.add_parser("activate", help="unlock an account")
+    for sub in (deactivate, activate):
+        sub.add_argument("username")
+        sub.add_argument("--reason", required=True)
+    for sub in (add, passwd, deactivate, activate):
+        add_user_options(sub)
+    for sub in (listing, add, passwd, deactivate, activate):
+        add_store_options(sub)
+    parser.set_defaults(run=run)
+
+
+def _new_password(args: argparse.Namespace) -> str:
+    """The new account's password: second stdin line with --password-stdin, else asked twice."""
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass(f"New password for {args.username}: ")
+    if getpass.getpass("Again: ") != first:
+        raise InputError("password", "(hidden)", "was not the same twice")
+    return first
+
+
+def run(args: argparse.Namespace) -> int:
+    _, store = open_cli_store(args)
+    try:
+        if args.action == "list":
+            with store.session() as session:
+                for user in list_users(session):
+                    state = "" if user.active else "  (inactive)"
+                    print(f"{user.username:<20} {user.role:<11} {user.full_name}{state}")
+            return 0
+        with store.session() as session:
+            admin = acting_user(session, args)
+            if args.action == "add":
+                user = create_user(
+                    session,
+                    admin,
+                    username=args.username,
+                    full_name=args.name,
+                    role=args.role,
+                    password=_new_password(args),
+                )
+                print(f"created {user.username} ({user.role})")
+            elif args.action == "passwd":
+                set_password(session, admin, args.username, _new_password(args), args.reason)
+                print(f"password of {args.username} changed")
+            else:
+                active = args.action == "activate"
+                set_active(session, admin, args.username, active, args.reason)
+                print(f"{args.username} {'activated' if active else 'deactivated'}")
+        return 0
+    finally:
+        store.dispose()
