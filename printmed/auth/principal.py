@@ -1,0 +1,61 @@
+"""Who is calling: a staff member (by session cookie or bearer token) or a prescribing system
+(by client JWT), with the role or scopes that decide what they may do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from printmed.auth.clients import SCOPE_ORDER_READ, SCOPE_ORDER_WRITE
+from printmed.store.models import User
+
+# A staff member holds a scope when their role allows what the scope allows a client.
+SCOPE_ROLES = {
+    SCOPE_ORDER_WRITE: frozenset({"technician", "pharmacist"}),
+    SCOPE_ORDER_READ: frozenset({"technician", "pharmacist", "admin"}),
+}
+CLIENT_PREFIX = "client:"
+# What a prescribing system does in the job service (enter an order, have it verified) is what a
+# technician does; its entries in the trail name the client, never a person.
+CLIENT_ACTS_AS = "technician"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """kind: "user" or "client"; name: username or client id; via: cookie, bearer or jwt."""
+
+    kind: str
+    name: str
+    role: str | None
+    scopes: frozenset[str]
+    user_id: int | None
+    via: str
+
+    @property
+    def label(self) -> str:
+        """The name written in records: the username, or "client:<id>"."""
+        return self.name if self.kind == "user" else CLIENT_PREFIX + self.name
+
+    def holds(self, scope: str) -> bool:
+        if self.kind == "client":
+            return scope in self.scopes
+        return self.role in SCOPE_ROLES.get(scope, frozenset())
+
+    def actor(self, session: Session) -> User:
+        """The User the job service records as actor: the staff member's own account, or for a
+        client an unsaved stand-in named "client:<id>" with the technician's role."""
+        if self.kind == "user" and self.user_id is not None:
+            user = session.get(User, self.user_id)
+            if user is not None:
+                return user
+        return User(username=self.label, full_name=self.label, role=CLIENT_ACTS_AS, active=True)
+
+
+def staff(user: User, via: str) -> Principal:
+    return Principal("user", user.username, user.role, frozenset(), user.id, via)
+
+
+def client(client_id: str, scopes: str, via: str = "jwt") -> Principal:
+    return Principal("client", client_id, None, frozenset(scopes.split()), None, via)
