@@ -1,0 +1,312 @@
+"""The batch record as a PDF: every recorded field, QC per unit, corrections, signatures with
+their meaning, and the whole audit trail, for the reviewer and the archive.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fpdf.enums import XPos, YPos
+
+from printmed.records.batch_record import BatchRecord
+from printmed.records.document import Document
+from printmed.settings import Settings
+
+NEXT_LINE = {"new_x": XPos.LMARGIN, "new_y": YPos.NEXT}
+
+
+class RecordPdf(Document):
+    def __init__(self, record: BatchRecord, settings: Settings) -> None:
+        super().__init__(orientation="portrait", unit="mm", format="A4")
+        self.record = record
+        self.settings = settings
+        self.set_auto_page_break(auto=True, margin=15)
+        self.set_title(f"Batch record {record.batch_number}")
+
+    def header(self) -> None:
+        self.font(8)
+        self.cell(
+            0,
+            5,
+            self.safe(f"{self.settings.pharmacy_name} — batch record {self.record.batch_number}"),
+            **NEXT_LINE,
+        )
+        self.ln(1)
+
+    def footer(self) -> None:
+        self.set_y(-12)
+        self.font(7)
+        state = "intact" if self.record.integrity.intact else "NOT INTACT"
+        self.cell(0, 5, self.safe(f"audit chain {state}; page {self.page_no()}/{{nb}}"), align="C")
+
+    def heading(self, text: str) -> None:
+        self.ln(2)
+        self.font(11, bold=True)
+        self.cell(0, 6, self.safe(text), **NEXT_LINE)
+        self.font(8.5)
+
+    def pairs(self, rows: list[tuple[str, Any]]) -> None:
+        for label, value in rows:
+            self.font(8.5, bold=True)
+            self.cell(56, 4.6, self.safe(label))
+            self.font(8.5)
+            self.multi_cell(0, 4.6, self.safe(_text(value)), **NEXT_LINE)
+
+    def grid(self, headings: list[str], rows: list[list[Any]], widths: list[float]) -> None:
+        self.font(7.5)
+        with self.table(
+            col_widths=widths, text_align="LEFT", line_height=4, first_row_as_headings=True
+        ) as table:
+            table.row([self.safe(h) for h in headings])
+            for row in rows:
+                table.row([self.safe(_text(cell)) for cell in row])
+        self.font(8.5)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_text(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(_text(v) for v in value)
+    return "—" if value is None else str(value)
+
+
+def batch_record_pdf(record: BatchRecord, settings: Settings) -> bytes:
+    """The PDF document (bytes) of `record`."""
+    pdf = RecordPdf(record, settings)
+    pdf.alias_nb_pages()
+    pdf.add_page()
+    f = record.fields
+    rx, lot = f["prescription_json"], f["formulation_json"]
+    dose, design = f.get("dose_json") or {}, f.get("design_json") or {}
+    params, firmware = f.get("parameters_json") or {}, f.get("firmware_json") or {}
+    report, qc = f.get("stream_report_json") or {}, f.get("qc_json") or {}
+
+    pdf.font(15, bold=True)
+    pdf.cell(0, 9, pdf.safe(f"Batch record {record.batch_number}"), **NEXT_LINE)
+    pdf.pairs(
+        [
+            ("State", f["state"].upper()),
+            (
+                "Audit trail",
+                "intact"
+                if record.integrity.intact
+                else "NOT INTACT: "
+                + (record.integrity.chain.problem or "; ".join(record.integrity.problems)),
+            ),
+            ("Entered", f"{f['created_at']} by {f['created_by']}"),
+        ]
+    )
+
+    pdf.heading("Prescription")
+    pdf.pairs(
+        [
+            ("Prescription", rx["id"]),
+            ("Patient", rx["patient"]),
+            ("Drug", f"{rx['drug']['name']} ({rx['drug'].get('code') or 'no code'})"),
+            (
+                "Dose ordered",
+                f"{rx['dose']['value']} {rx['dose']['unit']}"
+                + (f", max {rx['max_single_dose_mg']} mg" if rx.get("max_single_dose_mg") else ""),
+            ),
+            (
+                "Supply",
+                f"{rx['units']} units, {rx['frequency_per_day']} a day, shape {rx['shape']}",
+            ),
+        ]
+    )
+
+    if dose:
+        pdf.heading("Dose and calculation trail")
+        pdf.pairs(
+            [
+                (
+                    "Dose per unit",
+                    f"{_text(dose.get('dose_mg'))} mg "
+                    f"(calculated {_text(dose.get('calculated_mg'))}"
+                    f" mg, rounding {_text(dose.get('rounding_difference_mg'))} mg)",
+                ),
+                ("Capped", dose.get("capped")),
+            ]
+        )
+        steps = dose.get("trail") or []
+        if steps:
+            pdf.grid(
+                ["step", "formula", "inputs", "result"],
+                [
+                    [s["step"], s["formula"], s["inputs"], f"{s['result']:.6g} {s['unit']}"]
+                    for s in steps
+                ],
+                [25, 55, 75, 25],
+            )
+
+    pdf.heading("Formulation lot")
+    pdf.pairs(
+        [
+            ("Lot", f"{lot['lot']} ({lot['id']}), {lot.get('manufacturer')}"),
+            ("Assay", f"{lot.get('assay_percent')} %"),
+            (
+                "Loading / density",
+                f"{lot['loading_percent_w_w']} % w/w, {lot['density_g_cm3']} g/cm³",
+            ),
+            ("Calibration factor", lot.get("calibration_factor")),
+            ("Expiry", lot["expiry"]),
+        ]
+    )
+
+    if design:
+        pdf.heading("Tablet design")
+        pdf.pairs(
+            [
+                ("Shape", design.get("shape")),
+                ("Dimensions", design.get("dimensions_mm")),
+                (
+                    "Volume",
+                    f"{_text(design.get('volume_mm3'))} mm³ in {design.get('layers')} layers",
+                ),
+                ("Units", design.get("units_total")),
+            ]
+        )
+
+    pdf.heading("Printer and process parameters")
+    pdf.pairs(
+        [
+            ("Printer", f"{f['printer']} (profile {f['profile_id']})"),
+            ("Firmware (M115)", firmware.get("name") if firmware else "not yet connected"),
+            ("Firmware fields", firmware.get("fields") if firmware else None),
+        ]
+    )
+    pdf.pairs([(k, v) for k, v in params.items() if k != "printer_profile"])
+
+    pdf.heading("G-code and dose gate")
+    pdf.pairs([("SHA-256", f.get("gcode_sha256")), ("Lines", record.gcode_lines)])
+    tablets = (f.get("gate_json") or {}).get("tablets") or []
+    if tablets:
+        pdf.grid(
+            ["tablet", "target mg", "G-code mg", "deviation"],
+            [
+                [
+                    t.get("index", n),
+                    t.get("target_mg"),
+                    t.get("gcode_mg"),
+                    f"{100 * t.get('deviation', 0):+.3f} %" if "deviation" in t else "—",
+                ]
+                for n, t in enumerate(tablets)
+            ],
+            [30, 50, 50, 50],
+        )
+
+    pdf.heading("Stream report")
+    if report:
+        temps = report.get("temperature_log") or []
+        pdf.pairs(
+            [
+                (k, report.get(k))
+                for k in (
+                    "state",
+                    "complete",
+                    "lines_total",
+                    "lines_sent",
+                    "lines_acknowledged",
+                    "extrusion_lines_acknowledged",
+                    "resends",
+                    "timeouts",
+                    "last_acknowledged_line",
+                    "started_at",
+                    "ended_at",
+                    "reason",
+                )
+                if k in report
+            ]
+            + [
+                (
+                    "Temperature log",
+                    f"{len(temps)} samples"
+                    + (f"; first {_text(temps[0])}; last {_text(temps[-1])}" if temps else ""),
+                )
+            ]
+        )
+    else:
+        pdf.pairs([("Stream", "not printed yet")])
+
+    pdf.heading("Quality control (unit weights)")
+    if qc:
+        mass, av = qc["mass_uniformity"], qc["acceptance_value"]
+        weights = qc["weights_mg"]
+        pdf.grid(
+            ["unit", "mass mg", "deviation", "content mg", "% of label"],
+            [
+                [
+                    n + 1,
+                    f"{w:.2f}",
+                    f"{mass['deviations_percent'][n]:+.2f} %",
+                    f"{qc['contents_mg'][n]:.3f}",
+                    f"{qc['contents_percent'][n]:.1f}",
+                ]
+                for n, w in enumerate(weights)
+            ],
+            [20, 40, 40, 40, 40],
+        )
+        pdf.pairs(
+            [
+                (
+                    "Ph. Eur. 2.9.5",
+                    f"mean {mass['mean_mg']:.2f} mg, limit ±{mass['limit_percent']} %,"
+                    f" {mass['outside_limit']} outside, "
+                    f"{mass['outside_twice_limit']} outside twice: "
+                    f"{'PASS' if mass['passed'] else 'FAIL'}",
+                ),
+                (
+                    "Ph. Eur. 2.9.40",
+                    f"AV {av['value']:.2f} (k {av['k']}, mean {av['mean_percent']:.2f} %"
+                    f", s {av['sd_percent']:.2f} %): {'PASS' if av['passed'] else 'FAIL'}",
+                ),
+                ("Reduced sample", qc.get("reduced_sample")),
+                ("QC result", "PASS" if qc["passed"] else "FAIL"),
+            ]
+        )
+    else:
+        pdf.pairs([("QC", "not weighed yet")])
+
+    pdf.heading("Changes since first entry (corrections and deviations)")
+    rows = [
+        [c["seq"], column, c["at"], c["actor"], c["reason"]]
+        for column, changes in record.corrections.items()
+        for c in changes
+    ]
+    if rows:
+        pdf.grid(["entry", "field", "when", "who", "reason"], rows, [15, 30, 45, 25, 65])
+    else:
+        pdf.pairs([("Changes", "none: every value is as first entered")])
+
+    pdf.heading("Electronic signatures")
+    if record.signatures:
+        pdf.grid(
+            ["meaning", "printed name", "user", "signed at", "record hash"],
+            [
+                [
+                    s["meaning"].upper(),
+                    s["printed_name"],
+                    s["username"],
+                    s["signed_at"],
+                    s["record_hash"][:24] + "…",
+                ]
+                for s in record.signatures
+            ],
+            [22, 40, 22, 48, 48],
+        )
+    else:
+        pdf.pairs([("Signatures", "none")])
+
+    pdf.heading("Audit trail")
+    pdf.grid(
+        ["#", "when (UTC)", "who", "what", "why", "hash"],
+        [
+            [e["seq"], e["at"], e["actor"], e["action"], e["reason"], e["entry_hash"][:12]]
+            for e in record.trail
+        ],
+        [10, 42, 25, 32, 50, 21],
+    )
+    return bytes(pdf.output())
