@@ -1,0 +1,79 @@
+"""From a prescription to a verified job: design, slice and gate the G-code, then record it all.
+
+`make_batch` runs before anything is written: a prescription that fails the dose gate (or any
+check before it) leaves no job behind. On success the draft and its verification are one
+transaction, with the G-code, its SHA-256, the lot and every process parameter.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from dosing.prescription import Prescription
+from gcode.profile import load_profile
+from printmed import catalog
+from printmed.gate import RELEASE_TOLERANCE
+from printmed.jobs.service import create_job, record_verification
+from printmed.make import Batch, make_batch, temperatures_for
+from printmed.store.models import Job, User
+from printmed.users import RECORD_ROLES, require_role
+
+
+def process_parameters(batch: Batch, profile: dict[str, Any]) -> dict[str, Any]:
+    """Everything the printer is told or the G-code was written with, for the record."""
+    lot = catalog.formulation(batch.plate.formulation_id)
+    nozzle_c, bed_c = temperatures_for(lot)
+    return {
+        "printer_profile": profile,
+        "nozzle_temp_c": nozzle_c,
+        "bed_temp_c": bed_c,
+        "mm3_per_e": batch.plate.mm3_per_e,
+        "sequence": batch.plate.sequence,
+        "estimated_print_time_s": batch.plate.print_time_s,
+        "lot": batch.plate.lot,
+        "drug_mg_per_mm3": lot.drug_mg_per_mm3,
+    }
+
+
+def make_job(
+    session: Session,
+    actor: User,
+    rx: Prescription,
+    *,
+    printer: str,
+    profile_id: str,
+    batch_prefix: str = "PM",
+    on: dt.date | None = None,
+) -> Job:
+    """A verified job for `rx` on printer `printer` (profile `profile_id`), made by `actor`."""
+    require_role(actor, RECORD_ROLES, "enter a prescription")
+    lot = catalog.formulation(rx.formulation)
+    profile_data = catalog.printer_profile_data(profile_id)
+    batch = make_batch(rx, lot, load_profile(profile_id), on=on)
+    job = create_job(
+        session,
+        actor,
+        prescription=rx.model_dump(mode="json"),
+        formulation=lot.model_dump(mode="json"),
+        printer=printer,
+        profile_id=profile_id,
+        batch_prefix=batch_prefix,
+    )
+    record_verification(
+        session,
+        job,
+        actor,
+        dose=batch.dose.to_dict(),
+        design=batch.design.to_dict(),
+        gate={
+            "tablets": [t.to_dict() for t in batch.tablets],
+            "tolerance_percent": RELEASE_TOLERANCE * 100,
+        },
+        gcode_text=batch.gcode,
+        gcode_sha256=batch.sha256,
+        parameters=process_parameters(batch, profile_data),
+    )
+    return job
