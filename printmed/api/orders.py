@@ -1,0 +1,154 @@
+"""Accepting an order (native JSON or FHIR) as a job verified by the dose gate, and finding it.
+
+Slicing and the gate run before any transaction; the job, its verification and the order are
+then written together, so a refused order leaves nothing behind. An order repeating an
+identifier its sender already used is the same order, never a second batch.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from dosing.formulation import Formulation
+from dosing.prescription import Prescription
+from gcode.profile import parse_profile
+from printmed import audit, catalog, tablet
+from printmed.api.tables import Order
+from printmed.auth.principal import Principal
+from printmed.errors import InputError
+from printmed.gate import RELEASE_TOLERANCE
+from printmed.jobs.making import process_parameters
+from printmed.jobs.service import create_job, get_job, record_verification
+from printmed.make import Batch, make_batch
+from printmed.store.models import Job, User
+
+
+class UnknownOrder(InputError):
+    def __init__(self, order_id: str) -> None:
+        super().__init__("id", order_id, "is not an order this caller may see")
+
+
+class DuplicateOrder(InputError):
+    """The sender already sent an order with this identifier; `same` if it says the same."""
+
+    def __init__(self, existing: Order, same: bool) -> None:
+        self.existing_id = existing.id
+        self.same = same
+        reason = (
+            f"was already received as order {existing.id}"
+            if same
+            else f"was already received as order {existing.id} with different content"
+        )
+        super().__init__("identifier", existing.prescription_id, reason)
+
+
+@dataclass(frozen=True)
+class PreparedOrder:
+    """A prescription with its lot, printer profile and the gated batch, not yet recorded."""
+
+    rx: Prescription
+    lot: Formulation
+    profile: dict[str, Any]
+    batch: Batch
+
+
+def prepare(rx: Prescription, printer: str | None = None) -> PreparedOrder:
+    """Dose, design, slice and gate `rx` (no database); the dosing and gcode refusals pass up."""
+    lot = catalog.formulation(rx.formulation)
+    profile = tablet.printer_for(lot, printer)
+    batch = make_batch(rx, lot, parse_profile(profile, source=str(profile["id"])))
+    return PreparedOrder(rx, lot, profile, batch)
+
+
+def find_duplicate(session: Session, who: Principal, rx: Prescription) -> None:
+    """DuplicateOrder if `who` already sent an order with `rx`'s identifier."""
+    existing = session.scalar(
+        select(Order).where(Order.received_from == who.label, Order.prescription_id == rx.id)
+    )
+    if existing is None:
+        return
+    job = get_job(session, existing.batch_number)
+    same = job.prescription_json == audit.canonical_json(rx.model_dump(mode="json"))
+    raise DuplicateOrder(existing, same)
+
+
+def record(
+    session: Session,
+    who: Principal,
+    actor: User,
+    prepared: PreparedOrder,
+    *,
+    source: str,
+    resource: dict[str, Any] | None = None,
+    batch_prefix: str = "PM",
+) -> tuple[Order, Job]:
+    """Write the job, its verification and the order in the caller's transaction."""
+    if session.get_bind().dialect.name == "postgresql":
+        # Batch numbers count the day's jobs: creators take turns (the audit chain's lock).
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": audit.CHAIN_LOCK_KEY})
+    find_duplicate(session, who, prepared.rx)
+    batch, printer_id = prepared.batch, str(prepared.profile["id"])
+    job = create_job(
+        session,
+        actor,
+        prescription=prepared.rx.model_dump(mode="json"),
+        formulation=prepared.lot.model_dump(mode="json"),
+        printer=printer_id,
+        profile_id=printer_id,
+        batch_prefix=batch_prefix,
+    )
+    record_verification(
+        session,
+        job,
+        actor,
+        dose=batch.dose.to_dict(),
+        design=batch.design.to_dict(),
+        gate={
+            "tablets": [t.to_dict() for t in batch.tablets],
+            "tolerance_percent": RELEASE_TOLERANCE * 100,
+        },
+        gcode_text=batch.gcode,
+        gcode_sha256=batch.sha256,
+        parameters=process_parameters(batch, prepared.profile),
+    )
+    order_id = uuid.uuid4().hex
+    stored = None
+    if resource is not None:
+        stored = dict(resource, id=order_id, meta={"versionId": "1", "lastUpdated": job.created_at})
+    order = Order(
+        id=order_id,
+        source=source,
+        prescription_id=prepared.rx.id,
+        resource_json=None if stored is None else audit.canonical_json(stored),
+        batch_number=job.batch_number,
+        received_from=who.label,
+        created_at=job.created_at,
+    )
+    session.add(order)
+    session.flush()
+    return order, job
+
+
+def get_order(session: Session, who: Principal, order_id: str) -> tuple[Order, Job]:
+    """The order and its job; a prescribing system sees only the orders it sent."""
+    order = session.get(Order, order_id)
+    if order is None or (who.kind == "client" and order.received_from != who.label):
+        raise UnknownOrder(order_id)
+    return order, get_job(session, order.batch_number)
+
+
+def order_of_batch(session: Session, batch_number: str) -> Order | None:
+    return session.scalar(select(Order).where(Order.batch_number == batch_number))
+
+
+def list_orders(session: Session, who: Principal, limit: int = 100) -> list[tuple[Order, Job]]:
+    query = select(Order, Job).join(Job, Job.batch_number == Order.batch_number)
+    if who.kind == "client":
+        query = query.where(Order.received_from == who.label)
+    rows = session.execute(query.order_by(Order.created_at.desc()).limit(limit)).all()
+    return [(order, job) for order, job in rows]

@@ -1,0 +1,80 @@
+"""The web application: FastAPI factory with the API, FHIR and page routers, the store opened
+for its lifetime, request limits and refusal formats installed; `printmed serve` runs it.
+
+Routers are listed in ROUTERS (module path, attribute); the pages add theirs there.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from printmed.api.limits import RequestLimits
+from printmed.api.problems import install_error_handlers
+from printmed.settings import Settings, load_settings
+from printmed.store import open_store
+
+ROUTERS: tuple[tuple[str, str], ...] = (
+    ("printmed.api.sign_in", "router"),
+    ("printmed.api.prescriptions", "router"),
+    ("printmed.fhir.routes", "router"),
+    ("printmed.web", "router"),
+)
+DESCRIPTION = """Point-of-care printing of personalised tablets.
+
+Prescribing systems send FHIR R4 MedicationRequests to /fhir (or native JSON to
+/api/v1/prescriptions) with an OAuth2 client-credentials JWT; staff use a bearer token from
+/api/v1/auth/token or the pages' session cookie. Refusals are application/problem+json under
+/api and OperationOutcome under /fhir. Creating POSTs honour `Idempotency-Key`.
+"""
+log = logging.getLogger("printmed.app")
+
+
+def routers() -> list[APIRouter]:
+    found = []
+    for module_name, attribute in ROUTERS:
+        module = importlib.import_module(module_name)
+        found.append(getattr(module, attribute))
+    return found
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    store = open_store(settings.database_url)
+    app.state.store = store
+    stop = threading.Event()
+    app.state.stop_workers = stop
+    try:
+        yield
+    finally:
+        stop.set()
+        store.dispose()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The application for `settings` (default: from the environment)."""
+    settings = settings or load_settings()
+    app = FastAPI(
+        title="printmed",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(
+        RequestLimits,
+        max_body_bytes=settings.max_request_bytes,
+        per_minute=settings.rate_limit_per_minute,
+    )
+    for router in routers():
+        app.include_router(router)
+    return app
