@@ -1,0 +1,335 @@
+"""The pages of one batch after entry: the list of batches, review and queue (or reject), weighing
+with live QC, and the pharmacist's release with the whole record, signature and documents.
+
+Every change goes through the job service and records packages, which check roles, states and
+four eyes; a refusal is shown on the page and changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from printmed.auth import settings_of, store_of
+from printmed.jobs import service
+from printmed.jobs.states import JobState
+from printmed.records.batch_record import load_record
+from printmed.records.label import label_pdf
+from printmed.records.qc import assess
+from printmed.records.record_pdf import batch_record_pdf
+from printmed.records.release import check_releasable, release
+from printmed.records.signatures import authenticate_signer, sign
+from printmed.records.weighing import record_weights, unit_count
+from printmed.store.models import User
+from printmed.users import RECORD_ROLES, AuthenticationFailed
+from printmed.web.batch_view import BatchView, load_batch
+from printmed.web.printer_pages import fleet_of
+from printmed.web.refusals import refusals, sentence
+from printmed.web.rendering import not_permitted, render, templates
+from printmed.web.session import CheckedForm, PageRoute, PageUser
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+REJECTABLE = frozenset({JobState.PRINTED, JobState.WEIGHED, JobState.FAILED, JobState.INTERRUPTED})
+
+
+def _batch(request: Request, batch_number: str) -> BatchView:
+    with store_of(request).session() as session:
+        return load_batch(session, batch_number)
+
+
+def _refused(request: Request, user: User, heading: str, exc: Exception, back: str) -> Response:
+    return render(
+        request,
+        "problem.html",
+        user,
+        title=heading,
+        section="batches",
+        status_code=403 if type(exc).__name__ == "NotPermitted" else 409,
+        heading=heading,
+        message=sentence(exc),
+        back=back,
+    )
+
+
+@router.get("/batches")
+def batches_page(request: Request, user: PageUser) -> Response:
+    with store_of(request).session() as session:
+        jobs = service.list_jobs(session)
+        batches = [load_batch(session, job.batch_number) for job in reversed(jobs)]
+    return render(
+        request, "batches.html", user, title="Batches", section="batches", batches=batches
+    )
+
+
+@router.get("/batches/{batch_number}/review")
+def review_page(request: Request, batch_number: str, user: PageUser) -> Response:
+    try:
+        b = _batch(request, batch_number)
+    except refusals() as exc:
+        return _refused(request, user, "No such batch", exc, "/batches")
+    fleet = fleet_of(request)
+    printer_state = (
+        fleet.status(b.printer)["state_label"] if b.printer in fleet.configs else "not configured"
+    )
+    href, label = b.next_step
+    return render(
+        request,
+        "review.html",
+        user,
+        title=f"Review {batch_number}",
+        section="prescriptions",
+        b=b,
+        printer_state=printer_state,
+        next_href=href,
+        next_label=label,
+    )
+
+
+@router.post("/batches/{batch_number}/queue")
+def queue_batch(request: Request, batch_number: str, user: PageUser, form: CheckedForm) -> Response:
+    try:
+        with store_of(request).session() as session:
+            actor = session.get(User, user.id)
+            assert actor is not None
+            service.queue(session, service.get_job(session, batch_number, for_update=True), actor)
+    except refusals() as exc:
+        return _refused(request, user, "Not queued", exc, f"/batches/{batch_number}/review")
+    return RedirectResponse(f"/printers?queued={batch_number}", status_code=303)
+
+
+@router.post("/batches/{batch_number}/reject")
+def reject_batch(
+    request: Request, batch_number: str, user: PageUser, form: CheckedForm
+) -> Response:
+    reason = form.get("reason", "").strip()
+    back = f"/batches/{batch_number}/release"
+    if form.get("confirmed") != "yes":
+        return render(
+            request,
+            "confirm.html",
+            user,
+            title="Reject batch",
+            section="batches",
+            heading=f"Reject batch {batch_number}",
+            message=f"Reject batch {batch_number}? It can never be printed or released.",
+            action=f"/batches/{batch_number}/reject",
+            carry={"reason": reason},
+            back=back,
+            confirm_label="Reject batch",
+        )
+    try:
+        with store_of(request).session() as session:
+            actor = session.get(User, user.id)
+            assert actor is not None
+            service.reject(
+                session, service.get_job(session, batch_number, for_update=True), actor, reason
+            )
+    except refusals() as exc:
+        return _refused(request, user, "Not rejected", exc, back)
+    return RedirectResponse(back, status_code=303)
+
+
+def _weights(form: dict[str, str], units: int) -> tuple[list[float], str]:
+    """The typed unit weights (mg) in unit order, blanks skipped, and the first problem."""
+    weights = []
+    for n in range(1, units + 1):
+        text = form.get(f"w{n}", "").strip().replace(",", ".")
+        if not text:
+            continue
+        try:
+            value = float(text)
+        except ValueError:
+            return weights, f"Unit {n}: {text!r} is not a mass in mg"
+        if not value > 0 or value == float("inf"):
+            return weights, f"Unit {n}: {text!r} is not a positive mass in mg"
+        weights.append(value)
+    return weights, ""
+
+
+def _qc(b: BatchView, units: int, weights: list[float]) -> tuple[dict[str, Any] | None, str]:
+    if len(weights) < 2:
+        return None, ""
+    try:
+        return assess(
+            weights, dose_mg=float(b.design["dose_mg"]), formulation=b.lot, units=units
+        ), ""
+    except refusals() as exc:
+        return None, sentence(exc)
+
+
+def _weigh_page(
+    request: Request,
+    user: User,
+    b: BatchView,
+    units: int,
+    form: dict[str, str] | None = None,
+    error: str = "",
+    status_code: int = 200,
+) -> Response:
+    recorded = (b.weights_json or {}).get("weights_mg", [])
+    weights, problem = _weights(form, units) if form is not None else (list(recorded), "")
+    typed = [form.get(f"w{n}", "") for n in range(1, units + 1)] if form else recorded
+    qc, qc_error = _qc(b, units, weights)
+    fraction = float(b.lot["loading_percent_w_w"]) / 100 * float(b.lot["assay_percent"]) / 100
+    return render(
+        request,
+        "weigh.html",
+        user,
+        title=f"Weigh {b.batch_number}",
+        section="batches",
+        status_code=status_code,
+        b=b,
+        units=units,
+        weights=typed,
+        qc=qc,
+        qc_error=problem or qc_error,
+        error=error,
+        target_unit_mass_mg=float(b.design["dose_mg"]) / fraction,
+    )
+
+
+@router.get("/batches/{batch_number}/weigh")
+def weigh_page(request: Request, batch_number: str, user: PageUser) -> Response:
+    with store_of(request).session() as session:
+        job = service.get_job(session, batch_number)
+        units = unit_count(job)
+        b = load_batch(session, batch_number)
+    return _weigh_page(request, user, b, units)
+
+
+@router.post("/batches/{batch_number}/weigh/check")
+def weigh_check(request: Request, batch_number: str, user: PageUser, form: CheckedForm) -> Response:
+    """The live QC panel (an HTML fragment) for the weights typed so far."""
+    with store_of(request).session() as session:
+        units = unit_count(service.get_job(session, batch_number))
+        b = load_batch(session, batch_number)
+    weights, problem = _weights(form, units)
+    qc, qc_error = _qc(b, units, weights)
+    return templates.TemplateResponse(
+        request,
+        "_qc_panel.html",
+        {"qc": qc, "qc_error": problem or qc_error},
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@router.post("/batches/{batch_number}/weigh")
+def weigh_submit(
+    request: Request, batch_number: str, user: PageUser, form: CheckedForm
+) -> Response:
+    with store_of(request).session() as session:
+        units = unit_count(service.get_job(session, batch_number))
+        b = load_batch(session, batch_number)
+    weights, problem = _weights(form, units)
+    if problem:
+        return _weigh_page(request, user, b, units, form, problem, 422)
+    try:
+        with store_of(request).session() as session:
+            actor = session.get(User, user.id)
+            assert actor is not None
+            job = service.get_job(session, batch_number, for_update=True)
+            record_weights(session, job, actor, weights, reason=form.get("reason", ""))
+    except refusals() as exc:
+        return _weigh_page(request, user, b, units, form, sentence(exc), 422)
+    return RedirectResponse(f"/batches/{batch_number}/release", status_code=303)
+
+
+def _release_page(
+    request: Request, user: User, batch_number: str, error: str = "", status_code: int = 200
+) -> Response:
+    with store_of(request).session() as session:
+        b = load_batch(session, batch_number)
+        record = load_record(session, batch_number)
+        job = service.get_job(session, batch_number)
+        actor = session.get(User, user.id)
+        assert actor is not None
+        cannot_sign = ""
+        try:
+            check_releasable(session, job, actor)
+        except refusals() as exc:
+            cannot_sign = sentence(exc)
+    firmware = (b.firmware_json or {}).get("name", "")
+    return render(
+        request,
+        "release.html",
+        user,
+        title=f"Batch record {batch_number}",
+        section="batches",
+        status_code=status_code,
+        b=b,
+        record=record,
+        error=error,
+        firmware=firmware,
+        stream=b.stream_report_json,
+        can_sign=not cannot_sign,
+        cannot_sign=cannot_sign,
+        reject_states=[s.value for s in REJECTABLE],
+    )
+
+
+@router.get("/batches/{batch_number}/release")
+def release_page(request: Request, batch_number: str, user: PageUser) -> Response:
+    try:
+        return _release_page(request, user, batch_number)
+    except refusals() as exc:
+        return _refused(request, user, "No such batch", exc, "/batches")
+
+
+@router.post("/batches/{batch_number}/sign")
+def sign_batch(request: Request, batch_number: str, user: PageUser, form: CheckedForm) -> Response:
+    """Sign the record as reviewed, or release it: the pharmacist re-enters their password."""
+    if user.role != "pharmacist":
+        return not_permitted(request, user, "sign a batch for release")
+    meaning = form.get("meaning", "released")
+    password = form.get("password", "")
+    try:
+        with store_of(request).session() as session:
+            if meaning == "released":
+                release(session, batch_number, user.username, password)
+            else:
+                signer = authenticate_signer(session, user.username, password, meaning)
+                job = service.get_job(session, batch_number, for_update=True)
+                sign(session, job, signer, meaning)
+    except AuthenticationFailed:
+        return _release_page(
+            request, user, batch_number, "The password is not right; nothing was signed.", 401
+        )
+    except refusals() as exc:
+        return _release_page(
+            request,
+            user,
+            batch_number,
+            sentence(exc),
+            403 if type(exc).__name__ == "NotPermitted" else 409,
+        )
+    return RedirectResponse(f"/batches/{batch_number}/release", status_code=303)
+
+
+def _pdf(request: Request, batch_number: str, kind: str) -> Response:
+    settings = settings_of(request)
+    with store_of(request).session() as session:
+        record = load_record(session, batch_number)
+    make = batch_record_pdf if kind == "record" else label_pdf
+    content = make(record, settings)
+    return Response(
+        content,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="{batch_number}-{kind}.pdf"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.get("/batches/{batch_number}/record.pdf")
+def record_pdf(request: Request, batch_number: str, user: PageUser) -> Response:
+    return _pdf(request, batch_number, "record")
+
+
+@router.get("/batches/{batch_number}/label.pdf")
+def label_pdf_page(request: Request, batch_number: str, user: PageUser) -> Response:
+    if user.role not in RECORD_ROLES:
+        return not_permitted(request, user, "print labels")
+    return _pdf(request, batch_number, "label")

@@ -1,0 +1,150 @@
+"""The new-prescription page: the form with live checks, and the orders that came over the API.
+
+A valid prescription is dosed, designed, sliced and held to its dose on the G-code (the job
+service's `make_job`) before the technician sees the review page; a refused one changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy import select
+
+from printmed import catalog
+from printmed.api.tables import Order
+from printmed.auth import settings_of, store_of
+from printmed.jobs.making import make_job
+from printmed.jobs.states import JobState
+from printmed.store.models import Job, User
+from printmed.users import RECORD_ROLES
+from printmed.web.prescription_form import (
+    BSA_FORMULAS,
+    DOSE_UNITS,
+    FIELDS,
+    ORDER_FIELDS,
+    PATIENT_FIELDS,
+    SHAPES,
+    FormCheck,
+    blank_values,
+    check_form,
+    formulation_choices,
+    values_from,
+)
+from printmed.web.printer_pages import fleet_of
+from printmed.web.refusals import refusals, sentence
+from printmed.web.rendering import not_permitted, render, when
+from printmed.web.session import CheckedForm, PageRoute, PageUser
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+
+def _printer_profiles(request: Request) -> dict[str, str]:
+    return {c.name: c.profile_id for c in fleet_of(request).configs.values()}
+
+
+def _printer_choices(request: Request) -> list[tuple[str, str]]:
+    profiles = catalog.printer_profiles()
+    return [
+        (c.name, f"{c.name} — {profiles[c.profile_id].get('name', c.profile_id)}")
+        for c in fleet_of(request).configs.values()
+    ]
+
+
+def _orders(request: Request) -> list[dict[str, Any]]:
+    """Orders received over the API whose batch waits for review (verified, not queued)."""
+    with store_of(request).session() as session:
+        rows = session.execute(
+            select(Order, Job)
+            .join(Job, Job.batch_number == Order.batch_number)
+            .where(Job.state == JobState.VERIFIED.value)
+            .order_by(Order.created_at)
+        ).all()
+        orders = []
+        for order, job in rows:
+            rx = json.loads(job.prescription_json)
+            dose = json.loads(job.dose_json) if job.dose_json else {}
+            orders.append(
+                {
+                    "batch_number": job.batch_number,
+                    "prescription_id": rx.get("id", order.prescription_id),
+                    "patient_id": rx.get("patient", {}).get("id", ""),
+                    "drug": rx.get("drug", {}).get("name", ""),
+                    "dose": f"{dose.get('dose_mg', 0):g} mg" if dose else "",
+                    "received": when(order.created_at),
+                }
+            )
+    return orders
+
+
+def _page(
+    request: Request, user: User, check: FormCheck | None = None, status_code: int = 200
+) -> Response:
+    values = check.values if check else blank_values()
+    errors = check.errors if check else {}
+    return render(
+        request,
+        "prescription_new.html",
+        user,
+        title="New prescription",
+        section="prescriptions",
+        status_code=status_code,
+        values=values,
+        errors=errors,
+        preview=check.preview() if check else "",
+        patient_fields=PATIENT_FIELDS,
+        order_fields=ORDER_FIELDS,
+        dom_ids={f.name: f.dom_id for f in FIELDS},
+        choices={
+            "formulation": formulation_choices(),
+            "dose.unit": DOSE_UNITS,
+            "shape": SHAPES,
+            "bsa_formula": BSA_FORMULAS,
+            "printer": _printer_choices(request),
+        },
+        orders=_orders(request),
+    )
+
+
+@router.get("/prescriptions/new")
+def new_prescription(request: Request, user: PageUser) -> Response:
+    if user.role not in RECORD_ROLES:
+        return not_permitted(request, user, "enter prescriptions")
+    return _page(request, user)
+
+
+@router.post("/prescriptions/check")
+def check_prescription(request: Request, user: PageUser, form: CheckedForm) -> Response:
+    """The live check: messages by field name and the tablet preview line, as JSON."""
+    check = check_form(values_from(form), _printer_profiles(request))
+    return JSONResponse({"errors": check.errors, "preview": check.preview()})
+
+
+@router.post("/prescriptions")
+def submit_prescription(request: Request, user: PageUser, form: CheckedForm) -> Response:
+    if user.role not in RECORD_ROLES:
+        return not_permitted(request, user, "enter prescriptions")
+    profiles = _printer_profiles(request)
+    check = check_form(values_from(form), profiles)
+    if not check.ok or check.prescription is None:
+        return _page(request, user, check, status_code=422)
+    printer = check.values["printer"]
+    try:
+        with store_of(request).session() as session:
+            actor = session.get(User, user.id)
+            assert actor is not None
+            job = make_job(
+                session,
+                actor,
+                check.prescription,
+                printer=printer,
+                profile_id=profiles[printer],
+                batch_prefix=settings_of(request).batch_prefix,
+            )
+            batch = job.batch_number
+    except refusals() as exc:
+        refused = FormCheck(check.values, {"": sentence(exc)}, check.prescription, check.plan)
+        return _page(request, user, refused, status_code=422)
+    return RedirectResponse(f"/batches/{batch}/review", status_code=303)

@@ -1,0 +1,101 @@
+"""Rendering the pages: the Jinja2 templates shipped in the package, the navigation by role,
+and the few number and time formats every page shares.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from printmed.auth import settings_of
+from printmed.store.models import User
+
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+NAV = (
+    ("/prescriptions/new", "New prescription", "prescriptions", {"technician", "pharmacist"}),
+    ("/batches", "Batches", "batches", {"technician", "pharmacist", "admin"}),
+    ("/printers", "Printers", "printers", {"technician", "pharmacist", "admin"}),
+)
+
+
+def duration(seconds: float | None) -> str:
+    """`1 h 04 min`, `12 min 30 s`, `45 s`."""
+    if seconds is None:
+        return "–"
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    if minutes:
+        return f"{minutes} min {secs:02d} s"
+    return f"{secs} s"
+
+
+def when(iso_text: str | None) -> str:
+    """An ISO-8601 UTC time as `2026-11-25 16:40:12 UTC`."""
+    if not iso_text:
+        return "–"
+    moment = dt.datetime.fromisoformat(iso_text).astimezone(dt.UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def mg(value: float | None) -> str:
+    return "–" if value is None else f"{value:.4g} mg"
+
+
+templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+templates.env.filters.update(duration=duration, when=when, mg=mg)
+
+
+def render(
+    request: Request,
+    name: str,
+    user: User | None,
+    *,
+    title: str,
+    section: str = "",
+    status_code: int = 200,
+    notices: list[tuple[str, str]] | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    """A page with the shared layout: navigation for the user's role, CSRF token, notices."""
+    settings = settings_of(request)
+    nav = [(href, label, key) for href, label, key, roles in NAV if user and user.role in roles]
+    return templates.TemplateResponse(
+        request,
+        name,
+        {
+            "title": title,
+            "section": section,
+            "user": user,
+            "nav": nav,
+            "pharmacy_name": settings.pharmacy_name,
+            "csrf_token": getattr(request.state, "csrf_token", ""),
+            "notices": notices or [],
+            **context,
+        },
+        status_code=status_code,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def not_permitted(request: Request, user: User, what: str) -> HTMLResponse:
+    """The 403 page: this role may not do this."""
+    return render(
+        request,
+        "problem.html",
+        user,
+        title="Not permitted",
+        status_code=403,
+        heading="Not permitted",
+        message=f"Your role ({user.role}) may not {what}.",
+        back="/",
+    )

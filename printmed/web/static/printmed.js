@@ -1,0 +1,120 @@
+// printmed pages: the few helpers that earn their place (served by the app, no CDN).
+// Confirmation of destructive actions, live validation of the prescription form, live printer
+// progress (server-sent events) and live QC while weights are entered. Pages work without it.
+"use strict";
+
+(function confirmations() {
+  const dialog = document.getElementById("confirm-dialog");
+  if (!dialog) return;
+  const text = dialog.querySelector("[data-confirm-text]");
+  const ok = dialog.querySelector("[data-confirm-ok]");
+  let pending = null;
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
+    if (!form.dataset.confirm || form.dataset.confirmed === "yes") return;
+    event.preventDefault();
+    pending = form;
+    text.textContent = form.dataset.confirm;
+    ok.textContent = form.dataset.confirmLabel || "Confirm";
+    dialog.showModal();
+  });
+  dialog.addEventListener("close", () => {
+    if (dialog.returnValue === "confirm" && pending) {
+      pending.dataset.confirmed = "yes";
+      const flag = pending.querySelector("input[name=confirmed]");
+      if (flag) flag.value = "yes";
+      pending.requestSubmit();
+    }
+    pending = null;
+  });
+})();
+
+(function liveValidation() {
+  const form = document.querySelector("form[data-validate]");
+  if (!form) return;
+  const touched = new Set();
+  let timer = null;
+  let serial = 0;
+
+  function show(errors, all) {
+    form.querySelectorAll("[data-error-for]").forEach((slot) => {
+      const name = slot.dataset.errorFor;
+      const input = form.querySelector(`[name="${CSS.escape(name)}"]`);
+      const message = (all || touched.has(name)) ? (errors[name] || "") : "";
+      slot.textContent = message;
+      if (input) input.setAttribute("aria-invalid", message ? "true" : "false");
+    });
+    const summary = form.querySelector("[data-preview]");
+    if (summary && errors.__preview__ !== undefined) summary.textContent = errors.__preview__;
+  }
+
+  async function check(all) {
+    const mine = ++serial;
+    const response = await fetch(form.dataset.validate, {
+      method: "POST", body: new FormData(form), credentials: "same-origin",
+      headers: { "Accept": "application/json" },
+    });
+    if (!response.ok || mine !== serial) return;
+    const body = await response.json();
+    show(Object.assign({}, body.errors, { __preview__: body.preview || "" }), all);
+  }
+
+  form.addEventListener("input", (event) => {
+    if (!event.target.name) return;
+    touched.add(event.target.name);
+    clearTimeout(timer);
+    timer = setTimeout(() => check(false), 350);
+  });
+  form.addEventListener("change", (event) => {
+    if (!event.target.name) return;
+    touched.add(event.target.name);
+    check(false);
+  });
+})();
+
+(function printerEvents() {
+  const board = document.querySelector("[data-printer-events]");
+  if (!board || !window.EventSource) return;
+  const source = new EventSource(board.dataset.printerEvents);
+  source.addEventListener("printers", (event) => {
+    const printers = JSON.parse(event.data);
+    printers.forEach((p) => {
+      const card = board.querySelector(`[data-printer="${CSS.escape(p.name)}"]`);
+      if (!card) return;
+      const set = (key, value) => card.querySelectorAll(`[data-field="${key}"]`).forEach((el) => { el.textContent = value; });
+      set("state", p.state_label);
+      set("job", p.batch_number || "none");
+      set("percent", p.percent === null ? "–" : `${p.percent.toFixed(1)} %`);
+      set("lines", p.lines_total ? `${p.lines_acknowledged.toLocaleString()} of ${p.lines_total.toLocaleString()} lines` : "");
+      set("nozzle", p.nozzle_c === null ? "–" : `${p.nozzle_c.toFixed(1)} °C`);
+      set("bed", p.bed_c === null ? "–" : `${p.bed_c.toFixed(1)} °C`);
+      set("remaining", p.remaining_label || "");
+      const bar = card.querySelector("[data-field=bar]");
+      if (bar) {
+        const value = p.percent === null ? 0 : p.percent;
+        bar.style.width = `${value}%`;
+        bar.parentElement.setAttribute("aria-valuenow", value.toFixed(0));
+      }
+      const badge = card.querySelector("[data-field=state]");
+      if (badge) badge.className = `badge ${p.state}`;
+      card.querySelectorAll("[data-when]").forEach((el) => {
+        el.hidden = !el.dataset.when.split(" ").includes(p.state);
+      });
+    });
+  });
+})();
+
+(function liveQc() {
+  const form = document.querySelector("form[data-qc]");
+  if (!form) return;
+  const panel = document.querySelector("[data-qc-panel]");
+  let timer = null;
+  async function check() {
+    const response = await fetch(form.dataset.qc, {
+      method: "POST", body: new FormData(form), credentials: "same-origin",
+      headers: { "Accept": "text/html" },
+    });
+    if (response.ok) panel.innerHTML = await response.text();
+  }
+  form.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(check, 300); });
+})();
