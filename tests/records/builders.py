@@ -42,6 +42,7 @@ PRESCRIPTION: dict[str, Any] = {
     "shape": "round",
 }
 DOSE_MG = 12.5
+FIRMWARE: dict[str, Any] = {"name": "Marlin test", "fields": {"FIRMWARE_NAME": "Marlin test"}}
 
 
 def gcode_text(lines: int = 200) -> str:
@@ -120,7 +121,12 @@ def printed_job(store: Store, actor: User, **kwargs: Any) -> str:
     """A job queued by `actor`, taken by worker w1 and printed completely."""
     batch = queued_job(store, actor, **kwargs)
     with store.session() as session:
-        job = service.claim_next(session, "sim-1", "w1", {"FIRMWARE_NAME": "Marlin test"})
+        job = service.claim_next(
+            session,
+            "sim-1",
+            "w1",
+            {"name": "Marlin test", "fields": {"FIRMWARE_NAME": "Marlin test"}},
+        )
         assert job is not None and job.batch_number == batch
         service.finish_print(
             session,

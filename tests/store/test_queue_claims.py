@@ -9,7 +9,7 @@ from printmed.records.integrity import verify_records
 from printmed.store import Store
 from tests.records.builders import add_users, queued_job
 
-FIRMWARE = {"FIRMWARE_NAME": "Marlin test"}
+FIRMWARE = {"name": "Marlin test", "fields": {"FIRMWARE_NAME": "Marlin test"}}
 
 
 def test_claim_records_worker_and_firmware_before_streaming(any_store: Store) -> None:

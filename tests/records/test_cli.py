@@ -1,0 +1,268 @@
+"""The record commands as a technician and a pharmacist use them: first start, weigh, verify,
+release (with refusals as one line, exit 2), and the PDFs read back as text."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from printmed.cli import main
+from printmed.store import Store, open_store
+from tests.records.builders import PASSWORD, add_users, good_weights, printed_job
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def cli_store(data_dir: Path) -> Store:
+    store = open_store(f"sqlite:///{data_dir / 'printmed.sqlite'}")
+    yield store  # type: ignore[misc]
+    store.dispose()
+
+
+def run(monkeypatch: pytest.MonkeyPatch, data_dir: Path, *argv: str, stdin: str = "") -> int:
+    monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    return main([*argv, "--data-dir", str(data_dir)])
+
+
+def test_first_start_creates_an_admin_with_a_one_time_password(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    passwords = []
+    for name in ("one", "two"):
+        assert run(monkeypatch, tmp_path / name, "users", "list") == 0
+        err = capsys.readouterr().err
+        passwords.append(err.split("one-time password: ")[1].split()[0])
+        assert run(monkeypatch, tmp_path / name, "users", "list") == 0
+        assert "one-time password" not in capsys.readouterr().err  # shown once only
+    assert passwords[0] != passwords[1] and len(passwords[0]) >= 20
+    code = run(
+        monkeypatch,
+        tmp_path / "one",
+        "users",
+        "add",
+        "tech",
+        "--name",
+        "Tina T",
+        "--role",
+        "technician",
+        "--user",
+        "admin",
+        "--password-stdin",
+        stdin=f"{passwords[0]}\n{PASSWORD}\n",
+    )
+    assert code == 0
+    assert "created tech (technician)" in capsys.readouterr().out
+
+
+def _weighed_batch(cli_store: Store, monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> str:
+    users = add_users(cli_store, "tech", "pharm")
+    batch = printed_job(cli_store, users["tech"])
+    weights = ",".join(f"{w:g}" for w in good_weights())
+    assert (
+        run(
+            monkeypatch,
+            data_dir,
+            "weigh",
+            batch,
+            "--weights",
+            weights,
+            "--user",
+            "tech",
+            "--password-stdin",
+            stdin=PASSWORD + "\n",
+        )
+        == 0
+    )
+    return batch
+
+
+def test_weigh_then_release_from_the_command_line(
+    cli_store: Store,
+    monkeypatch: pytest.MonkeyPatch,
+    data_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    batch = _weighed_batch(cli_store, monkeypatch, data_dir)
+    assert "QC PASSED" in capsys.readouterr().out
+    assert (
+        run(
+            monkeypatch,
+            data_dir,
+            "release",
+            batch,
+            "--user",
+            "pharm",
+            "--password-stdin",
+            stdin=PASSWORD + "\n",
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "audit trail:" in out.split(f"{batch}: RELEASED")[0]  # reviewed before signing
+    assert f"{batch}: RELEASED by Paula Pharmacist" in out
+
+
+def test_release_by_the_weigher_is_one_line_and_exit_2(
+    cli_store: Store,
+    monkeypatch: pytest.MonkeyPatch,
+    data_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    users = add_users(cli_store, "tech", "pharm")
+    batch = printed_job(cli_store, users["tech"])
+    weights = ",".join(f"{w:g}" for w in good_weights())
+    run(
+        monkeypatch,
+        data_dir,
+        "weigh",
+        batch,
+        "--weights",
+        weights,
+        "--user",
+        "pharm",
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
+    capsys.readouterr()
+    assert (
+        run(
+            monkeypatch,
+            data_dir,
+            "release",
+            batch,
+            "--user",
+            "pharm",
+            "--password-stdin",
+            stdin=PASSWORD + "\n",
+        )
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [
+        f"printmed release: error: user: 'pharm' may not release {batch}: they performed a "
+        "manufacturing step of this batch (four eyes)"
+    ]
+
+
+def test_bad_weights_are_refused_naming_the_entry(
+    cli_store: Store,
+    monkeypatch: pytest.MonkeyPatch,
+    data_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    users = add_users(cli_store, "tech")
+    batch = printed_job(cli_store, users["tech"])
+    assert (
+        run(
+            monkeypatch,
+            data_dir,
+            "weigh",
+            batch,
+            "--weights",
+            "125,-3",
+            "--user",
+            "tech",
+            "--password-stdin",
+            stdin=PASSWORD + "\n",
+        )
+        == 2
+    )
+    assert "weights[1]: -3.0 is not a positive mass in mg" in capsys.readouterr().err
+    with cli_store.session() as session:
+        from printmed.jobs.service import get_job
+
+        assert get_job(session, batch).state == "printed"
+
+
+def test_records_verify_names_the_first_broken_entry(
+    cli_store: Store,
+    monkeypatch: pytest.MonkeyPatch,
+    data_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    batch = _weighed_batch(cli_store, monkeypatch, data_dir)
+    capsys.readouterr()
+    assert run(monkeypatch, data_dir, "records", "verify", batch) == 0
+    assert capsys.readouterr().out.startswith("intact: 8 audit entries chained")
+    with cli_store.engine.begin() as connection:
+        connection.execute(text("DROP TRIGGER audit_entries_no_update"))
+        connection.execute(
+            text('UPDATE audit_entries SET new_json = \'{"state":"released"}\' WHERE seq = 5')
+        )
+    assert run(monkeypatch, data_dir, "records", "verify") == 1
+    err = capsys.readouterr().err
+    assert (
+        err.splitlines()[0] == "BROKEN: audit entry 5: its content does not match its hash (edited)"
+    )
+
+
+def _pdf_text(path: Path) -> str:
+    return subprocess.run(
+        ["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout
+
+
+def test_batch_record_pdf_holds_fields_signatures_and_trail(
+    cli_store: Store, monkeypatch: pytest.MonkeyPatch, data_dir: Path, tmp_path: Path
+) -> None:
+    batch = _weighed_batch(cli_store, monkeypatch, data_dir)
+    run(
+        monkeypatch,
+        data_dir,
+        "release",
+        batch,
+        "--user",
+        "pharm",
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
+    pdf = tmp_path / "record.pdf"
+    assert run(monkeypatch, data_dir, "records", "pdf", batch, "-o", str(pdf)) == 0
+    content = _pdf_text(pdf)
+    for expected in (
+        f"Batch record {batch}",
+        "RELEASED",
+        "LOT-TEST-001",
+        "TEST-PATIENT-1",
+        "Ph. Eur. 2.9.5",
+        "Ph. Eur. 2.9.40",
+        "Paula Pharmacist",
+        "Electronic signatures",
+        "record.release",
+        "job.print.start",
+        "Marlin test",
+        "audit chain intact",
+    ):
+        assert expected in content, expected
+
+
+def test_label_pdf_holds_what_the_patient_needs(
+    cli_store: Store, monkeypatch: pytest.MonkeyPatch, data_dir: Path, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PRINTMED_PHARMACY_NAME", "Test Hospital Pharmacy")
+    monkeypatch.setenv("PRINTMED_PHARMACY_ADDRESS", "1 Example Road, Testtown")
+    batch = _weighed_batch(cli_store, monkeypatch, data_dir)
+    label = tmp_path / "label.pdf"
+    assert run(monkeypatch, data_dir, "records", "label", batch, "-o", str(label)) == 0
+    content = " ".join(_pdf_text(label).split())
+    for expected in (
+        "Propranolol 12.5 mg printed tablets",
+        "Take 1 tablet TWICE a day",
+        "TEST-PATIENT-1",
+        "10 tablets",
+        batch,
+        "Expiry",
+        "Keep out of the reach and sight of children",
+        "Test Hospital Pharmacy",
+        "1 Example Road, Testtown",
+        "NOT RELEASED",
+    ):
+        assert expected in content, expected
