@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from printmed.api.limits import RequestLimits
+from printmed.api.openapi import install_openapi
 from printmed.api.problems import install_error_handlers
 from printmed.settings import Settings, load_settings
 from printmed.store import open_store
@@ -22,6 +23,10 @@ from printmed.store import open_store
 ROUTERS: tuple[tuple[str, str], ...] = (
     ("printmed.api.sign_in", "router"),
     ("printmed.api.prescriptions", "router"),
+    ("printmed.api.jobs", "router"),
+    ("printmed.api.batches", "router"),
+    ("printmed.api.printers", "router"),
+    ("printmed.api.users", "router"),
     ("printmed.fhir.routes", "router"),
     ("printmed.web", "router"),
 )
@@ -77,4 +82,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     for router in routers():
         app.include_router(router)
+    install_openapi(app)
     return app

@@ -10,9 +10,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
-from fastapi import Request
+from fastapi import Header, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -27,6 +27,15 @@ HEADER = "Idempotency-Key"
 MAX_KEY_CHARS = 255
 REPLAYED_HEADER = "Idempotent-Replayed"
 P = TypeVar("P")
+# Declares the header on a route (for OpenAPI); create_once reads it from the request.
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias=HEADER,
+        max_length=MAX_KEY_CHARS,
+        description="a retry with the same key and body returns the first answer",
+    ),
+]
 
 
 class IdempotencyKeyReused(InputError):
@@ -136,3 +145,21 @@ def create_once(
             raise
         return found.response(replayed=True)
     return answer.response()
+
+
+def model_once(
+    store: Store,
+    request: Request,
+    caller: str,
+    fingerprint_text: str,
+    write: Callable[[Session], Answer],
+) -> Response:
+    """`create_once` for a route whose work is all in the transaction; the request is named by
+    `fingerprint_text` (its parsed body without secrets such as passwords)."""
+    return create_once(
+        store, request, caller, fingerprint_text.encode(), lambda: None, lambda s, _: write(s)
+    )
+
+
+def json_answer(status_code: int, payload: str, location: str | None = None) -> Answer:
+    return Answer(status_code, "application/json", payload, location)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
@@ -24,14 +24,7 @@ PROBLEMS = {
     403: {"description": "the caller lacks the scope or role"},
     422: {"description": "the prescription is refused (field and value named)"},
 }
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        max_length=255,
-        description="a retry with the same key and body returns the first answer",
-    ),
-]
+IdempotencyKey = idempotency.IdempotencyKey
 
 
 def accept(
