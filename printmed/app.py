@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
+import socket
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
+from printers.interface import Printer
 from printmed.api.limits import RequestLimits
 from printmed.api.openapi import install_openapi
 from printmed.api.problems import install_error_handlers
+from printmed.jobs.worker import PrinterWorker
 from printmed.settings import Settings, load_settings
-from printmed.store import open_store
+from printmed.store import Store, open_store
 
 ROUTERS: tuple[tuple[str, str], ...] = (
     ("printmed.api.sign_in", "router"),
@@ -48,22 +52,61 @@ def routers() -> list[APIRouter]:
     return found
 
 
+WORKER_JOIN_S = 30.0
+
+
+def start_workers(
+    store: Store, printers: Mapping[str, Printer], stop: threading.Event, poll_s: float
+) -> list[threading.Thread]:
+    """One thread per printer running the job service's worker (recover, then print queued
+    jobs until `stop`)."""
+    threads = []
+    for name, printer in printers.items():
+        worker_id = f"{socket.gethostname()}:{os.getpid()}:{name}"
+        worker = PrinterWorker(store, name, printer, worker_id, poll_s=poll_s)
+
+        def run(worker: PrinterWorker = worker) -> None:
+            try:
+                worker.run(stop)
+            except Exception:
+                log.exception("worker %s stopped on a defect", worker.worker_id)
+            finally:
+                worker.printer.disconnect()
+
+        thread = threading.Thread(target=run, name=f"worker-{name}", daemon=True)
+        thread.start()
+        threads.append(thread)
+    return threads
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Open the store for the app's life and run a worker per printer given to create_app."""
     settings: Settings = app.state.settings
     store = open_store(settings.database_url)
     app.state.store = store
     stop = threading.Event()
-    app.state.stop_workers = stop
+    threads = start_workers(store, app.state.printers, stop, app.state.worker_poll_s)
     try:
         yield
     finally:
         stop.set()
+        for thread in threads:
+            thread.join(WORKER_JOIN_S)
         store.dispose()
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """The application for `settings` (default: from the environment)."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    printers: Mapping[str, Printer] | None = None,
+    worker_poll_s: float = 1.0,
+) -> FastAPI:
+    """The application for `settings` (default: from the environment).
+
+    printers: printer name → Printer whose queued jobs this process prints (none: the workers
+    run elsewhere, e.g. `printmed worker`).
+    """
     settings = settings or load_settings()
     app = FastAPI(
         title="printmed",
@@ -74,6 +117,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
+    app.state.printers = dict(printers or {})
+    app.state.worker_poll_s = worker_poll_s
     install_error_handlers(app)
     app.add_middleware(
         RequestLimits,

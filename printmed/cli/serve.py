@@ -1,0 +1,62 @@
+"""`printmed serve --host 127.0.0.1 --port 8000`: the API, FHIR endpoint and pages under uvicorn.
+
+With --sim-printers each printer profile on file gets a simulated printer and a worker in the
+process, so an order can go from FHIR in to printed without hardware.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import uvicorn
+from fastapi import FastAPI
+
+from printmed import catalog
+from printmed.errors import InputError
+
+SIM_ENV = "PRINTMED_SERVE_SIM_PRINTERS"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("serve", help="run the web application (API, FHIR, pages)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=8000, help="TCP port")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument(
+        "--sim-printers",
+        action="store_true",
+        help="print queued jobs on a simulated printer per profile (one process only)",
+    )
+    parser.add_argument("--log-level", default="info", help="uvicorn log level")
+    parser.set_defaults(run=run)
+
+
+def app_factory() -> FastAPI:
+    """The app uvicorn imports in each worker process; settings from the environment."""
+    from printers.registry import open_printer
+    from printmed.app import create_app
+
+    printers = {}
+    if os.environ.get(SIM_ENV) == "1":
+        printers = {name: open_printer("sim") for name in catalog.printer_profiles()}
+    return create_app(printers=printers)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not 1 <= args.port <= 65535:
+        raise InputError("--port", args.port, "is not a TCP port")
+    if args.workers < 1:
+        raise InputError("--workers", args.workers, "must be at least 1")
+    if args.sim_printers and args.workers != 1:
+        raise InputError("--workers", args.workers, "must be 1 with --sim-printers")
+    os.environ[SIM_ENV] = "1" if args.sim_printers else "0"
+    uvicorn.run(
+        "printmed.cli.serve:app_factory",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+    )
+    return 0
