@@ -24,8 +24,8 @@ from printmed.records.signatures import authenticate_signer, sign
 from printmed.records.weighing import record_weights, unit_count
 from printmed.store.models import User
 from printmed.users import RECORD_ROLES, AuthenticationFailed
+from printmed.web import fleet
 from printmed.web.batch_view import BatchView, load_batch
-from printmed.web.printer_pages import fleet_of
 from printmed.web.refusals import refusals, sentence
 from printmed.web.rendering import not_permitted, render, templates
 from printmed.web.session import CheckedForm, PageRoute, PageUser
@@ -69,9 +69,10 @@ def review_page(request: Request, batch_number: str, user: PageUser) -> Response
         b = _batch(request, batch_number)
     except refusals() as exc:
         return _refused(request, user, "No such batch", exc, "/batches")
-    fleet = fleet_of(request)
     printer_state = (
-        fleet.status(b.printer)["state_label"] if b.printer in fleet.configs else "not configured"
+        fleet.status(request, b.printer)["state_label"]
+        if b.printer in fleet.printer_names()
+        else "not configured"
     )
     href, label = b.next_step
     return render(

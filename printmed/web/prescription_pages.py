@@ -20,6 +20,7 @@ from printmed.jobs.making import make_job
 from printmed.jobs.states import JobState
 from printmed.store.models import Job, User
 from printmed.users import RECORD_ROLES
+from printmed.web import fleet
 from printmed.web.prescription_form import (
     BSA_FORMULAS,
     DOSE_UNITS,
@@ -33,7 +34,6 @@ from printmed.web.prescription_form import (
     formulation_choices,
     values_from,
 )
-from printmed.web.printer_pages import fleet_of
 from printmed.web.refusals import refusals, sentence
 from printmed.web.rendering import not_permitted, render, when
 from printmed.web.session import CheckedForm, PageRoute, PageUser
@@ -41,15 +41,16 @@ from printmed.web.session import CheckedForm, PageRoute, PageUser
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 
-def _printer_profiles(request: Request) -> dict[str, str]:
-    return {c.name: c.profile_id for c in fleet_of(request).configs.values()}
+def _printer_profiles() -> dict[str, str]:
+    """Printer name → the profile its G-code is written for (one printer per profile)."""
+    return {name: name for name in fleet.printer_names()}
 
 
-def _printer_choices(request: Request) -> list[tuple[str, str]]:
+def _printer_choices() -> list[tuple[str, str]]:
     profiles = catalog.printer_profiles()
     return [
-        (c.name, f"{c.name} — {profiles[c.profile_id].get('name', c.profile_id)}")
-        for c in fleet_of(request).configs.values()
+        (name, f"{name} — {profiles[name].get('process', '').upper()}, {profiles[name]['name']}")
+        for name in fleet.printer_names()
     ]
 
 
@@ -102,7 +103,7 @@ def _page(
             "dose.unit": DOSE_UNITS,
             "shape": SHAPES,
             "bsa_formula": BSA_FORMULAS,
-            "printer": _printer_choices(request),
+            "printer": _printer_choices(),
         },
         orders=_orders(request),
     )
@@ -118,7 +119,7 @@ def new_prescription(request: Request, user: PageUser) -> Response:
 @router.post("/prescriptions/check")
 def check_prescription(request: Request, user: PageUser, form: CheckedForm) -> Response:
     """The live check: messages by field name and the tablet preview line, as JSON."""
-    check = check_form(values_from(form), _printer_profiles(request))
+    check = check_form(values_from(form), _printer_profiles())
     return JSONResponse({"errors": check.errors, "preview": check.preview()})
 
 
@@ -126,7 +127,7 @@ def check_prescription(request: Request, user: PageUser, form: CheckedForm) -> R
 def submit_prescription(request: Request, user: PageUser, form: CheckedForm) -> Response:
     if user.role not in RECORD_ROLES:
         return not_permitted(request, user, "enter prescriptions")
-    profiles = _printer_profiles(request)
+    profiles = _printer_profiles()
     check = check_form(values_from(form), profiles)
     if not check.ok or check.prescription is None:
         return _page(request, user, check, status_code=422)

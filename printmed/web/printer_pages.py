@@ -17,7 +17,7 @@ from printmed.auth import store_of
 from printmed.jobs.states import JobState
 from printmed.store.models import Job
 from printmed.users import RECORD_ROLES
-from printmed.web.fleet import Fleet
+from printmed.web import fleet
 from printmed.web.refusals import refusals, sentence
 from printmed.web.rendering import duration, not_permitted, render
 from printmed.web.session import CheckedForm, PageRoute, PageUser
@@ -48,10 +48,6 @@ CONTROLS = (
 CONFIRMED_ACTIONS = {"cancel", "emergency_stop"}
 
 
-def fleet_of(request: Request) -> Fleet:
-    return request.app.state.fleet  # type: ignore[no-any-return]
-
-
 def _view(status: dict[str, Any]) -> dict[str, Any]:
     view = dict(status)
     view["nozzle_text"] = "–" if status["nozzle_c"] is None else f"{status['nozzle_c']:.1f} °C"
@@ -68,8 +64,7 @@ def _view(status: dict[str, Any]) -> dict[str, Any]:
 
 
 def statuses(request: Request) -> list[dict[str, Any]]:
-    fleet = fleet_of(request)
-    return [_view(fleet.status(name)) for name in fleet.configs]
+    return [_view(fleet.status(request, name)) for name in fleet.printer_names()]
 
 
 @router.get("/printers")
@@ -149,7 +144,7 @@ def printer_control(
             confirm_label=label,
         )
     try:
-        fleet_of(request).control(name, action, user)
+        fleet.control(request, name, action, user)
     except refusals() as exc:
         return render(
             request,
