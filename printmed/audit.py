@@ -56,6 +56,14 @@ def entry_hash(entry: AuditEntry) -> str:
     return sha256_text(canonical_json({name: getattr(entry, name) for name in HASHED_COLUMNS}))
 
 
+def lock_chain(session: Session) -> None:
+    """Take the chain's write lock until the transaction ends (PostgreSQL: an advisory lock;
+    SQLite: BEGIN IMMEDIATE already holds the database's). Whoever numbers things by counting
+    rows (batch numbers) takes it first as well."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK_KEY})
+
+
 def append(
     session: Session,
     *,
@@ -73,8 +81,7 @@ def append(
     Appends are serialised (PostgreSQL: a transaction-scoped advisory lock; SQLite: the write
     lock BEGIN IMMEDIATE took) so that two writers never chain onto the same head.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK_KEY})
+    lock_chain(session)
     head = session.execute(
         select(AuditEntry.seq, AuditEntry.entry_hash).order_by(AuditEntry.seq.desc()).limit(1)
     ).first()

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from dosing.formulation import Formulation
 from dosing.prescription import Prescription
 from gcode.profile import load_profile
 from printmed import catalog
@@ -53,13 +54,31 @@ def make_job(
     lot = catalog.formulation(rx.formulation)
     profile_data = catalog.printer_profile_data(profile_id)
     batch = make_batch(rx, lot, load_profile(profile_id), on=on)
+    return record_made_job(
+        session, actor, rx, lot, profile_data, batch, printer=printer, batch_prefix=batch_prefix
+    )
+
+
+def record_made_job(
+    session: Session,
+    actor: User,
+    rx: Prescription,
+    lot: Formulation,
+    profile_data: dict[str, Any],
+    batch: Batch,
+    *,
+    printer: str,
+    batch_prefix: str = "PM",
+) -> Job:
+    """Record a batch that already passed the gate (`make_batch` run outside the transaction,
+    as the API does) as a draft and its verification, in the caller's transaction."""
     job = create_job(
         session,
         actor,
         prescription=rx.model_dump(mode="json"),
         formulation=lot.model_dump(mode="json"),
         printer=printer,
-        profile_id=profile_id,
+        profile_id=str(profile_data["id"]),
         batch_prefix=batch_prefix,
     )
     record_verification(

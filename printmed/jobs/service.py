@@ -149,6 +149,7 @@ def create_job(
     require_role(actor, RECORD_ROLES, "enter a prescription")
     if not printer.strip():
         raise InputError("printer", printer, "is empty")
+    audit.lock_chain(session)  # two creators must not count the same day's jobs at once
     job = Job(
         batch_number=next_batch_number(session, batch_prefix),
         state=JobState.DRAFT.value,
