@@ -18,7 +18,7 @@ system-deps:
 	bash scripts/system-deps.sh
 
 run: $(STAMP)
-	$(BIN)/printmed demo
+	$(BIN)/printmed serve --host 127.0.0.1 --port 8000 --sim-printers
 
 test: $(STAMP) system-deps
 	$(BIN)/ruff check .
