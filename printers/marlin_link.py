@@ -75,6 +75,7 @@ class _Sent:
     number: int
     frame: bytes
     item: _Outgoing
+    sent_at: float = 0.0
 
 
 class _Job:
@@ -530,6 +531,7 @@ class MarlinLink:
         return lines < self._slots and room
 
     def _write(self, sent: _Sent) -> None:
+        sent.sent_at = time.monotonic()
         if not self._in_flight:
             self._deadline = self._deadline_for(sent)
         self._in_flight.append(sent)
@@ -565,9 +567,18 @@ class MarlinLink:
     # ----------------------------------------------------------------- timeouts
 
     def _deadline_for(self, sent: _Sent) -> float:
-        limit_s = LONG_COMMAND_LIMIT_S.get(code_of(sent.item.command))
-        timeout_s = limit_s if limit_s else self.settings.ack_timeout_s
+        # long commands get more time, and every busy or heater line extends it
+        long_command = code_of(sent.item.command) in LONG_COMMAND_LIMIT_S
+        timeout_s = self.settings.ack_timeout_s * (4 if long_command else 1)
         return time.monotonic() + timeout_s + dwell_s(sent.item.command)
+
+    def _may_still_be_running(self, now: float) -> bool:
+        """True while the oldest line is a long command within its limit (M109 may be silent)."""
+        if not self._in_flight:
+            return False
+        head = self._in_flight[0]
+        limit_s = LONG_COMMAND_LIMIT_S.get(code_of(head.item.command), 0.0)
+        return now < head.sent_at + limit_s + dwell_s(head.item.command)
 
     def _extend_deadline(self) -> None:
         if self._in_flight:
@@ -579,7 +590,9 @@ class MarlinLink:
         if self._handshaking or not self._connected:
             return
         if self._query is not None:
-            if now > self._query_deadline:
+            if now > self._query_deadline and self._may_still_be_running(now):
+                self._query_deadline = now + self.settings.ack_timeout_s
+            elif now > self._query_deadline:
                 self._probes_unanswered += 1
                 if self._job:
                     self._job.report.timeouts += 1

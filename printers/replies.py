@@ -103,7 +103,7 @@ Reply = Ok | Resend | Busy | TemperatureReport | Action | Start | PrinterError |
 
 def parse_temperatures(text: str) -> Temperatures | None:
     """The heater readings in a line like `T:200.0 /200.0 B:60.0 /60.0 @:64`, or None."""
-    readings = []
+    readings: list[tuple[str, float, float]] = []
     for name, actual, target in _TEMP.findall(text):
         heater = "T0" if name == "T" else name
         if any(heater == seen for seen, _, _ in readings):

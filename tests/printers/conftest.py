@@ -1,0 +1,29 @@
+"""Fixtures of the printer tests: a fast simulated printer, disconnected after the test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from printer_test_helpers import FAST
+
+from printers.sim_marlin import Faults
+from printers.sim_printer import SimPrinter
+
+
+@pytest.fixture
+def make_sim() -> Iterator:
+    made: list[SimPrinter] = []
+
+    def make(faults: Faults | None = None, **options: object) -> SimPrinter:
+        options.setdefault("speed_factor", 500.0)
+        options.setdefault("baud", None)
+        options.setdefault("settings", FAST)
+        printer = SimPrinter(faults=faults, **options)  # type: ignore[arg-type]
+        printer.connect()
+        made.append(printer)
+        return printer
+
+    yield make
+    for printer in made:
+        printer.disconnect()
