@@ -13,7 +13,14 @@ from printmed.jobs import service
 from printmed.jobs.states import TRANSITIONS, IllegalTransition, JobState, check_transition
 from printmed.store import Store
 from printmed.users import NotPermitted
-from tests.records.builders import add_users, queued_job, verified_job
+from tests.records.builders import (
+    add_users,
+    draft_job,
+    gcode_text,
+    queued_job,
+    verified_job,
+    verify,
+)
 
 HAPPY_PATH = ["draft", "verified", "queued", "printing", "printed", "weighed", "released"]
 
@@ -56,19 +63,8 @@ def test_each_state_change_is_an_audit_entry_with_old_and_new(store: Store) -> N
 
 
 def test_a_draft_cannot_be_queued_before_the_dose_gate(store: Store) -> None:
-    from tests.records.builders import FORMULATION, PRESCRIPTION
-
     users = add_users(store, "tech")
-    with store.session() as session:
-        job = service.create_job(
-            session,
-            users["tech"],
-            prescription=PRESCRIPTION,
-            formulation=FORMULATION,
-            printer="sim-1",
-            profile_id="fdm-pharma-04",
-        )
-        batch = job.batch_number
+    batch = draft_job(store, users["tech"])
     with pytest.raises(IllegalTransition, match="cannot follow draft"), store.session() as session:
         service.queue(session, service.get_job(session, batch), users["tech"])
     with store.session() as session:
@@ -92,29 +88,10 @@ def test_batch_numbers_count_up_within_the_day(store: Store) -> None:
 
 
 def test_wrong_gcode_hash_is_refused_and_nothing_is_written(store: Store) -> None:
-    from tests.records.builders import FORMULATION, PRESCRIPTION, gcode_text
-
     users = add_users(store, "tech")
-    with store.session() as session:
-        batch = service.create_job(
-            session,
-            users["tech"],
-            prescription=PRESCRIPTION,
-            formulation=FORMULATION,
-            printer="sim-1",
-            profile_id="fdm-pharma-04",
-        ).batch_number
-    with pytest.raises(ValueError, match="does not match the G-code"), store.session() as session:
-        service.record_verification(
-            session,
-            service.get_job(session, batch),
-            users["tech"],
-            dose={"dose_mg": 1},
-            design={},
-            gate={},
-            gcode_text=gcode_text(),
-            gcode_sha256="0" * 64,
-            parameters={},
-        )
+    batch = draft_job(store, users["tech"])
+    with pytest.raises(ValueError, match="does not match the G-code"):
+        verify(store, batch, users["tech"], gcode_text(), sha256="0" * 64)
     with store.session() as session:
         assert service.get_job(session, batch).state == "draft"
+        assert [e.action for e in entries_for(session, batch)] == ["job.create"]

@@ -79,30 +79,40 @@ def add_users(store: Store, *names: str) -> dict[str, User]:
         }
 
 
-def verified_job(store: Store, actor: User, *, printer: str = "sim-1", lines: int = 200) -> str:
-    """A job entered and verified by `actor`; returns its batch number."""
-    text = gcode_text(lines)
+def draft_job(store: Store, actor: User, *, printer: str = "sim-1") -> str:
+    """A job entered by `actor`, not yet through the dose gate; its batch number."""
     with store.session() as session:
-        job = service.create_job(
+        return service.create_job(
             session,
             actor,
             prescription=PRESCRIPTION,
             formulation=FORMULATION,
             printer=printer,
             profile_id="fdm-pharma-04",
-        )
+        ).batch_number
+
+
+def verify(store: Store, batch: str, actor: User, text: str, sha256: str | None = None) -> None:
+    """Record `text` as the batch's gated G-code (its real hash unless `sha256` is given)."""
+    with store.session() as session:
         service.record_verification(
             session,
-            job,
+            service.get_job(session, batch),
             actor,
             dose={"dose_mg": DOSE_MG, "doses": 10},
             design={"shape": "round", "volume_mm3": DOSE_MG / 0.125},
             gate={"tablets": [{"target_mg": DOSE_MG, "gcode_mg": DOSE_MG}] * 10},
             gcode_text=text,
-            gcode_sha256=hashlib.sha256(text.encode()).hexdigest(),
+            gcode_sha256=sha256 or hashlib.sha256(text.encode()).hexdigest(),
             parameters={"nozzle_temp_c": 190, "layer_height_mm": 0.2},
         )
-        return job.batch_number
+
+
+def verified_job(store: Store, actor: User, *, printer: str = "sim-1", lines: int = 200) -> str:
+    """A job entered and verified by `actor`; returns its batch number."""
+    batch = draft_job(store, actor, printer=printer)
+    verify(store, batch, actor, gcode_text(lines))
+    return batch
 
 
 def queued_job(store: Store, actor: User, **kwargs: Any) -> str:

@@ -32,6 +32,12 @@ def run(monkeypatch: pytest.MonkeyPatch, data_dir: Path, *argv: str, stdin: str 
     return main([*argv, "--data-dir", str(data_dir)])
 
 
+def signed(monkeypatch: pytest.MonkeyPatch, data_dir: Path, user: str, *argv: str) -> int:
+    """Run a command as `user`, who types the test password."""
+    args = (*argv, "--user", user, "--password-stdin")
+    return run(monkeypatch, data_dir, *args, stdin=PASSWORD + "\n")
+
+
 def test_first_start_creates_an_admin_with_a_one_time_password(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -62,25 +68,13 @@ def test_first_start_creates_an_admin_with_a_one_time_password(
     assert "created tech (technician)" in capsys.readouterr().out
 
 
-def _weighed_batch(cli_store: Store, monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> str:
+def _weighed_batch(
+    cli_store: Store, monkeypatch: pytest.MonkeyPatch, data_dir: Path, weigher: str = "tech"
+) -> str:
     users = add_users(cli_store, "tech", "pharm")
     batch = printed_job(cli_store, users["tech"])
     weights = ",".join(f"{w:g}" for w in good_weights())
-    assert (
-        run(
-            monkeypatch,
-            data_dir,
-            "weigh",
-            batch,
-            "--weights",
-            weights,
-            "--user",
-            "tech",
-            "--password-stdin",
-            stdin=PASSWORD + "\n",
-        )
-        == 0
-    )
+    assert signed(monkeypatch, data_dir, weigher, "weigh", batch, "--weights", weights) == 0
     return batch
 
 
@@ -92,19 +86,7 @@ def test_weigh_then_release_from_the_command_line(
 ) -> None:
     batch = _weighed_batch(cli_store, monkeypatch, data_dir)
     assert "QC PASSED" in capsys.readouterr().out
-    assert (
-        run(
-            monkeypatch,
-            data_dir,
-            "release",
-            batch,
-            "--user",
-            "pharm",
-            "--password-stdin",
-            stdin=PASSWORD + "\n",
-        )
-        == 0
-    )
+    assert signed(monkeypatch, data_dir, "pharm", "release", batch) == 0
     out = capsys.readouterr().out
     assert "audit trail:" in out.split(f"{batch}: RELEASED")[0]  # reviewed before signing
     assert f"{batch}: RELEASED by Paula Pharmacist" in out
@@ -116,35 +98,9 @@ def test_release_by_the_weigher_is_one_line_and_exit_2(
     data_dir: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    users = add_users(cli_store, "tech", "pharm")
-    batch = printed_job(cli_store, users["tech"])
-    weights = ",".join(f"{w:g}" for w in good_weights())
-    run(
-        monkeypatch,
-        data_dir,
-        "weigh",
-        batch,
-        "--weights",
-        weights,
-        "--user",
-        "pharm",
-        "--password-stdin",
-        stdin=PASSWORD + "\n",
-    )
+    batch = _weighed_batch(cli_store, monkeypatch, data_dir, weigher="pharm")
     capsys.readouterr()
-    assert (
-        run(
-            monkeypatch,
-            data_dir,
-            "release",
-            batch,
-            "--user",
-            "pharm",
-            "--password-stdin",
-            stdin=PASSWORD + "\n",
-        )
-        == 2
-    )
+    assert signed(monkeypatch, data_dir, "pharm", "release", batch) == 2
     err = capsys.readouterr().err
     assert err.strip().splitlines() == [
         f"printmed release: error: user: 'pharm' may not release {batch}: they performed a "
@@ -160,21 +116,7 @@ def test_bad_weights_are_refused_naming_the_entry(
 ) -> None:
     users = add_users(cli_store, "tech")
     batch = printed_job(cli_store, users["tech"])
-    assert (
-        run(
-            monkeypatch,
-            data_dir,
-            "weigh",
-            batch,
-            "--weights",
-            "125,-3",
-            "--user",
-            "tech",
-            "--password-stdin",
-            stdin=PASSWORD + "\n",
-        )
-        == 2
-    )
+    assert signed(monkeypatch, data_dir, "tech", "weigh", batch, "--weights", "125,-3") == 2
     assert "weights[1]: -3.0 is not a positive mass in mg" in capsys.readouterr().err
     with cli_store.session() as session:
         from printmed.jobs.service import get_job
@@ -214,16 +156,7 @@ def test_batch_record_pdf_holds_fields_signatures_and_trail(
     cli_store: Store, monkeypatch: pytest.MonkeyPatch, data_dir: Path, tmp_path: Path
 ) -> None:
     batch = _weighed_batch(cli_store, monkeypatch, data_dir)
-    run(
-        monkeypatch,
-        data_dir,
-        "release",
-        batch,
-        "--user",
-        "pharm",
-        "--password-stdin",
-        stdin=PASSWORD + "\n",
-    )
+    assert signed(monkeypatch, data_dir, "pharm", "release", batch) == 0
     pdf = tmp_path / "record.pdf"
     assert run(monkeypatch, data_dir, "records", "pdf", batch, "-o", str(pdf)) == 0
     content = _pdf_text(pdf)

@@ -14,18 +14,11 @@ from printmed.store.models import AuditEntry
 from tests.records.builders import add_users, queued_job
 
 
-def _drop_update_trigger(store: Store, table: str) -> None:
+def _drop_trigger(store: Store, table: str, verb: str) -> None:
+    """Remove the trigger that refuses `verb` (UPDATE or DELETE) on `table`, as a forger would."""
     with store.engine.begin() as connection:
         if store.dialect == "sqlite":
-            connection.execute(text(f"DROP TRIGGER {table}_no_update"))
-        else:
-            connection.execute(text(f"DROP TRIGGER {table}_no_change ON {table}"))
-
-
-def _drop_delete_trigger(store: Store, table: str) -> None:
-    with store.engine.begin() as connection:
-        if store.dialect == "sqlite":
-            connection.execute(text(f"DROP TRIGGER {table}_no_delete"))
+            connection.execute(text(f"DROP TRIGGER {table}_no_{verb.lower()}"))
         else:
             connection.execute(text(f"DROP TRIGGER {table}_no_change ON {table}"))
 
@@ -53,7 +46,7 @@ def test_edited_audit_entry_is_named_as_the_first_broken_link(any_store: Store) 
     queued_job(any_store, users["tech"])
     with any_store.session() as session:
         assert verify_records(session).intact
-    _drop_update_trigger(any_store, "audit_entries")
+    _drop_trigger(any_store, "audit_entries", "UPDATE")
     with any_store.engine.begin() as connection:
         connection.execute(text("UPDATE audit_entries SET actor = 'pharm' WHERE seq = 3"))
     with any_store.session() as session:
@@ -66,7 +59,7 @@ def test_edited_audit_entry_is_named_as_the_first_broken_link(any_store: Store) 
 def test_edit_with_recomputed_hash_breaks_the_next_link(any_store: Store) -> None:
     users = add_users(any_store, "tech")
     queued_job(any_store, users["tech"])
-    _drop_update_trigger(any_store, "audit_entries")
+    _drop_trigger(any_store, "audit_entries", "UPDATE")
     with any_store.session() as session:
         # A forger who also recomputes the edited entry's own hash is caught by the next link.
         forged = session.get(AuditEntry, 2)
@@ -88,7 +81,7 @@ def test_edit_with_recomputed_hash_breaks_the_next_link(any_store: Store) -> Non
 def test_deleted_audit_entry_is_named_as_missing(any_store: Store) -> None:
     users = add_users(any_store, "tech")
     queued_job(any_store, users["tech"])
-    _drop_delete_trigger(any_store, "audit_entries")
+    _drop_trigger(any_store, "audit_entries", "DELETE")
     with any_store.engine.begin() as connection:
         connection.execute(text("DELETE FROM audit_entries WHERE seq = 3"))
     with any_store.session() as session:
