@@ -7,6 +7,8 @@ need=()
 [ -x /usr/lib/postgresql/15/bin/pg_ctl ] || need+=(postgresql-15)
 # records: PDF pages are rendered to PNG to be looked at
 command -v pdftoppm >/dev/null || need+=(poppler-utils)
+# records: batch record and label PDFs use DejaVu Sans for µ, ², ≤ and any patient's name
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 # web: the pages are tested in Debian's Chromium driven by Playwright (never `playwright install`)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 if ((${#need[@]})); then
