@@ -13,6 +13,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from printmed import catalog
+from printmed.cli.store_access import add_store_options, open_cli_store
 from printmed.errors import InputError
 
 SIM_ENV = "PRINTMED_SERVE_SIM_PRINTERS"
@@ -29,6 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="print queued jobs on a simulated printer per profile (one process only)",
     )
     parser.add_argument("--log-level", default="info", help="uvicorn log level")
+    add_store_options(parser)
     parser.set_defaults(run=run)
 
 
@@ -50,6 +52,10 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--workers", args.workers, "must be at least 1")
     if args.sim_printers and args.workers != 1:
         raise InputError("--workers", args.workers, "must be 1 with --sim-printers")
+    # Migrate and create the first admin (password shown once) before any worker starts.
+    settings, store = open_cli_store(args)
+    store.dispose()
+    os.environ["PRINTMED_DATA_DIR"] = str(settings.data_dir)
     os.environ[SIM_ENV] = "1" if args.sim_printers else "0"
     uvicorn.run(
         "printmed.cli.serve:app_factory",
