@@ -204,8 +204,6 @@ def _message(field: FormField, error: Mapping[str, Any]) -> str:
 def _sentence(exc: DosingError | InputError) -> str:
     field = _BY_NAME.get(exc.field)
     label = field.label if field else exc.field
-    return (
-        f"{label}: {exc.value} {exc.reason}"
-        if exc.value not in (None, "")
-        else (f"{label} {exc.reason}")
-    )
+    value = f"{exc.value:g}" if isinstance(exc.value, float) else str(exc.value)
+    reason = exc.reason.replace("max_single_dose_mg", "the maximum single dose of")
+    return f"{label}: {value} {reason}" if exc.value not in (None, "") else f"{label} {reason}"

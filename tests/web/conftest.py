@@ -1,0 +1,178 @@
+"""The pages under test: the real service in its own process on 127.0.0.1 (a free port, a temp
+data folder, a fast simulated printer) and Debian's Chromium driven by Playwright.
+
+Screenshots of each page go to test-artifacts/web/ (git-ignored). Fictional patients only.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from dosing.prescription import parse_prescription
+from printmed.jobs import service as jobs
+from printmed.jobs.making import make_job
+from printmed.settings import load_settings
+from printmed.store import Store, open_store
+from printmed.users import create_user, get_user
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# A 10-inch tablet in landscape.
+VIEWPORT = {"width": 1280, "height": 800}
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web"
+PRINTER = "fdm-pharma-04"
+PEOPLE = {
+    "tess": ("Tess Technician", "technician", "tess-bench-password"),
+    "phil": ("Phil Pharmacist", "pharmacist", "phil-release-password"),
+}
+
+
+@dataclass(frozen=True)
+class Service:
+    url: str
+    data_dir: Path
+    store: Store
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """printmed on a free port with a technician and a pharmacist, stopped at the end."""
+    data_dir = tmp_path_factory.mktemp("printmed-web")
+    env = dict(os.environ)
+    env.update(
+        PRINTMED_DATA_DIR=str(data_dir),
+        PRINTMED_TEST_PRINTER=PRINTER,
+        PRINTMED_PHARMACY_NAME="St Elsewhere Children's Hospital, Pharmacy",
+    )
+    env.pop("DATABASE_URL", None)
+    store = open_store(load_settings(env).database_url)
+    with store.session() as session:
+        for username, (full_name, role, password) in PEOPLE.items():
+            create_user(
+                session,
+                None,
+                username=username,
+                full_name=full_name,
+                role=role,
+                password=password,
+            )
+    port = _free_port()
+    log = (data_dir / "service.log").open("w")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "tests.web.service_app:app_factory",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(url + "/login", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError((data_dir / "service.log").read_text()[-3000:])
+            time.sleep(0.1)
+        yield Service(url, data_dir, store)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+        store.dispose()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser, service: Service) -> Iterator[Page]:
+    """A fresh browser context (no cookies) at a tablet's size."""
+    context = browser.new_context(viewport=VIEWPORT, base_url=service.url, accept_downloads=True)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def screenshot(page: Page, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def log_in(page: Page, username: str) -> None:
+    page.goto("/login")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PEOPLE[username][2])
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(re.compile(r".*/(prescriptions/new|batches)$"))
+
+
+def log_out(page: Page) -> None:
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_url(re.compile(r".*/login$"))
+
+
+def printed_batch(service: Service, username: str, rx: dict[str, object], printer: str) -> str:
+    """A batch entered by `username` through the real dose gate on `printer` (one no worker of
+    the service drives), claimed and finished as printed here; its batch number."""
+    prescription = parse_prescription(rx)
+    with service.store.session() as session:
+        user = get_user(session, username)
+        batch = make_job(session, user, prescription, printer=printer, profile_id=printer)
+        jobs.queue(session, batch, user)
+        claimed = jobs.claim_next(session, printer, "test-bench", {"name": "Marlin (test bench)"})
+        assert claimed is not None and claimed.batch_number == batch.batch_number
+        jobs.finish_print(session, claimed, "test-bench", "printed", {"complete": True})
+        return batch.batch_number

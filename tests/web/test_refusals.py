@@ -1,0 +1,146 @@
+"""What the pages refuse, seen in the browser: messages next to the fields of a wrong
+prescription, release by a technician, a form without its CSRF token, an idle session.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from playwright.sync_api import Page, expect
+from sqlalchemy import update
+
+from printmed.auth.tables import StaffSession
+from printmed.jobs import service as jobs
+from printmed.records.weighing import record_weights
+from printmed.store.models import User
+from printmed.users import get_user
+from tests.web.conftest import Service, log_in, printed_batch, screenshot
+
+HYDROCORTISONE = {
+    "id": "RX-WEB-0002",
+    "patient": {"id": "TEST-PATIENT-8", "weight_kg": 18.0, "height_cm": 108.0},
+    "drug": {"name": "hydrocortisone"},
+    "dose": {"value": 4.0, "unit": "mg/m2"},
+    "max_single_dose_mg": 10.0,
+    "frequency_per_day": 3,
+    "units": 3,
+    "formulation": "hydrocortisone-paste-5",
+    "shape": "caplet",
+}
+SSE_PRINTER = "sse-syringe-08"
+
+
+def error_of(page: Page, dom_id: str) -> str:
+    return page.locator(f"#{dom_id}-error").inner_text()
+
+
+def test_an_empty_prescription_shows_a_message_next_to_every_required_field(
+    page: Page, service: Service
+) -> None:
+    log_in(page, "tess")
+    page.get_by_role("button", name=re.compile("Calculate, design")).click()
+    expect(page.locator("#error-summary")).to_contain_text("The prescription was not accepted")
+    assert error_of(page, "f-id") == "Prescription number is required"
+    assert error_of(page, "f-patient-id") == "Patient identifier is required"
+    assert error_of(page, "f-patient-weight-kg") == "Weight (kg) is required"
+    assert error_of(page, "f-dose-value") == "Dose is required"
+    assert error_of(page, "f-formulation") == "Formulation lot is required"
+    assert error_of(page, "f-printer") == "Printer is required"
+    assert error_of(page, "f-patient-height-cm") == ""
+    expect(page.locator("#f-dose-value")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#f-dose-value")).to_have_attribute(
+        "aria-describedby", "f-dose-value-error"
+    )
+    screenshot(page, "10-prescription-refused")
+    with service.store.session() as session:
+        assert not [
+            j for j in jobs.list_jobs(session) if j.created_by == "tess" and j.state == "draft"
+        ]
+
+
+def test_live_checks_name_the_lot_that_does_not_carry_the_drug_and_a_dose_above_the_cap(
+    page: Page, service: Service
+) -> None:
+    log_in(page, "tess")
+    for label, value in {
+        "Prescription number": "RX-WEB-0003",
+        "Patient identifier": "TEST-PATIENT-9",
+        "Weight (kg)": "70",
+        "Drug": "theophylline",
+        "Dose": "300",
+        "Maximum single dose (mg) (optional)": "250",
+        "Doses a day": "2",
+        "Doses to supply": "14",
+    }.items():
+        page.get_by_label(label, exact=True).fill(value)
+    page.get_by_label("Dose unit").select_option("mg")
+    page.get_by_label("Printer").select_option("fdm-pharma-04")
+    page.get_by_label("Formulation lot").select_option("propranolol-pva-10")
+    expect(page.locator("#f-formulation-error")).to_contain_text("not the prescribed theophylline")
+    page.get_by_label("Formulation lot").select_option("theophylline-eudragit-30")
+    expect(page.locator("#f-dose-value-error")).to_have_text(
+        "Dose: 300 mg is above the maximum single dose of 250"
+    )
+    expect(page.locator("#f-formulation-error")).to_have_text("")
+
+
+def test_expired_lots_are_not_offered(page: Page, service: Service) -> None:
+    log_in(page, "tess")
+    offered = page.locator("#f-formulation option").all_inner_texts()
+    assert len(offered) == 5  # "Choose…" and the four lots in date with an assay
+    assert all("expires 2027" in text for text in offered[1:])
+
+
+def test_a_technician_sees_the_record_but_cannot_release(page: Page, service: Service) -> None:
+    batch = printed_batch(service, "tess", HYDROCORTISONE, SSE_PRINTER)
+    with service.store.session() as session:
+        tess = get_user(session, "tess")
+        job = jobs.get_job(session, batch)
+        record_weights(session, job, tess, [54.1, 53.8, 54.4])
+    log_in(page, "tess")
+    page.goto(f"/batches/{batch}/release")
+    expect(page.get_by_role("heading", name="Audit trail")).to_be_visible()
+    expect(page.get_by_role("button", name="Sign", exact=True)).to_have_count(0)
+    expect(page.get_by_role("note")).to_contain_text("may not release")
+    screenshot(page, "11-technician-cannot-release")
+    token = page.locator("input[name=csrf_token]").first.get_attribute("value")
+    answer = page.request.post(
+        f"/batches/{batch}/sign",
+        form={"csrf_token": token or "", "meaning": "released", "password": "tess-bench-password"},
+    )
+    assert answer.status == 403
+    with service.store.session() as session:
+        assert jobs.get_job(session, batch).state == "weighed"
+
+
+def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(
+    page: Page, service: Service
+) -> None:
+    log_in(page, "tess")
+    answer = page.request.post("/printers/fdm-pharma-04/pause", form={"confirmed": "yes"})
+    assert answer.status == 403
+    with service.store.session() as session:
+        assert not [e for e in jobs.list_jobs(session) if e.state == "paused"]
+
+
+def test_a_session_idle_longer_than_the_configured_time_ends_at_the_login_page(
+    page: Page, service: Service
+) -> None:
+    log_in(page, "tess")
+    long_ago = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).isoformat()
+    with service.store.session() as session:
+        tess_id = session.query(User.id).filter(User.username == "tess").scalar()
+        session.execute(
+            update(StaffSession)
+            .where(StaffSession.user_id == tess_id, StaffSession.ended_at.is_(None))
+            .values(last_seen_at=long_ago)
+        )
+    page.goto("/printers")
+    expect(page).to_have_url(re.compile(r".*/login\?ended=1$"))
+    expect(page.get_by_role("status")).to_contain_text("Your session ended")
+
+
+def test_pages_need_a_login(page: Page, service: Service) -> None:
+    page.goto("/batches")
+    expect(page).to_have_url(re.compile(r".*/login$"))
