@@ -582,9 +582,7 @@ class MarlinLink:
 
     def _extend_deadline(self) -> None:
         if self._in_flight:
-            self._deadline = max(
-                self._deadline or 0.0, time.monotonic() + self.settings.ack_timeout_s
-            )
+            self._deadline = max(self._deadline or 0.0, self._deadline_for(self._in_flight[0]))
 
     def _check_deadlines(self, now: float) -> None:
         if self._handshaking or not self._connected:
