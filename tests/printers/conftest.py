@@ -27,3 +27,12 @@ def make_sim() -> Iterator:
     yield make
     for printer in made:
         printer.disconnect()
+
+
+@pytest.fixture(scope="session")
+def octoprint_server(tmp_path_factory):
+    """One OctoPrint server for the session (it takes ~7 s to start)."""
+    from octoprint_server import OctoPrintServer
+
+    with OctoPrintServer(tmp_path_factory.mktemp("octoprint")) as server:
+        yield server
