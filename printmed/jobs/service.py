@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
 from printmed import audit
@@ -250,7 +250,7 @@ def claim_next(
         .limit(5)
     )
     for job_id in list(candidates):
-        taken = session.execute(
+        taken: CursorResult[Any] = session.execute(  # type: ignore[assignment]
             update(Job)
             .where(Job.id == job_id, Job.state == JobState.QUEUED.value)
             .values(claimed_by=worker_id)

@@ -23,7 +23,6 @@ QR_MM = 22.0
 BEYOND_USE_DAYS = 30
 CHILDREN_WARNING = "Keep out of the reach and sight of children"
 TIMES_A_DAY = {1: "ONCE a day", 2: "TWICE a day", 3: "THREE times a day", 4: "FOUR times a day"}
-NEXT_LINE = {"new_x": XPos.LMARGIN, "new_y": YPos.NEXT}
 
 
 def expiry_date(record: BatchRecord) -> dt.date:
@@ -66,9 +65,13 @@ def label_pdf(record: BatchRecord, settings: Settings) -> bytes:
     pdf.add_page()
     width = LABEL_MM[0] - 8 - QR_MM - 2
     pdf.font(10, bold=True)
-    pdf.multi_cell(width, 4.4, pdf.safe(lines["medicine"]), align="L", **NEXT_LINE)
+    pdf.multi_cell(
+        width, 4.4, pdf.safe(lines["medicine"]), align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT
+    )
     pdf.font(9)
-    pdf.multi_cell(width, 4.2, pdf.safe(lines["directions"]), align="L", **NEXT_LINE)
+    pdf.multi_cell(
+        width, 4.2, pdf.safe(lines["directions"]), align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT
+    )
     pdf.ln(0.8)
     pdf.font(8)
     for label, key in (
@@ -80,17 +83,19 @@ def label_pdf(record: BatchRecord, settings: Settings) -> bytes:
         pdf.font(8, bold=True)
         pdf.cell(15, 3.8, label)
         pdf.font(8)
-        pdf.cell(width - 15, 3.8, pdf.safe(lines[key]), **NEXT_LINE)
+        pdf.cell(width - 15, 3.8, pdf.safe(lines[key]), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     qr = io.BytesIO()
     segno.make(record.batch_number, error="m").save(qr, kind="png", scale=8, border=2)
     qr.seek(0)
     pdf.image(qr, x=LABEL_MM[0] - 4 - QR_MM, y=4, w=QR_MM, h=QR_MM)
     pdf.set_xy(4, 43)
     pdf.font(8, bold=True)
-    pdf.cell(0, 4, CHILDREN_WARNING, **NEXT_LINE)
+    pdf.cell(0, 4, CHILDREN_WARNING, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.font(7)
-    pdf.cell(0, 3.4, pdf.safe(settings.pharmacy_name), **NEXT_LINE)
-    pdf.multi_cell(0, 3.2, pdf.safe(settings.pharmacy_address), align="L", **NEXT_LINE)
+    pdf.cell(0, 3.4, pdf.safe(settings.pharmacy_name), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.multi_cell(
+        0, 3.2, pdf.safe(settings.pharmacy_address), align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT
+    )
     if not lines["released"]:
         pdf.set_text_color(200, 0, 0)
         pdf.font(9, bold=True)

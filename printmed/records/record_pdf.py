@@ -12,8 +12,6 @@ from printmed.records.batch_record import BatchRecord
 from printmed.records.document import Document
 from printmed.settings import Settings
 
-NEXT_LINE = {"new_x": XPos.LMARGIN, "new_y": YPos.NEXT}
-
 
 class RecordPdf(Document):
     def __init__(self, record: BatchRecord, settings: Settings) -> None:
@@ -29,7 +27,8 @@ class RecordPdf(Document):
             0,
             5,
             self.safe(f"{self.settings.pharmacy_name} — batch record {self.record.batch_number}"),
-            **NEXT_LINE,
+            new_x=XPos.LMARGIN,
+            new_y=YPos.NEXT,
         )
         self.ln(1)
 
@@ -42,7 +41,7 @@ class RecordPdf(Document):
     def heading(self, text: str) -> None:
         self.ln(2)
         self.font(11, bold=True)
-        self.cell(0, 6, self.safe(text), **NEXT_LINE)
+        self.cell(0, 6, self.safe(text), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         self.font(8.5)
 
     def pairs(self, rows: list[tuple[str, Any]]) -> None:
@@ -50,7 +49,7 @@ class RecordPdf(Document):
             self.font(8.5, bold=True)
             self.cell(56, 4.6, self.safe(label))
             self.font(8.5)
-            self.multi_cell(0, 4.6, self.safe(_text(value)), **NEXT_LINE)
+            self.multi_cell(0, 4.6, self.safe(_text(value)), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
     def grid(self, headings: list[str], rows: list[list[Any]], widths: list[float]) -> None:
         self.font(7.5)
@@ -85,7 +84,9 @@ def batch_record_pdf(record: BatchRecord, settings: Settings) -> bytes:
     report, qc = f.get("stream_report_json") or {}, f.get("qc_json") or {}
 
     pdf.font(15, bold=True)
-    pdf.cell(0, 9, pdf.safe(f"Batch record {record.batch_number}"), **NEXT_LINE)
+    pdf.cell(
+        0, 9, pdf.safe(f"Batch record {record.batch_number}"), new_x=XPos.LMARGIN, new_y=YPos.NEXT
+    )
     pdf.pairs(
         [
             ("State", f["state"].upper()),

@@ -7,6 +7,7 @@ both the first and the new weights.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -35,7 +36,7 @@ def record_weights(
     *,
     source: str = "manual",
     reason: str = "",
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """Store the weights and their QC on a printed (or, as a correction, weighed) batch."""
     require_role(actor, RECORD_ROLES, "weigh a batch")
     correction = job.state == JobState.WEIGHED
