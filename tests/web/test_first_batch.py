@@ -1,0 +1,141 @@
+"""The whole path in a real browser: a technician enters a prescription, reviews it, prints it on
+the simulated printer and weighs the units; a different user, a pharmacist, releases the batch.
+
+Screenshots of every page are saved to test-artifacts/web/ for people to look at.
+"""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+
+from printmed.jobs import service as jobs
+from tests.web.conftest import PRINTER, Service, log_in, log_out, screenshot
+
+# 10 units of propranolol 1 mg/kg for a 12.4 kg child: 12.5 mg per tablet
+PRESCRIPTION = {
+    "Prescription number": "RX-WEB-0001",
+    "Patient identifier": "TEST-PATIENT-7",
+    "Weight (kg)": "12.4",
+    "Height (cm) (optional)": "88",
+    "Drug": "propranolol",
+    "Dose": "1",
+    "Maximum single dose (mg) (optional)": "40",
+    "Doses a day": "2",
+    "Doses to supply": "10",
+}
+SELECTS = {
+    "Formulation lot": "propranolol-pva-10",
+    "Dose unit": "mg/kg",
+    "Tablet shape": "round",
+    "Printer": PRINTER,
+}
+# unit masses (mg) within ±1 % of the 126.8 mg a 12.5 mg tablet of a 9.86 % lot weighs
+WEIGHTS_MG = [126.5, 127.1, 126.9, 126.2, 127.4, 126.8, 127.0, 126.6, 126.3, 127.2]
+
+
+def enter_prescription(page: Page) -> None:
+    for label, value in PRESCRIPTION.items():
+        page.get_by_label(label, exact=True).fill(value)
+    for label, value in SELECTS.items():
+        page.get_by_label(label, exact=True).select_option(value)
+
+
+def test_a_technician_prints_and_weighs_and_a_pharmacist_releases(
+    page: Page, service: Service
+) -> None:
+    page.goto("/login")
+    screenshot(page, "01-login")
+    log_in(page, "tess")
+
+    # New prescription: a live message next to the field, then a valid order
+    expect(page.get_by_role("heading", name="New prescription")).to_be_visible()
+    enter_prescription(page)
+    weight = page.get_by_label("Weight (kg)", exact=True)
+    weight.fill("400")
+    weight.press("Tab")
+    expect(page.locator("#f-patient-weight-kg-error")).to_have_text(
+        "Weight (kg) must be at most 350"
+    )
+    expect(weight).to_have_attribute("aria-invalid", "true")
+    screenshot(page, "02-prescription-live-error")
+    weight.fill("12.4")
+    weight.press("Tab")
+    expect(page.locator("#f-patient-weight-kg-error")).to_have_text("")
+    expect(page.locator("[data-preview]")).to_contain_text("12.5 mg per dose")
+    screenshot(page, "03-prescription")
+    page.get_by_role("button", name=re.compile("Calculate, design")).click()
+
+    # Review: dose with its trail, lot, tablet, layers, read-back dose, print time
+    page.wait_for_url(re.compile(r".*/batches/[A-Z0-9-]+/review$"))
+    batch = page.url.split("/")[-2]
+    expect(page.locator(".big").first).to_have_text(re.compile(r"12\.5\s*mg per dose"))
+    expect(page.get_by_text("weight-based dose")).to_be_visible()
+    expect(page.get_by_text("PVA-PRL-2611-A")).to_be_visible()
+    expect(page.get_by_text("10 / 10")).to_be_visible()
+    for image in page.locator("main img").all():
+        image.scroll_into_view_if_needed()
+        expect(image).to_have_js_property("complete", True)
+        assert image.evaluate("img => img.naturalWidth") > 0, image.get_attribute("src")
+    screenshot(page, "04-review")
+    page.get_by_role("button", name=f"Queue on {PRINTER}").click()
+
+    # Printers: live progress over server-sent events; pause and resume on the way
+    page.wait_for_url(re.compile(r".*/printers\?queued=.*"))
+    card = page.locator(f'[data-printer="{PRINTER}"]')
+    expect(card.locator("[data-field=job]")).to_have_text(batch, timeout=20_000)
+    page.wait_for_function(
+        "el => Number(el.getAttribute('aria-valuenow')) >= 10",
+        arg=card.get_by_role("progressbar").element_handle(),
+    )
+    card.get_by_role("button", name="Pause").click()
+    page.wait_for_url(re.compile(r".*/printers$"))
+    expect(card.locator("[data-field=state]")).to_have_text("paused")
+    percent = card.locator("[data-field=percent]").inner_text()
+    screenshot(page, "05-printers-paused")
+    card.get_by_role("button", name="Resume").click()
+    expect(card.locator("[data-field=state]")).to_have_text("printing")
+    expect(card.locator("[data-field=percent]")).not_to_have_text(percent)
+    screenshot(page, "06-printers-printing")
+    expect(card.locator("[data-field=job]")).to_have_text("none", timeout=60_000)
+
+    # Weighing: QC appears as weights come in
+    page.goto(f"/batches/{batch}/weigh")
+    for n, weight_mg in enumerate(WEIGHTS_MG, start=1):
+        page.get_by_label(f"Unit {n} (mg)").fill(str(weight_mg))
+    expect(page.locator("[data-qc-panel]")).to_contain_text("Passes — 10 of 10 units weighed")
+    expect(page.locator("[data-qc-panel]")).to_contain_text("Acceptance value")
+    screenshot(page, "07-weighing")
+    page.get_by_role("button", name="Record weights").click()
+    page.wait_for_url(re.compile(rf".*/batches/{batch}/release$"))
+    expect(page.get_by_text("may not release")).to_be_visible()
+    log_out(page)
+
+    # Release by a pharmacist who made no step of the batch
+    log_in(page, "phil")
+    page.goto(f"/batches/{batch}/release")
+    expect(page.get_by_role("heading", name="Audit trail")).to_be_visible()
+    expect(page.get_by_role("cell", name=re.compile(r"^record\.weigh"))).to_be_visible()
+    expect(page.get_by_role("cell", name=re.compile(r"^printer\.pause"))).to_be_visible()
+    screenshot(page, "08-release-review")
+    page.get_by_label("Meaning").select_option("released")
+    page.get_by_label("Your password").fill("phil-release-password")
+    page.get_by_role("button", name="Sign", exact=True).click()
+    page.wait_for_url(re.compile(rf".*/batches/{batch}/release$"))
+    expect(page.locator("main .badge").first).to_have_text("released")
+    expect(page.get_by_text("Phil Pharmacist (phil) — released")).to_be_visible()
+    screenshot(page, "09-released")
+    for link, kind in (("Batch record (PDF)", "record"), ("Dispensing label (PDF)", "label")):
+        with page.expect_download() as download_info:
+            page.get_by_role("link", name=link).click()
+        download = download_info.value
+        assert download.suggested_filename == f"{batch}-{kind}.pdf"
+        with open(download.path(), "rb") as pdf:
+            assert pdf.read(5) == b"%PDF-"
+
+    with service.store.session() as session:
+        job = jobs.get_job(session, batch)
+        assert job.state == "released"
+        assert jobs.column_value(job, "stream_report_json")["complete"] is True
+        assert jobs.column_value(job, "weights_json")["weights_mg"] == WEIGHTS_MG
