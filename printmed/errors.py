@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from dosing.errors import DosingError
+from printers.errors import PrinterError
 
 
 class InputError(ValueError):
@@ -23,4 +24,4 @@ class InputError(ValueError):
 
 def user_errors() -> tuple[type[Exception], ...]:
     """Every exception class that means "the input was wrong", across the packages."""
-    return (DosingError, InputError)
+    return (DosingError, InputError, PrinterError)

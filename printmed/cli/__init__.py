@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "users",
     "worker",
     "serve",
+    "print_cmd",
 )
 
 
