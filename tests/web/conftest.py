@@ -40,6 +40,19 @@ CHROMIUM_ARGS = [
 VIEWPORT = {"width": 1280, "height": 800}
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web"
 PRINTER = "fdm-pharma-04"
+HYDROCORTISONE = {
+    "id": "RX-WEB-0002",
+    "patient": {"id": "TEST-PATIENT-8", "weight_kg": 18.0, "height_cm": 108.0},
+    "drug": {"name": "hydrocortisone"},
+    "dose": {"value": 4.0, "unit": "mg/m2"},
+    "max_single_dose_mg": 10.0,
+    "frequency_per_day": 3,
+    "units": 3,
+    "formulation": "hydrocortisone-paste-5",
+    "shape": "caplet",
+}
+# a printer no worker of the test service drives: its batches are "printed" by the test
+SSE_PRINTER = "sse-syringe-08"
 PEOPLE = {
     "tess": ("Tess Technician", "technician", "tess-bench-password"),
     "phil": ("Phil Pharmacist", "pharmacist", "phil-release-password"),

@@ -15,20 +15,14 @@ from printmed.jobs import service as jobs
 from printmed.records.weighing import record_weights
 from printmed.store.models import User
 from printmed.users import get_user
-from tests.web.conftest import Service, log_in, printed_batch, screenshot
-
-HYDROCORTISONE = {
-    "id": "RX-WEB-0002",
-    "patient": {"id": "TEST-PATIENT-8", "weight_kg": 18.0, "height_cm": 108.0},
-    "drug": {"name": "hydrocortisone"},
-    "dose": {"value": 4.0, "unit": "mg/m2"},
-    "max_single_dose_mg": 10.0,
-    "frequency_per_day": 3,
-    "units": 3,
-    "formulation": "hydrocortisone-paste-5",
-    "shape": "caplet",
-}
-SSE_PRINTER = "sse-syringe-08"
+from tests.web.conftest import (
+    HYDROCORTISONE,
+    SSE_PRINTER,
+    Service,
+    log_in,
+    printed_batch,
+    screenshot,
+)
 
 
 def batch_count(service: Service) -> int:

@@ -3,6 +3,12 @@
 // progress (server-sent events) and live QC while weights are entered. Pages work without it.
 "use strict";
 
+(function focusProblems() {
+  // After a refused submit, the summary of what to correct gets the focus (read out first).
+  const summary = document.getElementById("error-summary");
+  if (summary) summary.focus();
+})();
+
 (function confirmations() {
   const dialog = document.getElementById("confirm-dialog");
   if (!dialog) return;
