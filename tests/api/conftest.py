@@ -109,11 +109,16 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Callers]:
     return folder / SEED_DB, Callers(headers, secrets)
 
 
+def copy_seed(seed: Path, folder: Path) -> None:
+    """The seeded store into `folder`, where api_settings(folder) will find it."""
+    for suffix in ("", "-wal"):
+        if Path(f"{seed}{suffix}").exists():
+            shutil.copyfile(f"{seed}{suffix}", folder / f"{SEED_DB}{suffix}")
+
+
 @pytest.fixture
 def settings(tmp_path: Path, seeded: tuple[Path, Callers]) -> Settings:
-    for suffix in ("", "-wal"):
-        if Path(f"{seeded[0]}{suffix}").exists():
-            shutil.copyfile(f"{seeded[0]}{suffix}", tmp_path / f"{SEED_DB}{suffix}")
+    copy_seed(seeded[0], tmp_path)
     return api_settings(tmp_path)
 
 
