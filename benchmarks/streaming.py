@@ -49,10 +49,10 @@ class Run:
 def make_program(lines: int) -> GcodeProgram:
     """Short, fast moves (the peer never starves the host) of about 43 framed bytes."""
     moves = [
-        f"G1 X{10 + (i % 97) * 0.311:.3f} Y{20 + (i % 89) * 0.217:.3f} E0.0{i % 89 + 10}"
-        for i in range(lines - 1)
+        f"G1 X{10 + (i % 97) * 0.311:.3f} Y{20 + (i % 89) * 0.217:.3f} E0.0{i % 89 + 10} F60000"
+        for i in range(lines)
     ]
-    return GcodeProgram.from_text("G1 F60000\n" + "\n".join(moves), name="bench.gcode")
+    return GcodeProgram.from_text("\n".join(moves), name="bench.gcode")
 
 
 def wire_limit_lines_per_s(program: GcodeProgram, baud: int) -> float:
@@ -142,7 +142,8 @@ def main() -> int:
     runners = {"VirtualPrinter": run_virtual_printer, "simulator": run_simulator}
     rows: list[dict[str, object]] = []
     print(
-        "| peer | baud | window | resends | lines/s | wire limit | share | ×1-in-flight | exact |"
+        "| peer | baud | window | faults (resends, timeouts) | lines/s | wire limit lines/s"
+        " | share of wire | × one-in-flight | every line once |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for peer in args.peers.split(","):
