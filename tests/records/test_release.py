@@ -17,8 +17,11 @@ from printmed.users import AuthenticationFailed, NotPermitted, get_user
 from tests.records.builders import PASSWORD, add_users, good_weights, printed_job
 
 
-def _weighed(store: Store, weigher: str, weights: list[float] | None = None) -> str:
-    users = add_users(store, "tech", "tech2", "pharm", "pharm2", "boss")
+def _weighed(
+    store: Store, weigher: str, weights: list[float] | None = None, others: tuple[str, ...] = ()
+) -> str:
+    """A batch printed by tech and weighed by `weigher`; `others` are the further users needed."""
+    users = add_users(store, *dict.fromkeys(("tech", "pharm", weigher, *others)))
     batch = printed_job(store, users["tech"])
     with store.session() as session:
         record_weights(
@@ -45,7 +48,7 @@ def test_pharmacist_who_made_nothing_releases_a_passing_batch(store: Store) -> N
 
 
 def test_pharmacist_who_weighed_the_batch_is_refused_by_four_eyes(store: Store) -> None:
-    batch = _weighed(store, "pharm")
+    batch = _weighed(store, "pharm", others=("pharm2",))
     with pytest.raises(NotPermitted, match="four eyes"), store.session() as session:
         release(session, batch, "pharm", PASSWORD)
     assert _state(store, batch) == "weighed"
@@ -64,7 +67,7 @@ def test_pharmacist_who_signed_as_performer_is_refused(store: Store) -> None:
 
 
 def test_technician_cannot_release(store: Store) -> None:
-    batch = _weighed(store, "tech")
+    batch = _weighed(store, "tech", others=("tech2",))
     with (
         pytest.raises(NotPermitted, match="role technician is not pharmacist"),
         store.session() as session,
@@ -73,7 +76,7 @@ def test_technician_cannot_release(store: Store) -> None:
 
 
 def test_admin_cannot_release_or_sign(store: Store) -> None:
-    batch = _weighed(store, "tech")
+    batch = _weighed(store, "tech", others=("boss",))
     with pytest.raises(NotPermitted, match="role admin"), store.session() as session:
         release(session, batch, "boss", PASSWORD)
 
@@ -136,7 +139,7 @@ def test_corrected_weights_show_as_a_change_with_its_reason(store: Store) -> Non
 
 
 def test_signature_moved_to_another_batch_is_found(store: Store) -> None:
-    first = _weighed(store, "tech")
+    first = _weighed(store, "tech", others=("tech2",))
     with store.session() as session:
         signer = authenticate_signer(session, "tech2", PASSWORD, "checked")
         signature_id = sign(session, service.get_job(session, first), signer, "checked").id
