@@ -1,0 +1,301 @@
+"""Load on the FHIR endpoint: p50/p99 latency of POST /fhir/MedicationRequest through to a
+verified job (the answer comes after the dose gate), and throughput, at 1, 10 and 50 clients.
+
+Runs `printmed serve` on 127.0.0.1 (2 uvicorn workers by default) on SQLite, then on a
+throwaway PostgreSQL 15 cluster (as the postgres user, fsync on like the SQLite store's
+synchronous=FULL). Every request is a new single-tablet paediatric order with its own
+Idempotency-Key; each level sends about --orders orders (at least 2 per client) after a short
+warm-up. Usage: python benchmarks/api_load.py [--orders 100] [--backends sqlite,postgresql]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import copy
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from printmed import catalog
+from printmed.auth import clients
+from printmed.store import open_store
+from printmed.users import create_user
+
+ROOT = Path(__file__).resolve().parents[1]
+PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
+CONCURRENCY = (1, 10, 50)
+SECRET = "benchmark-signing-key"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def order(n: int) -> dict[str, Any]:
+    """The bundled paediatric propranolol order (1 mg/kg, 12.4 kg), one tablet, identifier n."""
+    path = catalog.fixtures_dir() / "prescriptions" / "propranolol-child.fhir.json"
+    data: dict[str, Any] = json.loads(path.read_text())
+    data = copy.deepcopy(data)
+    del data["id"]
+    data["identifier"][0]["value"] = f"BENCH-{n:06d}"
+    data["dispenseRequest"]["quantity"]["value"] = 1
+    return data
+
+
+def as_postgres(command: list[str]) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+
+
+class PostgresCluster:
+    """initdb + pg_ctl in a temporary folder on a free port; stopped and removed on exit."""
+
+    def __init__(self) -> None:
+        self.parent = Path(tempfile.mkdtemp(prefix="printmed-bench-pg-"))
+        self.parent.chmod(0o711)
+        self.dir = self.parent / "cluster"
+        self.port = free_port()
+
+    def __enter__(self) -> str:
+        self.dir.mkdir()
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres", "postgres")
+        data = str(self.dir / "data")
+        subprocess.run(
+            as_postgres([str(PG_BIN / "initdb"), "-D", data, "-U", "postgres", "-A", "trust"]),
+            check=True,
+            capture_output=True,
+        )
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.dir}"
+            " -c max_connections=200"
+        )
+        subprocess.run(
+            as_postgres(
+                [
+                    str(PG_BIN / "pg_ctl"),
+                    "-D",
+                    data,
+                    "-l",
+                    str(self.dir / "log"),
+                    "-w",
+                    "-o",
+                    options,
+                    "start",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+        )
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def __exit__(self, *exc: object) -> None:
+        subprocess.run(
+            as_postgres(
+                [str(PG_BIN / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "fast", "-w", "stop"]
+            ),
+            capture_output=True,
+        )
+        shutil.rmtree(self.parent, ignore_errors=True)
+
+
+def prepare_store(database_url: str) -> str:
+    """Migrate, add an admin and the benchmark's client; its secret."""
+    store = open_store(database_url)
+    with store.session() as session:
+        admin = create_user(
+            session,
+            None,
+            username="bench-admin",
+            full_name="Benchmark",
+            role="admin",
+            password="benchmark-password",
+        )
+        _, secret = clients.register_client(
+            session,
+            admin,
+            client_id="bench",
+            name="Load generator",
+            scopes=(clients.SCOPE_ORDER_WRITE, clients.SCOPE_ORDER_READ),
+        )
+    store.dispose()
+    return secret
+
+
+def start_server(
+    data_dir: Path, database_url: str, port: int, workers: int
+) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "PRINTMED_DATA_DIR": str(data_dir),
+        "DATABASE_URL": database_url,
+        "PRINTMED_TOKEN_SECRET": SECRET,
+        "PRINTMED_RATE_LIMIT_PER_MINUTE": "1000000",
+    }
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "printmed",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/fhir/metadata", timeout=1).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    server.kill()
+    raise RuntimeError("the server did not start")
+
+
+async def load(
+    base: str, token: str, clients_n: int, per_client: int, start_n: int
+) -> dict[str, Any]:
+    """`clients_n` clients each sending `per_client` orders one after another."""
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json"}
+    latencies: list[float] = []
+    failures: list[str] = []
+
+    async def one_client(index: int, client: httpx.AsyncClient) -> None:
+        for k in range(per_client):
+            n = start_n + index * per_client + k
+            body = json.dumps(order(n))
+            began = time.perf_counter()
+            answer = await client.post(
+                f"{base}/fhir/MedicationRequest",
+                content=body,
+                headers={**headers, "Idempotency-Key": f"bench-{n}"},
+            )
+            elapsed = time.perf_counter() - began
+            if answer.status_code == 201:
+                latencies.append(elapsed)
+            else:
+                failures.append(f"{answer.status_code}: {answer.text[:200]}")
+
+    limits = httpx.Limits(max_connections=clients_n + 5)
+    async with httpx.AsyncClient(timeout=120, limits=limits) as client:
+        await one_client(0, client)  # warm-up (first slicing in each worker), not counted
+        began = time.perf_counter()
+        await asyncio.gather(*(one_client(i + 1, client) for i in range(clients_n)))
+        wall = time.perf_counter() - began
+    timed = sorted(latencies[per_client:])
+    return {
+        "clients": clients_n,
+        "orders": len(timed),
+        "failures": failures[:3],
+        "failed": len(failures),
+        "p50_s": statistics.median(timed) if timed else None,
+        "p99_s": timed[min(len(timed) - 1, int(0.99 * len(timed)))] if timed else None,
+        "max_s": timed[-1] if timed else None,
+        "throughput_per_s": len(timed) / wall if wall else None,
+    }
+
+
+def check_verified(base: str, token: str) -> dict[str, int]:
+    """Task status of every order the benchmark made (all must be accepted/verified)."""
+    headers = {"Authorization": f"Bearer {token}"}
+    bundle = httpx.get(
+        f"{base}/fhir/Task", params={"_count": 500}, headers=headers, timeout=60
+    ).json()
+    counts: dict[str, int] = {}
+    for entry in bundle.get("entry", []):
+        code = entry["resource"]["businessStatus"]["coding"][0]["code"]
+        counts[code] = counts.get(code, 0) + 1
+    return counts
+
+
+def run_backend(
+    name: str, database_url: str, data_dir: Path, args: argparse.Namespace
+) -> dict[str, Any]:
+    secret = prepare_store(database_url)
+    port = free_port()
+    server = start_server(data_dir, database_url, port, args.workers)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        token = httpx.post(
+            f"{base}/oauth/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": "bench",
+                "client_secret": secret,
+            },
+        ).json()["access_token"]
+        results = []
+        start_n = 0
+        for clients_n in CONCURRENCY:
+            per_client = max(2, args.orders // clients_n)
+            result = asyncio.run(load(base, token, clients_n, per_client, start_n))
+            start_n += (clients_n + 1) * per_client
+            results.append(result)
+            print(format_row(name, result), flush=True)
+        return {"backend": name, "results": results, "tasks": check_verified(base, token)}
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def format_row(backend: str, r: dict[str, Any]) -> str:
+    def ms(value: float | None) -> str:
+        return "-" if value is None else f"{value * 1000:7.0f} ms"
+
+    return (
+        f"{backend:<10} {r['clients']:>3} clients  {r['orders']:>4} orders  p50 {ms(r['p50_s'])}"
+        f"  p99 {ms(r['p99_s'])}  max {ms(r['max_s'])}  {r['throughput_per_s'] or 0:6.2f} orders/s"
+        f"  failed {r['failed']}"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--orders", type=int, default=100, help="orders per concurrency level")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON at the end")
+    args = parser.parse_args()
+    report = []
+    for backend in args.backends.split(","):
+        data_dir = Path(tempfile.mkdtemp(prefix=f"printmed-bench-{backend}-"))
+        try:
+            if backend == "sqlite":
+                url = f"sqlite:///{data_dir / 'printmed.sqlite'}"
+                report.append(run_backend(backend, url, data_dir, args))
+            else:
+                with PostgresCluster() as url:
+                    report.append(run_backend(backend, url, data_dir, args))
+        finally:
+            shutil.rmtree(data_dir, ignore_errors=True)
+    for entry in report:
+        print(f"{entry['backend']}: tasks by job state {entry['tasks']}")
+    if args.json:
+        print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
