@@ -380,6 +380,7 @@ class MarlinLink:
             if was_probe:
                 # every reply sent before the probe's has arrived: what is unacked was lost
                 self._stale.clear()
+                self._ignore_plain_oks = 0
                 self._rewind(list(self._in_flight))
             return
         if ok.line_number is not None:
