@@ -13,6 +13,7 @@ from typing import Any
 
 from printmed.cli.output import print_json, write_atomically
 from printmed.cli.store_access import (
+    acting_user,
     add_store_options,
     add_user_options,
     open_cli_store,
@@ -20,12 +21,15 @@ from printmed.cli.store_access import (
 )
 from printmed.jobs.service import get_job
 from printmed.records.batch_record import BatchRecord, load_record
+from printmed.records.deviations import record_deviation
 from printmed.records.integrity import IntegrityReport, verify_records
 from printmed.records.signatures import MEANINGS, authenticate_signer, sign
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("records", help="batch records: show, verify, pdf, label, sign")
+    parser = subparsers.add_parser(
+        "records", help="batch records: show, verify, pdf, label, sign, deviation"
+    )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     show = actions.add_parser("show", help="the whole batch record and its audit trail")
     show.add_argument("batch")
@@ -45,7 +49,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--meaning", required=True, choices=[m for m in MEANINGS if m != "released"]
     )
     add_user_options(signing)
-    for sub in (show, verify, pdf, label, signing):
+    deviation = actions.add_parser("deviation", help="record a deviation with its reason")
+    deviation.add_argument("batch")
+    deviation.add_argument("--what", required=True, help="what happened")
+    deviation.add_argument("--reason", required=True, help="why it is acceptable / what was done")
+    add_user_options(deviation)
+    for sub in (show, verify, pdf, label, signing, deviation):
         add_store_options(sub)
     parser.set_defaults(run=run)
 
@@ -70,6 +79,13 @@ def run(args: argparse.Namespace) -> int:
                     f"{args.batch}: signed as {args.meaning} by {signature.printed_name} "
                     f"at {signature.signed_at} (record {signature.record_hash[:16]}…)"
                 )
+                return 0
+            if args.action == "deviation":
+                user = acting_user(session, args)
+                record_deviation(
+                    session, get_job(session, args.batch), user, args.what, args.reason
+                )
+                print(f"{args.batch}: deviation recorded")
                 return 0
             record = load_record(session, args.batch)
         if args.action == "show":
@@ -149,6 +165,11 @@ def print_record(record: BatchRecord) -> None:
             f"QC: {'PASS' if qc['passed'] else 'FAIL'}; {qc['units_weighed']} units, mean "
             f"{mass['mean_mg']:.2f} mg, 2.9.5 {'pass' if mass['passed'] else 'fail'}, "
             f"AV {av['value']:.2f} (k {av['k']})"
+        )
+    for deviation in record.deviations:
+        print(
+            f"DEVIATION at {deviation['at']} by {deviation['actor']}: "
+            f"{deviation['description']} ({deviation['reason']})"
         )
     for signature in record.signatures:
         print(

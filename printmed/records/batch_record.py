@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from printmed.audit import decoded, entries_for
 from printmed.jobs.service import get_job, snapshot
+from printmed.records.deviations import deviations_in
 from printmed.records.integrity import IntegrityReport, verify_records
 from printmed.records.signatures import signatures_of
 from printmed.store.models import GcodeProgram, PrintProgress
@@ -24,7 +25,8 @@ LIFECYCLE_COLUMNS = frozenset({"state", "claimed_by", "stream_report_json", "fir
 @dataclass(frozen=True)
 class BatchRecord:
     """fields: the job's recorded columns (decoded); trail: decoded audit entries in order;
-    corrections: per column, the values after the first with who/when/why."""
+    corrections: per column, the values after the first with who/when/why;
+    deviations: what went differently, with who, when and why."""
 
     batch_number: str
     fields: dict[str, Any]
@@ -33,6 +35,7 @@ class BatchRecord:
     signatures: list[dict[str, Any]]
     trail: list[dict[str, Any]]
     corrections: dict[str, list[dict[str, Any]]]
+    deviations: list[dict[str, Any]]
     integrity: IntegrityReport
 
     def field(self, name: str) -> Any:
@@ -47,6 +50,7 @@ class BatchRecord:
             "signatures": self.signatures,
             "trail": self.trail,
             "corrections": self.corrections,
+            "deviations": self.deviations,
             "integrity": self.integrity.to_dict(),
         }
 
@@ -111,5 +115,6 @@ def load_record(session: Session, batch_number: str) -> BatchRecord:
         signatures=signatures,
         trail=trail,
         corrections=corrections_of(trail),
+        deviations=deviations_in(trail),
         integrity=verify_records(session, batch_number),
     )

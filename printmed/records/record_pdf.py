@@ -271,7 +271,7 @@ def batch_record_pdf(record: BatchRecord, settings: Settings) -> bytes:
     else:
         pdf.pairs([("QC", "not weighed yet")])
 
-    pdf.heading("Changes since first entry (corrections and deviations)")
+    pdf.heading("Changes since first entry (corrections)")
     rows = [
         [c["seq"], column, c["at"], c["actor"], c["reason"]]
         for column, changes in record.corrections.items()
@@ -281,6 +281,19 @@ def batch_record_pdf(record: BatchRecord, settings: Settings) -> bytes:
         pdf.grid(["entry", "field", "when", "who", "reason"], rows, [15, 30, 45, 25, 65])
     else:
         pdf.pairs([("Changes", "none: every value is as first entered")])
+
+    pdf.heading("Deviations")
+    if record.deviations:
+        pdf.grid(
+            ["entry", "when", "who", "what happened", "reason / action"],
+            [
+                [d["seq"], d["at"], d["actor"], d["description"], d["reason"]]
+                for d in record.deviations
+            ],
+            [15, 40, 25, 55, 55],
+        )
+    else:
+        pdf.pairs([("Deviations", "none recorded")])
 
     pdf.heading("Electronic signatures")
     if record.signatures:

@@ -156,6 +156,8 @@ def test_batch_record_pdf_holds_fields_signatures_and_trail(
     cli_store: Store, monkeypatch: pytest.MonkeyPatch, data_dir: Path, tmp_path: Path
 ) -> None:
     batch = _weighed_batch(cli_store, monkeypatch, data_dir)
+    deviation = ("records", "deviation", batch, "--what", "unit 4 re-weighed")
+    assert signed(monkeypatch, data_dir, "tech", *deviation, "--reason", "balance drift") == 0
     assert signed(monkeypatch, data_dir, "pharm", "release", batch) == 0
     pdf = tmp_path / "record.pdf"
     assert run(monkeypatch, data_dir, "records", "pdf", batch, "-o", str(pdf)) == 0
@@ -173,6 +175,8 @@ def test_batch_record_pdf_holds_fields_signatures_and_trail(
         "job.print.start",
         "Marlin test",
         "audit chain intact",
+        "unit 4 re-weighed",
+        "balance drift",
     ):
         assert expected in content, expected
 
