@@ -30,6 +30,7 @@ class FormField:
     hint: str = ""
     required: bool = True
     step: str = "any"
+    wide: bool = False
 
     @property
     def dom_id(self) -> str:
@@ -44,7 +45,7 @@ PATIENT_FIELDS = (
 )
 ORDER_FIELDS = (
     FormField("id", "Prescription number", hint="As written on the prescription"),
-    FormField("formulation", "Formulation lot", "select", "Lots in date with an assay"),
+    FormField("formulation", "Formulation lot", "select", "Lots in date with an assay", wide=True),
     FormField("drug.name", "Drug", hint="As prescribed; checked against the lot"),
     FormField("drug.code", "SNOMED CT / dm+d code", required=False),
     FormField("dose.value", "Dose", "number", step="any"),
@@ -54,7 +55,7 @@ ORDER_FIELDS = (
     FormField("frequency_per_day", "Doses a day", "integer", step="1"),
     FormField("units", "Doses to supply", "integer", step="1"),
     FormField("shape", "Tablet shape", "select"),
-    FormField("printer", "Printer", "select", "Printers that print the lot's process"),
+    FormField("printer", "Printer", "select", "It must print the lot's process", wide=True),
 )
 FIELDS = PATIENT_FIELDS + ORDER_FIELDS
 FIELD_NAMES = frozenset(field.name for field in FIELDS)

@@ -47,11 +47,11 @@ def _printer_profiles() -> dict[str, str]:
 
 
 def _printer_choices() -> list[tuple[str, str]]:
-    profiles = catalog.printer_profiles()
-    return [
-        (name, f"{name} — {profiles[name].get('process', '').upper()}, {profiles[name]['name']}")
-        for name in fleet.printer_names()
-    ]
+    choices = []
+    for name, profile in catalog.printer_profiles().items():
+        nozzle = f"{profile['nozzle_mm']} mm nozzle"
+        choices.append((name, f"{name} — {str(profile['process']).upper()}, {nozzle}"))
+    return choices
 
 
 def _orders(request: Request) -> list[dict[str, Any]]:

@@ -51,7 +51,7 @@
       if (input) input.setAttribute("aria-invalid", message ? "true" : "false");
     });
     const summary = form.querySelector("[data-preview]");
-    if (summary && errors.__preview__ !== undefined) summary.textContent = errors.__preview__;
+    if (summary) summary.textContent = errors.__preview__ || summary.dataset.empty;
   }
 
   async function check(all) {
