@@ -39,6 +39,9 @@ class Settings:
     token_minutes: float = 60.0
     max_request_bytes: int = 1_000_000
     rate_limit_per_minute: int = 600
+    # The weighing page: the serial port (or pyserial URL) of the bench balance, if one is fitted.
+    balance_port: str | None = None
+    balance_baud: int = 9600
 
     @property
     def documents_dir(self) -> Path:
@@ -50,7 +53,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
     PRINTMED_DATA_DIR, DATABASE_URL, PRINTMED_PHARMACY_NAME, PRINTMED_PHARMACY_ADDRESS,
     PRINTMED_SESSION_IDLE_MINUTES, PRINTMED_BATCH_PREFIX, PRINTMED_TOKEN_SECRET,
-    PRINTMED_RATE_LIMIT_PER_MINUTE.
+    PRINTMED_RATE_LIMIT_PER_MINUTE, PRINTMED_BALANCE_PORT, PRINTMED_BALANCE_BAUD.
     """
     env = os.environ if environ is None else environ
     data_dir = Path(env.get("PRINTMED_DATA_DIR") or DEFAULT_DATA_DIR).expanduser().resolve()
@@ -74,6 +77,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         batch_prefix=prefix,
         token_secret=env.get("PRINTMED_TOKEN_SECRET") or None,
         rate_limit_per_minute=_whole(env, "PRINTMED_RATE_LIMIT_PER_MINUTE", 600),
+        balance_port=env.get("PRINTMED_BALANCE_PORT") or None,
+        balance_baud=_whole(env, "PRINTMED_BALANCE_BAUD", 9600),
     )
 
 

@@ -312,6 +312,20 @@ def finish_print(
     )
 
 
+def saved_progress_report(session: Session, job: Job) -> dict[str, Any]:
+    """A stream report from the progress saved during the print (when no report came back)."""
+    progress = session.get(PrintProgress, job.id)
+    return {
+        "complete": False,
+        "lines_total": progress.lines_total if progress else None,
+        "lines_sent": progress.lines_sent if progress else None,
+        "lines_acknowledged": progress.lines_acknowledged if progress else None,
+        "last_acknowledged_line": progress.last_acknowledged_line if progress else None,
+        "temperature_log": json.loads(progress.temperatures_json) if progress else [],
+        "recovered_at": audit.utc_now(),
+    }
+
+
 def recover_interrupted(session: Session, printer: str, worker_id: str) -> list[str]:
     """Jobs of `printer` left 'printing' by a crash become interrupted, never resumed.
 
@@ -324,22 +338,12 @@ def recover_interrupted(session: Session, printer: str, worker_id: str) -> list[
     )
     recovered = []
     for job in list(stranded):
-        progress = session.get(PrintProgress, job.id)
-        report = {
-            "complete": False,
-            "lines_total": progress.lines_total if progress else None,
-            "lines_sent": progress.lines_sent if progress else None,
-            "lines_acknowledged": progress.lines_acknowledged if progress else None,
-            "last_acknowledged_line": progress.last_acknowledged_line if progress else None,
-            "temperature_log": json.loads(progress.temperatures_json) if progress else [],
-            "recovered_at": audit.utc_now(),
-        }
         finish_print(
             session,
             job,
             worker_id,
             JobState.INTERRUPTED,
-            report,
+            saved_progress_report(session, job),
             reason="the service stopped while printing; not resumed",
         )
         recovered.append(job.batch_number)

@@ -113,7 +113,12 @@ class PrinterWorker:
         def on_progress(event: Progress) -> None:
             self._save_progress(job_id, program, event)
 
-        report = self.printer.stream(program, on_progress)
+        try:
+            report = self.printer.stream(program, on_progress)
+        except Exception as exc:
+            # The host side failed (not the printer's report): end the job, then let it surface.
+            self._end_without_report(job_id, f"host error while streaming: {exc!r}")
+            raise
         with self.store.session() as session:
             self._write_progress(
                 session, job_id, program, report.lines_acknowledged, report.lines_sent
@@ -129,6 +134,15 @@ class PrinterWorker:
                 reason=report.reason or report.summary(),
             )
         return batch
+
+    def _end_without_report(self, job_id: int, reason: str) -> None:
+        with self.store.session() as session:
+            job = session.get(Job, job_id)
+            assert job is not None
+            report = service.saved_progress_report(session, job)
+            service.finish_print(
+                session, job, self.worker_id, JobState.INTERRUPTED, report, reason=reason
+            )
 
     def run(self, stop: threading.Event, *, until_idle: bool = False) -> list[str]:
         """Recover, then print queued jobs until `stop` is set (or the queue is empty)."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from printers.sim_marlin import Faults
 from printers.sim_printer import SimPrinter
 from printmed.jobs import service
@@ -65,3 +67,28 @@ def test_an_idle_worker_takes_nothing_of_another_printer(store: Store) -> None:
         worker.printer.disconnect()
     with store.session() as session:
         assert service.get_job(session, batch).state == "queued"
+
+
+def test_a_host_error_while_streaming_ends_the_job_interrupted_and_surfaces(
+    store: Store,
+) -> None:
+    from printers.errors import PrinterBusy
+    from printers.program import GcodeProgram
+
+    users = add_users(store, "tech")
+    batch = queued_job(store, users["tech"], lines=5)
+    worker = _worker(store)
+    worker.connect()
+    # Someone else's program is already streaming on this printer: start() refuses ours.
+    worker.printer.start(GcodeProgram.from_text("G4 P2000\n", name="other"))
+    try:
+        with pytest.raises(PrinterBusy):
+            worker.run_once()
+    finally:
+        worker.printer.disconnect()
+    with store.session() as session:
+        job = service.get_job(session, batch)
+        report = service.column_value(job, "stream_report_json")
+        assert job.state == "interrupted"
+        assert report["lines_acknowledged"] == 0
+        assert verify_records(session).intact
