@@ -18,6 +18,7 @@ from printmed.cli.store_access import (
     add_user_options,
     open_cli_store,
     read_password,
+    username_of,
 )
 from printmed.jobs.service import get_job
 from printmed.records.batch_record import BatchRecord, load_record
@@ -69,11 +70,9 @@ def run(args: argparse.Namespace) -> int:
                     get_job(session, args.batch)
                 return show_integrity(report, args.json)
             if args.action == "sign":
-                if not args.user:
-                    from printmed.errors import InputError
-
-                    raise InputError("--user", None, "is required (or set PRINTMED_USER)")
-                signer = authenticate_signer(session, args.user, read_password(args), args.meaning)
+                signer = authenticate_signer(
+                    session, username_of(args), read_password(args), args.meaning
+                )
                 signature = sign(session, get_job(session, args.batch), signer, args.meaning)
                 print(
                     f"{args.batch}: signed as {args.meaning} by {signature.printed_name} "

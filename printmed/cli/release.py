@@ -14,8 +14,8 @@ from printmed.cli.store_access import (
     add_user_options,
     open_cli_store,
     read_password,
+    username_of,
 )
-from printmed.errors import InputError
 from printmed.records.batch_record import load_record
 from printmed.records.release import release
 
@@ -29,16 +29,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.user:
-        raise InputError("--user", None, "is required (or set PRINTMED_USER)")
+    username = username_of(args)
     _, store = open_cli_store(args)
     try:
         with store.session() as session:
             record = load_record(session, args.batch)
         print_record(record)
-        password = read_password(args, f"Password for {args.user} to sign RELEASED: ")
+        password = read_password(args, f"Password for {username} to sign RELEASED: ")
         with store.session() as session:
-            signature = release(session, args.batch, args.user, password)
+            signature = release(session, args.batch, username, password)
     finally:
         store.dispose()
     print(f"{args.batch}: RELEASED by {signature.printed_name} at {signature.signed_at}")

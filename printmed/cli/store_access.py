@@ -66,8 +66,13 @@ def read_password(args: argparse.Namespace, prompt: str = "Password: ") -> str:
     return getpass.getpass(prompt)
 
 
+def username_of(args: argparse.Namespace) -> str:
+    """--user (or $PRINTMED_USER), which every command that changes a record needs."""
+    if not args.user:
+        raise InputError("--user", "(missing)", "is required (or set PRINTMED_USER)")
+    return str(args.user)
+
+
 def acting_user(session: Session, args: argparse.Namespace, prompt: str = "Password: ") -> User:
     """The user named by --user, after their password."""
-    if not args.user:
-        raise InputError("--user", None, "is required (or set PRINTMED_USER)")
-    return authenticate(session, args.user, read_password(args, prompt))
+    return authenticate(session, username_of(args), read_password(args, prompt))
