@@ -115,7 +115,17 @@ def _chain(
     seg_layer: IntArray, seg: FloatArray, n_layers: int
 ) -> tuple[FloatArray, IntArray, IntArray, npt.NDArray[np.bool_]]:
     n = seg_layer.shape[0]
-    order = np.argsort(seg_layer, kind="mergesort")
+    # counting sort of the segments by layer
+    layer_start = np.zeros(n_layers + 1, dtype=np.int64)
+    for i in range(n):
+        layer_start[seg_layer[i] + 1] += 1
+    for layer in range(n_layers):
+        layer_start[layer + 1] += layer_start[layer]
+    fill_at = layer_start[:-1].copy()
+    order = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        order[fill_at[seg_layer[i]]] = i
+        fill_at[seg_layer[i]] += 1
     inv = 1.0 / KEY_GRID_MM
     start_key = np.empty(n, dtype=np.int64)
     end_key = np.empty(n, dtype=np.int64)
@@ -126,19 +136,41 @@ def _chain(
     has_prev = np.zeros(n, dtype=np.bool_)
     # a segment shorter than the key grid (a plane through a vertex) joins nothing: drop it
     visited = start_key == end_key
-    layer_start = np.searchsorted(seg_layer[order], np.arange(n_layers + 1))
+    # open-addressing hash of start keys, one layer at a time; stamps spare clearing the table
+    largest = 1
     for layer in range(n_layers):
-        span = order[layer_start[layer] : layer_start[layer + 1]]
-        idx = span[~visited[span]]
-        keys = start_key[idx]
-        by_key = np.argsort(keys)
-        sorted_keys = keys[by_key]
-        for a in idx:
-            pos = np.searchsorted(sorted_keys, end_key[a])
-            if pos < sorted_keys.shape[0] and sorted_keys[pos] == end_key[a]:
-                b = idx[by_key[pos]]
-                nxt[a] = b
-                has_prev[b] = True
+        largest = max(largest, layer_start[layer + 1] - layer_start[layer])
+    bits = 1
+    while (1 << bits) < 2 * largest:
+        bits += 1
+    size = 1 << bits
+    mask = size - 1
+    table_key = np.empty(size, dtype=np.int64)
+    table_seg = np.empty(size, dtype=np.int64)
+    table_stamp = np.full(size, -1, dtype=np.int64)
+    for layer in range(n_layers):
+        for j in range(layer_start[layer], layer_start[layer + 1]):
+            a = order[j]
+            if visited[a]:
+                continue
+            slot = _hash(start_key[a], mask)
+            while table_stamp[slot] == layer:
+                slot = (slot + 1) & mask
+            table_stamp[slot] = layer
+            table_key[slot] = start_key[a]
+            table_seg[slot] = a
+        for j in range(layer_start[layer], layer_start[layer + 1]):
+            a = order[j]
+            if visited[a]:
+                continue
+            slot = _hash(end_key[a], mask)
+            while table_stamp[slot] == layer:
+                if table_key[slot] == end_key[a]:
+                    b = table_seg[slot]
+                    nxt[a] = b
+                    has_prev[b] = True
+                    break
+                slot = (slot + 1) & mask
     points = np.empty((2 * n, 2), dtype=np.float64)
     offsets = np.empty(n + 1, dtype=np.int64)
     layer_of = np.empty(n, dtype=np.int64)
@@ -174,6 +206,11 @@ def _chain(
             n_chains += 1
             offsets[n_chains] = n_points
     return points[:n_points], offsets[: n_chains + 1], layer_of[:n_chains], closed[:n_chains]
+
+
+@numba.njit(cache=True, inline="always")
+def _hash(key: np.int64, mask: int) -> int:
+    return int((np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(32)) & mask
 
 
 @numba.njit(cache=True, inline="always")

@@ -13,16 +13,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import trimesh
 
 from gcode.cut import FloatArray
 from gcode.errors import MeshNotWatertight, MeshRefused, PartTooLarge
 from gcode.profile import MachineProfile
+from gcode.weld import signed_volume_mm3, topology
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
 MIN_VOLUME_MM3 = 1e-3
-# a repair may close small holes only: it must not change the volume by more than this
-MAX_REPAIR_VOLUME_CHANGE = 0.001
+# a repair may close small holes only: few triangles added, the volume nearly unchanged
+MAX_REPAIR_FACES = 0.01
+MAX_REPAIR_VOLUME_CHANGE = 0.01
 
 
 @dataclass(frozen=True)
@@ -47,25 +50,24 @@ def read_mesh_file(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> PartMes
     data = path.read_bytes()
     suffix = path.suffix.lower()
     if suffix == ".stl":
-        mesh = _read_stl(data)
-    elif suffix == ".3mf":
+        return check_triangles(_read_stl(data), name=path.name)
+    if suffix == ".3mf":
         try:
             loaded = trimesh.load(io.BytesIO(data), file_type="3mf", force="mesh")
         except Exception as exc:  # trimesh raises many kinds on a broken archive
             raise MeshRefused("mesh.file", path.name, f"is not a readable 3MF ({exc})") from None
-        mesh = loaded if isinstance(loaded, trimesh.Trimesh) else trimesh.Trimesh()
-    else:
-        raise MeshRefused("mesh.file", path.name, "is not an .stl or .3mf file")
-    return check_mesh(mesh, name=path.name)
+        if not isinstance(loaded, trimesh.Trimesh) or len(loaded.faces) == 0:
+            raise MeshRefused(f"{path.name}.triangles", 0, "is not a solid")
+        return check_triangles(_finite(np.asarray(loaded.triangles, dtype=np.float64)), path.name)
+    raise MeshRefused("mesh.file", path.name, "is not an .stl or .3mf file")
 
 
-def _read_stl(data: bytes) -> trimesh.Trimesh:
+def _read_stl(data: bytes) -> FloatArray:
     if len(data) >= 84:
         (count,) = struct.unpack_from("<I", data, 80)
         if 84 + 50 * count == len(data):
             records = np.frombuffer(data, dtype=_STL_RECORD, count=count, offset=84)
-            triangles = records["vertices"].astype(np.float64)
-            return _from_triangles(triangles)
+            return _finite(records["vertices"].astype(np.float64))
     if data.lstrip()[:5].lower() == b"solid":
         return _read_ascii_stl(data)
     if len(data) < 84:
@@ -83,7 +85,7 @@ def _read_stl(data: bytes) -> trimesh.Trimesh:
 _STL_RECORD = np.dtype([("normal", "<f4", (3,)), ("vertices", "<f4", (3, 3)), ("attr", "<u2")])
 
 
-def _read_ascii_stl(data: bytes) -> trimesh.Trimesh:
+def _read_ascii_stl(data: bytes) -> FloatArray:
     text = data.decode("ascii", errors="replace")
     numbers: list[float] = []
     try:
@@ -97,62 +99,90 @@ def _read_ascii_stl(data: bytes) -> trimesh.Trimesh:
         raise MeshRefused("mesh.vertex", str(exc)[:60], "is not three numbers") from None
     if len(numbers) % 9:
         raise MeshRefused("mesh.vertices", len(numbers) // 3, "is not a multiple of 3")
-    return _from_triangles(np.array(numbers, dtype=np.float64).reshape(-1, 3, 3))
+    return _finite(np.array(numbers, dtype=np.float64).reshape(-1, 3, 3))
 
 
-def _from_triangles(triangles: FloatArray) -> trimesh.Trimesh:
+def _finite(triangles: FloatArray) -> FloatArray:
     if not np.isfinite(triangles).all():
         bad = triangles[~np.isfinite(triangles)][0]
         raise MeshRefused("mesh.vertices", float(bad), "is not a finite coordinate")
-    return trimesh.Trimesh(**trimesh.triangles.to_kwargs(triangles), process=True)
+    return triangles
 
 
 def check_mesh(mesh: trimesh.Trimesh, name: str = "mesh") -> PartMesh:
-    """Check, repair if safe, wind outward, place on z = 0 centred in XY."""
+    """A trimesh (a design's) checked like a file's triangles."""
     if len(mesh.faces) == 0:
         raise MeshRefused(f"{name}.triangles", 0, "is not a solid")
-    if not np.isfinite(mesh.vertices).all():
-        raise MeshRefused(f"{name}.vertices", "nan", "is not a finite coordinate")
-    mesh = mesh.copy()
-    mesh.update_faces(mesh.nondegenerate_faces())
-    mesh.remove_unreferenced_vertices()
-    if len(mesh.faces) < 4:
+    return check_triangles(_finite(np.asarray(mesh.triangles, dtype=np.float64)), name)
+
+
+def check_triangles(triangles: FloatArray, name: str = "mesh") -> PartMesh:
+    """Check (n, 3, 3) float mm triangles; repair small holes if safe; wind outward; place.
+
+    Closed meshes take the fast path (exact weld and edge count in Numba); only a mesh with
+    defects goes through trimesh's repair.
+    """
+    if triangles.shape[0] == 0:
+        raise MeshRefused(f"{name}.triangles", 0, "is not a solid")
+    shape = topology(triangles)
+    if shape.faces.shape[0] < 4:
         raise MeshRefused(
-            f"{name}.triangles", len(mesh.faces), "non-degenerate triangles is not a solid"
+            f"{name}.triangles", shape.faces.shape[0], "non-degenerate triangles is not a solid"
         )
     repaired = False
-    if not mesh.is_watertight:
-        before = len(mesh.faces)
-        trimesh.repair.fill_holes(mesh)
-        if not mesh.is_watertight:
-            open_edges = len(trimesh.grouping.group_rows(mesh.edges_sorted, require_count=1))
-            raise MeshNotWatertight(
-                f"{name}.open_edges", open_edges, "remain after repair: the mesh has holes"
-            )
-        repaired = len(mesh.faces) != before
-    if not mesh.is_winding_consistent:
-        raise MeshNotWatertight(f"{name}.winding", "inconsistent", "cannot be made outward")
-    volume_before = abs(float(mesh.volume))
-    trimesh.repair.fix_normals(mesh)
-    volume = float(mesh.volume)
+    if shape.degenerate_faces:
+        triangles = triangles[_nondegenerate(triangles)]
+    if not shape.closed:
+        triangles = _repair(triangles, name)
+        repaired = True
+    volume = signed_volume_mm3(triangles)
     if volume < 0:
-        mesh.invert()
+        triangles = triangles[:, ::-1, :]
         volume = -volume
     if volume < MIN_VOLUME_MM3:
         raise MeshRefused(f"{name}.volume_mm3", volume, "is zero: the mesh encloses no material")
-    if repaired and abs(volume - volume_before) > MAX_REPAIR_VOLUME_CHANGE * volume:
-        raise MeshNotWatertight(f"{name}.volume_mm3", volume, "changed too much in repair")
-    low, high = mesh.bounds
+    low = triangles.reshape(-1, 3).min(axis=0)
+    high = triangles.reshape(-1, 3).max(axis=0)
     centre = 0.5 * (low + high)
-    mesh.apply_translation((-centre[0], -centre[1], -low[2]))
-    extents = tuple(float(v) for v in high - low)
+    placed = triangles - np.array([centre[0], centre[1], low[2]])
+    extents = high - low
     return PartMesh(
         name,
-        np.asarray(mesh.triangles, dtype=np.float64),
+        np.ascontiguousarray(placed),
         volume,
-        (extents[0], extents[1], extents[2]),
+        (float(extents[0]), float(extents[1]), float(extents[2])),
         repaired,
     )
+
+
+def _nondegenerate(triangles: FloatArray) -> npt.NDArray[np.bool_]:
+    a, b, c = triangles[:, 0], triangles[:, 1], triangles[:, 2]
+    return ~((a == b).all(axis=1) | (b == c).all(axis=1) | (a == c).all(axis=1))
+
+
+def _repair(triangles: FloatArray, name: str) -> FloatArray:
+    """Close small holes with trimesh; refuse what it cannot close or would change much."""
+    mesh = trimesh.Trimesh(**trimesh.triangles.to_kwargs(triangles), process=True)
+    mesh.update_faces(mesh.nondegenerate_faces())
+    before_faces, before_volume = len(mesh.faces), abs(float(mesh.volume))
+    if not mesh.is_watertight:
+        trimesh.repair.fill_holes(mesh)
+    if not mesh.is_watertight:
+        open_edges = len(trimesh.grouping.group_rows(mesh.edges_sorted, require_count=1))
+        raise MeshNotWatertight(
+            f"{name}.open_edges", open_edges, "remain after repair: the mesh has holes"
+        )
+    if not mesh.is_winding_consistent:
+        raise MeshNotWatertight(f"{name}.winding", "inconsistent", "cannot be made outward")
+    added = len(mesh.faces) - before_faces
+    change = abs(abs(float(mesh.volume)) - before_volume) / max(before_volume, MIN_VOLUME_MM3)
+    if added > MAX_REPAIR_FACES * before_faces or change > MAX_REPAIR_VOLUME_CHANGE:
+        raise MeshNotWatertight(
+            f"{name}.holes",
+            f"{added} triangles, {change:.1%} of volume",
+            "are too large to close safely",
+        )
+    return np.asarray(mesh.triangles, dtype=np.float64)
 
 
 def check_fits(part: PartMesh, profile: MachineProfile) -> None:

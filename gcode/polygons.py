@@ -11,6 +11,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from gcode.cut import FloatArray
+from gcode.errors import MeshRefused
 
 EMPTY = shapely.Polygon()
 # Mitre joins keep a loop's vertex count (round joins add an arc at every convex vertex of a
@@ -30,27 +31,58 @@ def signed_area_mm2(loop: FloatArray) -> float:
 def region(loops: list[FloatArray]) -> BaseGeometry:
     """The material of a layer from oriented loops (CCW outer, CW holes), overlaps merged.
 
-    Each hole goes to the smallest outer loop that contains it.
+    Each hole goes to the smallest outer loop that contains it; loops are simplified to
+    RESOLUTION_MM first. Polygons are unioned only where their bounding boxes meet.
     """
     if not loops:
         return EMPTY
     areas = np.array([signed_area_mm2(loop) for loop in loops])
-    outers = [i for i in np.argsort(-areas) if areas[i] > 0]
+    outers = [int(i) for i in np.argsort(-areas) if areas[i] > 0]
     holes = [i for i in range(len(loops)) if areas[i] < 0]
     if not outers:
         return EMPTY
-    shells = [shapely.Polygon(loops[i]) for i in outers]
-    owned: list[list[FloatArray]] = [[] for _ in outers]
+    rings = shapely.simplify(
+        shapely.linearrings(loops) if len(loops) > 1 else [shapely.linearrings(loops[0])],
+        RESOLUTION_MM,
+        preserve_topology=False,
+    )
+    shells = shapely.polygons([rings[i] for i in outers])
+    tree = shapely.STRtree(shells)
+    owned: list[list[BaseGeometry]] = [[] for _ in outers]
     for h in holes:
         x, y = loops[h][0]
-        inside = [k for k, shell in enumerate(shells) if shapely.contains_xy(shell, x, y)]
-        if inside:
-            smallest = min(inside, key=lambda k: areas[outers[k]])
-            owned[smallest].append(loops[h])
-    polys = [shapely.Polygon(loops[i], owned[k]) for k, i in enumerate(outers)]
+        candidates = tree.query(shapely.Point(x, y))
+        inside = [int(k) for k in candidates if shapely.contains_xy(shells[k], x, y)]
+        if not inside:
+            # a clockwise loop inside no material: a body wound inside out
+            raise MeshRefused("mesh.winding", "inward", "a body's triangles face inward")
+        smallest = min(inside, key=lambda k: areas[outers[k]])
+        owned[smallest].append(rings[h])
+    polys = [
+        shapely.Polygon(rings[i], owned[k]) if owned[k] else shells[k] for k, i in enumerate(outers)
+    ]
     polys = [p if p.is_valid else shapely.make_valid(p) for p in polys]
-    merged = shapely.union_all(polys) if len(polys) > 1 else polys[0]
-    return shapely.simplify(merged, RESOLUTION_MM, preserve_topology=True)
+    if len(polys) == 1:
+        return polys[0]
+    left, right = STRtree_pairs(polys)
+    if len(left) == 0:
+        return (
+            shapely.MultiPolygon([p for p in polys if isinstance(p, shapely.Polygon)])
+            if all(isinstance(p, shapely.Polygon) for p in polys)
+            else shapely.union_all(polys)
+        )
+    touching = set(left.tolist()) | set(right.tolist())
+    merged = shapely.union_all([polys[i] for i in touching])
+    alone = [polys[i] for i in range(len(polys)) if i not in touching]
+    return shapely.union_all([merged, *alone]) if alone else merged
+
+
+def STRtree_pairs(polys: list[BaseGeometry]) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs (i < j) of polygons whose bounding boxes meet."""
+    tree = shapely.STRtree(polys)
+    left, right = tree.query(polys)
+    keep = left < right
+    return left[keep], right[keep]
 
 
 def offset(geometry: BaseGeometry, delta_mm: float) -> BaseGeometry:
