@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -245,7 +246,9 @@ def main() -> int:
             }
             out = work / f"printmed-{name}-{layer}.gcode"
             printmed_slice(paths[name], layer, out)  # compile / warm the Numba cache
-            row["printmed_s"] = timed(lambda: printmed_slice(paths[name], layer, out), args.repeats)
+            row["printmed_s"] = timed(
+                partial(printmed_slice, paths[name], layer, out), args.repeats
+            )
             row["printmed_volume_mm3"] = gcode_volume_mm3(out)
             row["printmed_cold_s"] = [
                 run_command(
@@ -333,7 +336,8 @@ def table(rows: list[dict[str, object]]) -> str:
             f"| {s['mesh']} | {s['layer_mm']} | {cell('printmed_s')} | {cell('printmed_cold_s')} "
             f"| {cell('cura_s')} | {cell('prusa_s')} | {cell('printmed_cut_s')} "
             f"| {cell('trimesh_cut_s')} | {ratio('cura_s')} | {ratio('prusa_s')} "
-            f"| {vol('printmed_volume_mm3')} / {vol('cura_volume_mm3')} / {vol('prusa_volume_mm3')} |"
+            f"| {vol('printmed_volume_mm3')} / {vol('cura_volume_mm3')} "
+            f"/ {vol('prusa_volume_mm3')} |"
         )
     return "\n".join(lines)
 
