@@ -10,11 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from printmed.auth import settings_of, store_of
 from printmed.jobs import service
 from printmed.jobs.states import JobState
+from printmed.records.balance import read_weights
 from printmed.records.batch_record import load_record
 from printmed.records.label import label_pdf
 from printmed.records.qc import assess
@@ -31,6 +32,7 @@ from printmed.web.rendering import not_permitted, render, templates
 from printmed.web.session import CheckedForm, PageRoute, PageUser
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
+BALANCE_UNIT_TIMEOUT_S = 60.0
 REJECTABLE = frozenset({JobState.PRINTED, JobState.WEIGHED, JobState.FAILED, JobState.INTERRUPTED})
 
 
@@ -149,6 +151,16 @@ def _weights(form: dict[str, str], units: int) -> tuple[list[float], str]:
     return weights, ""
 
 
+def _source(form: dict[str, str], weighed: int) -> str:
+    """Where the weights came from: `manual`, `balance`, or which units the balance gave."""
+    units = sorted({int(u) for u in form.get("balance_units", "").split(",") if u.isdigit()})
+    if not units:
+        return "manual"
+    if len(units) >= weighed:
+        return "balance"
+    return f"balance: units {', '.join(map(str, units))}; manual"
+
+
 def _qc(b: BatchView, units: int, weights: list[float]) -> tuple[dict[str, Any] | None, str]:
     if len(weights) < 2:
         return None, ""
@@ -188,6 +200,7 @@ def _weigh_page(
         qc_error=problem or qc_error,
         error=error,
         target_unit_mass_mg=float(b.design["dose_mg"]) / fraction,
+        balance=settings_of(request).balance_port is not None,
     )
 
 
@@ -216,6 +229,26 @@ def weigh_check(request: Request, batch_number: str, user: PageUser, form: Check
     )
 
 
+@router.post("/batches/{batch_number}/weigh/balance")
+def weigh_from_balance(
+    request: Request, batch_number: str, user: PageUser, form: CheckedForm
+) -> Response:
+    """One stable reading (mg) from the bench balance, as JSON; nothing is recorded yet."""
+    settings = settings_of(request)
+    if settings.balance_port is None:
+        return JSONResponse({"error": "No balance is configured."}, status_code=404)
+    try:
+        (weight_mg,) = read_weights(
+            settings.balance_port,
+            1,
+            baud=settings.balance_baud,
+            unit_timeout_s=BALANCE_UNIT_TIMEOUT_S,
+        )
+    except refusals() as exc:
+        return JSONResponse({"error": sentence(exc)}, status_code=409)
+    return JSONResponse({"weight_mg": weight_mg})
+
+
 @router.post("/batches/{batch_number}/weigh")
 def weigh_submit(
     request: Request, batch_number: str, user: PageUser, form: CheckedForm
@@ -231,7 +264,14 @@ def weigh_submit(
             actor = session.get(User, user.id)
             assert actor is not None
             job = service.get_job(session, batch_number, for_update=True)
-            record_weights(session, job, actor, weights, reason=form.get("reason", ""))
+            record_weights(
+                session,
+                job,
+                actor,
+                weights,
+                source=_source(form, len(weights)),
+                reason=form.get("reason", ""),
+            )
     except refusals() as exc:
         return _weigh_page(request, user, b, units, form, sentence(exc), 422)
     return RedirectResponse(f"/batches/{batch_number}/release", status_code=303)

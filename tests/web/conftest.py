@@ -11,6 +11,7 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -64,6 +65,19 @@ class Service:
     url: str
     data_dir: Path
     store: Store
+    balance: int  # the master end of the pty the service reads as its bench balance
+
+    def balance_prints(self, *lines: str, after_s: float = 0.3) -> threading.Thread:
+        """The balance sends `lines` (as `S S     0.12530 g`) a moment from now."""
+
+        def speak() -> None:
+            time.sleep(after_s)
+            for line in lines:
+                os.write(self.balance, (line + "\r\n").encode())
+
+        thread = threading.Thread(target=speak, daemon=True)
+        thread.start()
+        return thread
 
 
 def _free_port() -> int:
@@ -76,11 +90,13 @@ def _free_port() -> int:
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     """printmed on a free port with a technician and a pharmacist, stopped at the end."""
     data_dir = tmp_path_factory.mktemp("printmed-web")
+    balance, balance_port = os.openpty()
     env = dict(os.environ)
     env.update(
         PRINTMED_DATA_DIR=str(data_dir),
         PRINTMED_TEST_PRINTER=PRINTER,
         PRINTMED_PHARMACY_NAME="St Elsewhere Children's Hospital, Pharmacy",
+        PRINTMED_BALANCE_PORT=os.ttyname(balance_port),
     )
     env.pop("DATABASE_URL", None)
     store = open_store(load_settings(env).database_url)
@@ -126,7 +142,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError((data_dir / "service.log").read_text()[-3000:])
             time.sleep(0.1)
-        yield Service(url, data_dir, store)
+        yield Service(url, data_dir, store, balance)
     finally:
         process.terminate()
         try:
@@ -135,6 +151,8 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
             process.kill()
         log.close()
         store.dispose()
+        os.close(balance)
+        os.close(balance_port)
 
 
 @pytest.fixture(scope="session")

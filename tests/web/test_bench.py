@@ -111,3 +111,32 @@ def test_the_login_form_works_from_the_keyboard(page: Page, service: Service) ->
     expect(page).to_have_url(re.compile(r".*/prescriptions/new$"))
     page.keyboard.press("Tab")
     expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+
+
+def test_weights_are_read_from_the_bench_balance_one_unit_at_a_time(
+    page: Page, service: Service
+) -> None:
+    batch = printed_batch(service, "tess", HYDROCORTISONE | {"id": "RX-WEB-0005"}, SSE_PRINTER)
+    log_in(page, "tess")
+    page.goto(f"/batches/{batch}/weigh")
+    read = page.get_by_role("button", name="Read next unit from the balance")
+    for unit, lines in (
+        (1, ["S D     0.05000 g", "S S     0.05412 g"]),
+        (2, ["S S     0.05398 g"]),
+    ):
+        speaker = service.balance_prints(*lines)
+        read.click()
+        expect(page.get_by_label(f"Unit {unit} (mg)")).to_have_value(
+            "54.12" if unit == 1 else "53.98"
+        )
+        speaker.join()
+    expect(page.get_by_role("status").filter(has_text="from the balance")).to_have_text(
+        "Unit 2: 53.98 mg from the balance."
+    )
+    page.get_by_label("Unit 3 (mg)").fill("54.30")
+    expect(page.locator("[data-qc-panel]")).to_contain_text("3 of 3 units weighed")
+    page.get_by_role("button", name="Record weights").click()
+    page.wait_for_url(re.compile(rf".*/batches/{batch}/release$"))
+    with service.store.session() as session:
+        weights = jobs.column_value(jobs.get_job(session, batch), "weights_json")
+    assert weights == {"weights_mg": [54.12, 53.98, 54.3], "source": "balance: units 1, 2; manual"}

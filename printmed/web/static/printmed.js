@@ -124,3 +124,36 @@
   }
   form.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(check, 300); });
 })();
+
+(function balanceReadings() {
+  const button = document.querySelector("[data-balance]");
+  if (!button) return;
+  const form = button.closest("form");
+  const status = form.querySelector("[data-balance-status]");
+  button.addEventListener("click", async () => {
+    const empty = Array.from(form.querySelectorAll("input[name^=w]")).find((input) => !input.value);
+    if (!empty) { status.textContent = "Every unit has a weight."; return; }
+    const unit = empty.labels[0].textContent.replace(" (mg)", "");
+    button.disabled = true;
+    status.textContent = `Place ${unit.toLowerCase()} on the balance and press Print…`;
+    try {
+      const response = await fetch(button.dataset.balance, {
+        method: "POST", body: new FormData(form), credentials: "same-origin",
+        headers: { "Accept": "application/json" },
+      });
+      const body = await response.json();
+      if (response.ok) {
+        empty.value = body.weight_mg.toFixed(2);
+        const units = form.querySelector("input[name=balance_units]");
+        units.value = [units.value, empty.name.slice(1)].filter(Boolean).join(",");
+        empty.dispatchEvent(new Event("input", { bubbles: true }));
+        status.textContent = `${unit}: ${empty.value} mg from the balance.`;
+      } else {
+        status.textContent = body.error;
+      }
+    } finally {
+      button.disabled = false;
+      button.focus();
+    }
+  });
+})();
