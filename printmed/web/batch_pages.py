@@ -18,7 +18,7 @@ from printmed.jobs.states import JobState
 from printmed.records.balance import read_weights
 from printmed.records.batch_record import load_record
 from printmed.records.label import label_pdf
-from printmed.records.qc import assess
+from printmed.records.qc import assess, drug_fraction
 from printmed.records.record_pdf import batch_record_pdf
 from printmed.records.release import check_releasable, release
 from printmed.records.signatures import authenticate_signer, sign
@@ -185,7 +185,7 @@ def _weigh_page(
     weights, problem = _weights(form, units) if form is not None else (list(recorded), "")
     typed = [form.get(f"w{n}", "") for n in range(1, units + 1)] if form else recorded
     qc, qc_error = _qc(b, units, weights)
-    fraction = float(b.lot["loading_percent_w_w"]) / 100 * float(b.lot["assay_percent"]) / 100
+    fraction = drug_fraction(b.lot)
     return render(
         request,
         "weigh.html",
