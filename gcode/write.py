@@ -126,7 +126,9 @@ class _Writer:
         self.x, self.y = xs[-1], ys[-1]
 
 
-def _ordered(paths: list[Path], x: float, y: float, offset: FloatArray) -> Iterator[FloatArray]:
+def ordered_paths(
+    paths: list[Path], x: float, y: float, offset: FloatArray
+) -> Iterator[FloatArray]:
     """Paths moved to the plate, loops started at their point nearest the nozzle, closed."""
     for p in paths:
         pts = p.points + offset
@@ -191,7 +193,7 @@ def write_gcode(
         offset = np.asarray(tablet.offset_xy_mm, dtype=np.float64)
         w.lines.append(f"M486 S{i}")
         first = True
-        for pts in _ordered(layer.paths, w.x, w.y, offset):
+        for pts in ordered_paths(layer.paths, w.x, w.y, offset):
             if first and lift:
                 w.lines.append(f"G0 X{pts[0, 0]:.3f} Y{pts[0, 1]:.3f} F{w.travel_f:.0f}")
                 w.x, w.y = float(pts[0, 0]), float(pts[0, 1])

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from dosing.errors import DosingError
+from gcode.errors import GcodeError
 from printers.errors import PrinterError
 
 
@@ -24,4 +25,4 @@ class InputError(ValueError):
 
 def user_errors() -> tuple[type[Exception], ...]:
     """Every exception class that means "the input was wrong", across the packages."""
-    return (DosingError, InputError, PrinterError)
+    return (DosingError, GcodeError, InputError, PrinterError)

@@ -25,6 +25,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "worker",
     "serve",
     "print_cmd",
+    "make",
+    "analyze",
+    "preview",
 )
 
 

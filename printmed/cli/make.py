@@ -1,0 +1,90 @@
+"""`printmed make RX.json --printer P -o out.gcode`: G-code that the dose gate has passed.
+
+Designs, slices, writes and reads back; nothing is written unless every tablet is within ±1 %.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from gcode.profile import parse_profile
+from printmed import catalog
+from printmed.cli.output import print_json, print_pairs, write_atomically
+from printmed.make import make_batch
+
+STAGES = {"slice": "slicing", "write": "writing G-code", "gate": "reading back (dose gate)"}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("make", help="design, slice and gate a prescription's G-code")
+    parser.add_argument("prescription", type=Path, help="native JSON or FHIR MedicationRequest")
+    parser.add_argument("--printer", required=True, help="printer profile id")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="G-code file to write")
+    parser.add_argument(
+        "--sequence",
+        choices=("layers", "parts"),
+        default="layers",
+        help="layer by layer across the plate, or one tablet after another",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.set_defaults(run=run)
+
+
+@contextlib.contextmanager
+def stage_progress() -> Iterator[Callable[[str, int, int], None]]:
+    """A rich progress bar per stage on stderr (silent when stderr is not a terminal)."""
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        disable=not sys.stderr.isatty(),
+    )
+    tasks: dict[str, TaskID] = {}
+
+    def report(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = progress.add_task(STAGES.get(stage, stage), total=total)
+        progress.update(tasks[stage], completed=done, total=total)
+
+    with progress:
+        yield report
+
+
+def run(args: argparse.Namespace) -> int:
+    rx = catalog.read_prescription(args.prescription)
+    lot = catalog.formulation(rx.formulation)
+    profile = parse_profile(catalog.printer_profile_data(args.printer), source=args.printer)
+    with stage_progress() as report:
+        batch = make_batch(rx, lot, profile, progress=report, sequence=args.sequence)
+    write_atomically(args.output, batch.gcode.encode())
+    if args.json:
+        print_json({"gcode": str(args.output), **batch.to_dict()})
+        return 0
+    worst = max(batch.tablets, key=lambda t: abs(t.deviation))
+    print_pairs(
+        [
+            ("prescription", rx.id),
+            ("dose", f"{batch.design.dose_mg:g} mg per unit, {len(batch.tablets)} units"),
+            ("printer", f"{profile.id} ({profile.process})"),
+            ("lot", f"{lot.lot} ({lot.id})"),
+            (
+                "dose gate",
+                f"passed: worst tablet {worst.index} at {worst.deviation:+.4%} "
+                f"({worst.gcode_mg:.4f} mg for {worst.target_mg:.4f} mg)",
+            ),
+            ("print time", f"{batch.plate.print_time_s / 60:.1f} min (estimate)"),
+            ("sha256", batch.sha256),
+            ("gcode", str(args.output)),
+        ]
+    )
+    return 0
