@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import copy
 import json
+import math
 import os
 import shutil
 import socket
@@ -211,7 +212,7 @@ async def load(
         "failures": failures[:3],
         "failed": len(failures),
         "p50_s": statistics.median(timed) if timed else None,
-        "p99_s": timed[min(len(timed) - 1, int(0.99 * len(timed)))] if timed else None,
+        "p99_s": timed[math.ceil(0.99 * len(timed)) - 1] if timed else None,  # nearest rank
         "max_s": timed[-1] if timed else None,
         "throughput_per_s": len(timed) / wall if wall else None,
     }

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from printmed.api import idempotency
 from printmed.api.idempotency import IdempotencyKey
+from printmed.api.wire import Responses
 from printmed.audit import canonical_json
 from printmed.auth import current_user, require_roles, settings_of
 from printmed.auth.dependencies import store_of
@@ -34,8 +35,11 @@ router = APIRouter(prefix="/api/v1/batches", tags=["batches"])
 Staff = Annotated[User, Depends(current_user)]
 Maker = Annotated[User, Depends(require_roles(*sorted(RECORD_ROLES)))]
 Pharmacist = Annotated[User, Depends(require_roles("pharmacist"))]
-NOT_FOUND = {404: {"description": "no such batch"}}
-PDF = {200: {"content": {"application/pdf": {}}, "description": "a PDF document"}, **NOT_FOUND}
+NOT_FOUND: Responses = {404: {"description": "no such batch"}}
+PDF: Responses = {
+    200: {"content": {"application/pdf": {}}, "description": "a PDF document"},
+    **NOT_FOUND,
+}
 
 
 class Weights(BaseModel):

@@ -12,7 +12,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from printmed.api.wire import JobView, job_view
+from printmed.api.wire import JobView, Responses, job_view
 from printmed.auth import current_user, require_roles
 from printmed.auth.dependencies import store_of
 from printmed.jobs import service
@@ -23,7 +23,7 @@ from printmed.users import RECORD_ROLES
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 Staff = Annotated[User, Depends(current_user)]
 Maker = Annotated[User, Depends(require_roles(*sorted(RECORD_ROLES)))]
-NOT_FOUND = {404: {"description": "no such batch"}}
+NOT_FOUND: Responses = {404: {"description": "no such batch"}}
 
 
 class Progress(BaseModel):

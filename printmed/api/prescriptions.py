@@ -9,17 +9,19 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
-from sqlalchemy.orm import Session
 
 from dosing.prescription import Prescription
 from printmed.api import idempotency, orders
-from printmed.api.wire import OrderView, order_view
-from printmed.auth import SCOPE_ORDER_READ, SCOPE_ORDER_WRITE, require_scope, settings_of
+from printmed.api.accepting import accept_order
+from printmed.api.tables import Order
+from printmed.api.wire import OrderView, Responses, order_view
+from printmed.auth import SCOPE_ORDER_READ, SCOPE_ORDER_WRITE, require_scope
 from printmed.auth.dependencies import store_of
 from printmed.auth.principal import Principal
+from printmed.store.models import Job
 
 router = APIRouter(prefix="/api/v1/prescriptions", tags=["prescriptions"])
-PROBLEMS = {
+PROBLEMS: Responses = {
     401: {"description": "no valid credentials"},
     403: {"description": "the caller lacks the scope or role"},
     422: {"description": "the prescription is refused (field and value named)"},
@@ -27,47 +29,21 @@ PROBLEMS = {
 IdempotencyKey = idempotency.IdempotencyKey
 
 
-def accept(
-    request: Request,
-    who: Principal,
-    body: bytes,
-    rx: Prescription,
-    printer: str | None,
-) -> Response:
-    """Native order through the gate to a verified job, once per Idempotency-Key."""
-    store, settings = store_of(request), settings_of(request)
-    replayed = idempotency.replay(store, request, who.label, body)
-    if replayed is not None:
-        return replayed
-    with store.session() as session:
-        actor = who.actor(session)
-        try:
-            orders.find_duplicate(session, who, rx)
-        except orders.DuplicateOrder as duplicate:
-            if not duplicate.same:
-                raise
-            order, job = orders.get_order(session, who, duplicate.existing_id)
-            return Response(
-                order_view(order, job).model_dump_json(),
-                200,
-                media_type="application/json",
-                headers={"Location": f"/api/v1/prescriptions/{order.id}"},
-            )
+def location(order: Order) -> str:
+    return f"/api/v1/prescriptions/{order.id}"
 
-    def write(session: Session, prepared: orders.PreparedOrder) -> idempotency.Answer:
-        order, job = orders.record(
-            session, who, actor, prepared, source="native", batch_prefix=settings.batch_prefix
-        )
-        return idempotency.Answer(
-            201,
-            "application/json",
-            order_view(order, job).model_dump_json(),
-            location=f"/api/v1/prescriptions/{order.id}",
-        )
 
-    return idempotency.create_once(
-        store, request, who.label, body, lambda: orders.prepare(rx, printer), write
+def existing(order: Order, job: Job) -> Response:
+    return Response(
+        order_view(order, job).model_dump_json(),
+        200,
+        media_type="application/json",
+        headers={"Location": location(order)},
     )
+
+
+def created(order: Order, job: Job) -> idempotency.Answer:
+    return idempotency.json_answer(201, order_view(order, job).model_dump_json(), location(order))
 
 
 @router.post(
@@ -92,7 +68,19 @@ async def create_prescription(
 ) -> Response:
     """Clients with prescriptions.write; technicians and pharmacists."""
     body = await request.body()
-    return await run_in_threadpool(accept, request, who, body, rx, printer)
+    return await run_in_threadpool(
+        lambda: accept_order(
+            request,
+            who,
+            body,
+            rx,
+            source="native",
+            resource=None,
+            printer=printer,
+            answer_existing=existing,
+            answer_created=created,
+        )
+    )
 
 
 @router.get(

@@ -4,7 +4,7 @@ job printing now, from the jobs and the saved print progress.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
@@ -37,7 +37,7 @@ class PrinterStatus(BaseModel):
     progress: Progress | None
 
 
-def status_of(session: Session, profile: dict[str, object]) -> PrinterStatus:
+def status_of(session: Session, profile: dict[str, Any]) -> PrinterStatus:
     printer_id = str(profile["id"])
     queued = session.scalar(
         select(func.count())
@@ -51,9 +51,9 @@ def status_of(session: Session, profile: dict[str, object]) -> PrinterStatus:
         id=printer_id,
         name=str(profile.get("name", printer_id)),
         process=str(profile["process"]),
-        nozzle_mm=float(profile["nozzle_mm"]),  # type: ignore[arg-type]
-        layer_height_mm=float(profile["layer_height_mm"]),  # type: ignore[arg-type]
-        build_volume_mm=[float(v) for v in profile["build_volume_mm"]],  # type: ignore[attr-defined]
+        nozzle_mm=float(profile["nozzle_mm"]),
+        layer_height_mm=float(profile["layer_height_mm"]),
+        build_volume_mm=[float(v) for v in profile["build_volume_mm"]],
         queued=int(queued or 0),
         printing=printing.batch_number if printing else None,
         progress=progress_of(session, printing.id) if printing else None,

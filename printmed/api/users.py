@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from printmed import users
 from printmed.api import idempotency
 from printmed.api.idempotency import IdempotencyKey
+from printmed.api.wire import Responses
 from printmed.auth import SCOPES, clients, current_user, require_roles
 from printmed.auth.dependencies import store_of
 from printmed.auth.tables import ApiClient
@@ -22,7 +23,7 @@ from printmed.store.models import User
 router = APIRouter(prefix="/api/v1", tags=["users"])
 Staff = Annotated[User, Depends(current_user)]
 Admin = Annotated[User, Depends(require_roles("admin"))]
-NOT_FOUND = {404: {"description": "no such account"}}
+NOT_FOUND: Responses = {404: {"description": "no such account"}}
 
 
 class UserView(BaseModel):

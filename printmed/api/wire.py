@@ -13,6 +13,9 @@ from printmed.api.tables import Order
 from printmed.jobs.service import column_value
 from printmed.store.models import Job
 
+# The `responses=` of a route: status → OpenAPI response object.
+Responses = dict[int | str, dict[str, Any]]
+
 
 class JobView(BaseModel):
     """A batch in the making: its state, printer and the recorded results of the gate."""

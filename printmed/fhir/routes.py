@@ -14,10 +14,11 @@ from sqlalchemy.orm import Session
 
 from printmed import catalog
 from printmed.api import idempotency, orders
+from printmed.api.accepting import accept_order
 from printmed.api.problems import FHIR_JSON, error_response
 from printmed.api.tables import Order
 from printmed.audit import entries_for
-from printmed.auth import SCOPE_ORDER_READ, SCOPE_ORDER_WRITE, require_scope, settings_of
+from printmed.auth import SCOPE_ORDER_READ, SCOPE_ORDER_WRITE, require_scope
 from printmed.auth.dependencies import store_of
 from printmed.auth.principal import Principal
 from printmed.fhir.capability import capability_statement
@@ -79,49 +80,6 @@ def _decode(request_body: bytes, content_type: str) -> dict[str, Any] | JSONResp
     return data
 
 
-def _accept(request: Request, who: Principal, body: bytes, data: dict[str, Any]) -> Response:
-    store, settings = store_of(request), settings_of(request)
-    replayed = idempotency.replay(store, request, who.label, body)
-    if replayed is not None:
-        return replayed
-    rx = prescription_from_fhir(data, choose_formulation=catalog.choose_formulation)
-    base = str(request.base_url).rstrip("/")
-    with store.session() as session:
-        actor = who.actor(session)
-        try:
-            orders.find_duplicate(session, who, rx)
-        except orders.DuplicateOrder as duplicate:
-            if not duplicate.same:
-                raise
-            order, _ = orders.get_order(session, who, duplicate.existing_id)
-            return fhir_response(
-                json.loads(order.resource_json or "{}"),
-                200,
-                headers={"Location": f"{base}/fhir/MedicationRequest/{order.id}/_history/1"},
-            )
-
-    def write(session: Session, prepared: orders.PreparedOrder) -> idempotency.Answer:
-        order, _ = orders.record(
-            session,
-            who,
-            actor,
-            prepared,
-            source="fhir",
-            resource=data,
-            batch_prefix=settings.batch_prefix,
-        )
-        return idempotency.Answer(
-            201,
-            FHIR_JSON,
-            order.resource_json or "{}",
-            location=f"{base}/fhir/MedicationRequest/{order.id}/_history/1",
-        )
-
-    return idempotency.create_once(
-        store, request, who.label, body, lambda: orders.prepare(rx), write
-    )
-
-
 @router.post(
     "/MedicationRequest",
     status_code=201,
@@ -162,7 +120,32 @@ async def create_medication_request(
     data = _decode(body, request.headers.get("content-type", ""))
     if isinstance(data, JSONResponse):
         return data
-    return await run_in_threadpool(_accept, request, who, body, data)
+    rx = prescription_from_fhir(data, choose_formulation=catalog.choose_formulation)
+    base = str(request.base_url).rstrip("/")
+
+    def location(order: Order) -> str:
+        return f"{base}/fhir/MedicationRequest/{order.id}/_history/1"
+
+    def existing(order: Order, job: Job) -> Response:
+        stored = json.loads(order.resource_json or "{}")
+        return fhir_response(stored, 200, headers={"Location": location(order)})
+
+    def created(order: Order, job: Job) -> idempotency.Answer:
+        return idempotency.Answer(201, FHIR_JSON, order.resource_json or "{}", location(order))
+
+    return await run_in_threadpool(
+        lambda: accept_order(
+            request,
+            who,
+            body,
+            rx,
+            source="fhir",
+            resource=data,
+            printer=None,
+            answer_existing=existing,
+            answer_created=created,
+        )
+    )
 
 
 def _fhir_order(session: Session, who: Principal, order_id: str) -> tuple[Order, Job]:

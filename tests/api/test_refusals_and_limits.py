@@ -3,13 +3,16 @@ and the service protects itself: body size limit and per-caller rate limit."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from printmed.app import create_app
 from tests.api.conftest import Callers, api_settings
-from tests.api.payloads import native_order
+from tests.api.fhir_helpers import post_order
+from tests.api.payloads import native_order, paediatric_order
 
 PROBLEM = "application/problem+json"
 
@@ -117,3 +120,15 @@ def test_printers_on_file_are_listed_with_their_queue(client: TestClient, caller
     printers = client.get("/api/v1/printers", headers=callers["tech"]).json()
     assert {p["id"] for p in printers} == {"fdm-pharma-04", "sse-syringe-08"}
     assert all(p["queued"] == 0 and p["printing"] is None for p in printers)
+
+
+def test_logs_carry_no_patient_data(
+    client: TestClient, callers: Callers, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    order = paediatric_order(doses=1)
+    refused = {**order, "status": "draft"}
+    post_order(client, refused, callers["epma"])
+    post_order(client, order, callers["epma"])
+    for patient_detail in ("TEST-PATIENT-1", "12.4", "propranolol"):
+        assert patient_detail not in caplog.text

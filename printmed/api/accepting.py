@@ -1,0 +1,64 @@
+"""One way in for every order, native or FHIR: a replayed key answers first, a repeated
+identifier answers with the order already made, else the order is prepared and recorded once.
+
+The two entry points differ only in how they answer (order view or stored resource).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from dosing.prescription import Prescription
+from printmed.api import idempotency, orders
+from printmed.api.tables import Order
+from printmed.auth.dependencies import settings_of, store_of
+from printmed.auth.principal import Principal
+from printmed.store.models import Job
+
+
+def accept_order(
+    request: Request,
+    who: Principal,
+    body: bytes,
+    rx: Prescription,
+    *,
+    source: str,
+    resource: dict[str, Any] | None,
+    printer: str | None,
+    answer_existing: Callable[[Order, Job], Response],
+    answer_created: Callable[[Order, Job], idempotency.Answer],
+) -> Response:
+    """The response to an order (runs in a worker thread: slicing and the gate are slow)."""
+    store, settings = store_of(request), settings_of(request)
+    replayed = idempotency.replay(store, request, who.label, body)
+    if replayed is not None:
+        return replayed
+    with store.session() as session:
+        actor = who.actor(session)
+        try:
+            orders.find_duplicate(session, who, rx)
+        except orders.DuplicateOrder as duplicate:
+            if not duplicate.same:
+                raise
+            return answer_existing(*orders.get_order(session, who, duplicate.existing_id))
+
+    def write(session: Session, prepared: orders.PreparedOrder) -> idempotency.Answer:
+        order, job = orders.record(
+            session,
+            who,
+            actor,
+            prepared,
+            source=source,
+            resource=resource,
+            batch_prefix=settings.batch_prefix,
+        )
+        return answer_created(order, job)
+
+    return idempotency.create_once(
+        store, request, who.label, body, lambda: orders.prepare(rx, printer), write
+    )
