@@ -36,6 +36,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
+    "--disable-dev-shm-usage",
 ]
 # A 10-inch tablet in landscape.
 VIEWPORT = {"width": 1280, "height": 800}

@@ -1,7 +1,7 @@
 """The service as the browser tests run it: printmed's app with one simulated printer, fast.
 
 uvicorn imports `app_factory` in the service process; PRINTMED_TEST_PRINTER names the printer.
-The simulator runs 300 times faster than the G-code's own times and without wire delays, so a
+The simulator runs 120 times faster than the G-code's own times and without wire delays, so a
 10-tablet batch prints in a few seconds yet slowly enough to pause it and watch its progress.
 """
 
@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from printers.sim_printer import SimPrinter
 from printmed.app import create_app
 
-SPEED_FACTOR = 300.0
+SPEED_FACTOR = 120.0
 
 
 def app_factory() -> FastAPI:

@@ -8,12 +8,12 @@ import datetime as dt
 import re
 
 from playwright.sync_api import Page, expect
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from printmed.auth.tables import StaffSession
 from printmed.jobs import service as jobs
 from printmed.records.weighing import record_weights
-from printmed.store.models import User
+from printmed.store.models import AuditEntry, User
 from printmed.users import get_user
 from tests.web.conftest import (
     HYDROCORTISONE,
@@ -23,6 +23,11 @@ from tests.web.conftest import (
     printed_batch,
     screenshot,
 )
+
+
+def audit_entries(service: Service) -> int:
+    with service.store.session() as session:
+        return len(session.scalars(select(AuditEntry)).all())
 
 
 def batch_count(service: Service) -> int:
@@ -115,10 +120,17 @@ def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(
     page: Page, service: Service
 ) -> None:
     log_in(page, "tess")
-    answer = page.request.post("/printers/fdm-pharma-04/pause", form={"confirmed": "yes"})
-    assert answer.status == 403
-    with service.store.session() as session:
-        assert not [e for e in jobs.list_jobs(session) if e.state == "paused"]
+    before = audit_entries(service)
+    for path, form in (
+        ("/printers/fdm-pharma-04/emergency_stop", {"confirmed": "yes"}),
+        ("/prescriptions", {"id": "RX-WEB-0009"}),
+        ("/logout", {}),
+    ):
+        answer = page.request.post(path, form=form)
+        assert answer.status == 403, path
+    assert audit_entries(service) == before
+    page.goto("/printers")
+    expect(page.get_by_role("heading", name="Printers")).to_be_visible()  # still logged in
 
 
 def test_a_session_idle_longer_than_the_configured_time_ends_at_the_login_page(
