@@ -79,3 +79,36 @@ def test_recovery_marks_printing_jobs_interrupted_with_last_acknowledged_line(
         assert report["last_acknowledged_line"] == 57
         assert report["complete"] is False
         assert verify_records(session).intact
+
+
+def test_two_service_instances_print_each_queued_job_exactly_once(any_store: Store) -> None:
+    from printers.sim_printer import SimPrinter
+    from printmed.jobs.worker import PrinterWorker
+
+    users = add_users(any_store, "tech")
+    batches = {queued_job(any_store, users["tech"], lines=5) for _ in range(6)}
+    workers = [
+        PrinterWorker(
+            any_store, "sim-1", SimPrinter(speed_factor=200.0, baud=None), f"i{n}", poll_s=0.05
+        )
+        for n in range(2)
+    ]
+    printed: dict[str, list[str]] = {}
+
+    def serve(worker: PrinterWorker) -> None:
+        printed[worker.worker_id] = worker.run(threading.Event(), until_idle=True)
+
+    threads = [threading.Thread(target=serve, args=(w,)) for w in workers]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+    finally:
+        for worker in workers:
+            worker.printer.disconnect()
+    every = [batch for done in printed.values() for batch in done]
+    assert sorted(every) == sorted(batches)
+    with any_store.session() as session:
+        assert {service.get_job(session, b).state for b in batches} == {"printed"}
+        assert verify_records(session).intact
