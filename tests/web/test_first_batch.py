@@ -11,7 +11,7 @@ import re
 from playwright.sync_api import Page, expect
 
 from printmed.jobs import service as jobs
-from tests.web.conftest import PRINTER, Service, log_in, log_out, screenshot
+from tests.web.conftest import PRINTER, VIEWPORT, Service, log_in, log_out, screenshot
 
 # 10 units of propranolol 1 mg/kg for a 12.4 kg child: 12.5 mg per tablet
 PRESCRIPTION = {
@@ -31,8 +31,17 @@ SELECTS = {
     "Tablet shape": "round",
     "Printer": PRINTER,
 }
+PORTRAIT = {"width": 800, "height": 1280}
 # unit masses (mg) within ±1 % of the 126.8 mg a 12.5 mg tablet of a 9.86 % lot weighs
 WEIGHTS_MG = [126.5, 127.1, 126.9, 126.2, 127.4, 126.8, 127.0, 126.6, 126.3, 127.2]
+
+
+def screenshot_portrait(page: Page, name: str) -> None:
+    """The page on a 10-inch tablet held upright: nothing may need sideways scrolling."""
+    page.set_viewport_size(PORTRAIT)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PORTRAIT["width"]
+    screenshot(page, name)
+    page.set_viewport_size(VIEWPORT)
 
 
 def enter_prescription(page: Page) -> None:
@@ -79,6 +88,7 @@ def test_a_technician_prints_and_weighs_and_a_pharmacist_releases(
         expect(image).to_have_js_property("complete", True)
         assert image.evaluate("img => img.naturalWidth") > 0, image.get_attribute("src")
     screenshot(page, "04-review")
+    screenshot_portrait(page, "04-review-portrait")
     page.get_by_role("button", name=f"Queue on {PRINTER}").click()
 
     # Printers: live progress over server-sent events; pause and resume on the way
@@ -107,6 +117,7 @@ def test_a_technician_prints_and_weighs_and_a_pharmacist_releases(
     expect(page.locator("[data-qc-panel]")).to_contain_text("Passes — 10 of 10 units weighed")
     expect(page.locator("[data-qc-panel]")).to_contain_text("Acceptance value")
     screenshot(page, "07-weighing")
+    screenshot_portrait(page, "07-weighing-portrait")
     page.get_by_role("button", name="Record weights").click()
     page.wait_for_url(re.compile(rf".*/batches/{batch}/release$"))
     expect(page.get_by_text("may not release")).to_be_visible()
