@@ -179,7 +179,7 @@ def print_record(record: BatchRecord) -> None:
         for change in changes:
             print(
                 f"CHANGED {column} at {change['at']} by {change['actor']}: "
-                f"{_short(change['old'], 40)} → {_short(change['new'], 40)} "
+                f"{_short(change['changed'], 100)} "
                 f"({change['reason']})"
             )
     print("audit trail:")

@@ -55,6 +55,36 @@ class BatchRecord:
         }
 
 
+def value_changes(old: Any, new: Any, path: str = "") -> list[str]:
+    """What differs between two recorded values, one `path: old → new` line per leaf."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [
+            line
+            for key in sorted(set(old) | set(new), key=str)
+            for line in value_changes(
+                old.get(key), new.get(key), f"{path}.{key}" if path else str(key)
+            )
+        ]
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        return [
+            line
+            for index, (a, b) in enumerate(zip(old, new, strict=True))
+            for line in value_changes(a, b, f"{path}[{index}]")
+        ]
+    return [] if old == new else [f"{path or 'value'}: {_shown(old)} → {_shown(new)}"]
+
+
+def _shown(value: Any) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else repr(value)
+
+
+def summarise_changes(old: Any, new: Any, most: int = 4) -> str:
+    """The first `most` changed leaves of a value, and how many more there are."""
+    lines = value_changes(old, new)
+    more = f" (+{len(lines) - most} more)" if len(lines) > most else ""
+    return "; ".join(lines[:most]) + more
+
+
 def corrections_of(trail: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     """For each entered column set more than once, every later value with who, when and why."""
     first_seen: set[str] = set()
@@ -75,6 +105,7 @@ def corrections_of(trail: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]
                         "old": old.get(column),
                         "new": value,
                         "reason": entry["reason"],
+                        "changed": summarise_changes(old.get(column), value),
                     }
                 )
             first_seen.add(column)

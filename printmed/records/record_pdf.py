@@ -273,12 +273,12 @@ def batch_record_pdf(record: BatchRecord, settings: Settings) -> bytes:
 
     pdf.heading("Changes since first entry (corrections)")
     rows = [
-        [c["seq"], column, c["at"], c["actor"], c["reason"]]
+        [c["seq"], column, c["changed"], c["actor"], c["reason"]]
         for column, changes in record.corrections.items()
         for c in changes
     ]
     if rows:
-        pdf.grid(["entry", "field", "when", "who", "reason"], rows, [15, 30, 45, 25, 65])
+        pdf.grid(["entry", "field", "what changed", "who", "reason"], rows, [13, 24, 78, 20, 45])
     else:
         pdf.pairs([("Changes", "none: every value is as first entered")])
 

@@ -135,6 +135,7 @@ def test_corrected_weights_show_as_a_change_with_its_reason(store: Store) -> Non
     assert change["old"]["weights_mg"] == good_weights()
     assert change["new"]["weights_mg"] == corrected
     assert change["reason"] == "unit 3 re-weighed: balance not settled"
+    assert change["changed"] == "weights_mg[2]: 125 → 126.1"
     assert set(record.corrections) == {"weights_json", "qc_json"}
 
 
@@ -155,3 +156,12 @@ def test_signature_moved_to_another_batch_is_found(store: Store) -> None:
     with store.session() as session:
         problems = verify_records(session, second).problems
     assert problems == [f"{second}: signature {signature_id} was altered"]
+
+
+def test_value_changes_name_each_changed_leaf() -> None:
+    from printmed.records.batch_record import summarise_changes, value_changes
+
+    old = {"weights_mg": [1.0, 2.0], "source": "manual", "extra": {"a": 1}}
+    new = {"weights_mg": [1.0, 2.5], "source": "balance", "extra": {"a": 1}}
+    assert value_changes(old, new) == ["source: 'manual' → 'balance'", "weights_mg[1]: 2 → 2.5"]
+    assert summarise_changes([1, 2, 3], [4, 5, 6], most=2) == "[0]: 1 → 4; [1]: 2 → 5 (+1 more)"
