@@ -13,14 +13,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from sqlalchemy import select
 
-from printmed.auth import store_of
+from printmed.auth import COOKIE_NAME, store_of
 from printmed.jobs.states import JobState
 from printmed.store.models import Job
 from printmed.users import RECORD_ROLES
 from printmed.web import fleet
 from printmed.web.refusals import refusals, sentence
 from printmed.web.rendering import duration, not_permitted, render
-from printmed.web.session import CheckedForm, PageRoute, PageUser
+from printmed.web.session import CheckedForm, PageRoute, PageUser, session_live
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 EVENT_INTERVAL_S = 1.0
@@ -103,11 +103,16 @@ def printers_page(request: Request, user: PageUser) -> Response:
 
 @router.get("/printers/events")
 async def printer_events(request: Request, user: PageUser) -> Response:
-    """Server-sent events: an event `printers` (JSON list of statuses) every second."""
+    """Server-sent events: an event `printers` (JSON list of statuses) every second, and
+    `ended` (then nothing) once the session has ended or gone idle: watching is not using."""
+    token = request.cookies.get(COOKIE_NAME, "")
 
     async def events() -> AsyncIterator[str]:
         yield f"retry: {int(EVENT_INTERVAL_S * 3000)}\n\n"
         while not await request.is_disconnected():
+            if not await asyncio.to_thread(session_live, request, token):
+                yield "event: ended\ndata: {}\n\n"
+                return
             data = await asyncio.to_thread(statuses, request)
             yield f"event: printers\ndata: {json.dumps(data)}\n\n"
             await asyncio.sleep(EVENT_INTERVAL_S)

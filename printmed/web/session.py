@@ -7,6 +7,7 @@ URL); the login form, before any session, uses a double-submit cookie.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import secrets
@@ -18,7 +19,8 @@ from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 
 from printmed.auth import COOKIE_NAME, settings_of, store_of
-from printmed.auth.sessions import user_for_token
+from printmed.auth.sessions import token_sha256, user_for_token
+from printmed.auth.tables import StaffSession
 from printmed.store.models import User
 
 LOGIN_CSRF_COOKIE = "printmed_login_csrf"
@@ -63,6 +65,18 @@ class PageRoute(APIRoute):
                 )
 
         return route
+
+
+def session_live(request: Request, token: str) -> bool:
+    """Whether the page session of `token` is still open and not idle, without counting this
+    look as use (a page left open on the printers' progress must still time out)."""
+    settings = settings_of(request)
+    with store_of(request).session() as session:
+        row = session.get(StaffSession, token_sha256(token))
+        if row is None or row.ended_at is not None:
+            return False
+        idle = dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(row.last_seen_at)
+        return idle <= dt.timedelta(minutes=settings.session_idle_minutes)
 
 
 def csrf_for(session_token: str) -> str:

@@ -25,6 +25,18 @@ from tests.web.conftest import (
 )
 
 
+def make_idle(service: Service, username: str) -> None:
+    """The user's open sessions were last used an hour ago."""
+    long_ago = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).isoformat()
+    with service.store.session() as session:
+        user_id = session.scalar(select(User.id).where(User.username == username))
+        session.execute(
+            update(StaffSession)
+            .where(StaffSession.user_id == user_id, StaffSession.ended_at.is_(None))
+            .values(last_seen_at=long_ago)
+        )
+
+
 def audit_entries(service: Service) -> int:
     with service.store.session() as session:
         return len(session.scalars(select(AuditEntry)).all())
@@ -137,17 +149,18 @@ def test_a_session_idle_longer_than_the_configured_time_ends_at_the_login_page(
     page: Page, service: Service
 ) -> None:
     log_in(page, "tess")
-    long_ago = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).isoformat()
-    with service.store.session() as session:
-        tess_id = session.query(User.id).filter(User.username == "tess").scalar()
-        session.execute(
-            update(StaffSession)
-            .where(StaffSession.user_id == tess_id, StaffSession.ended_at.is_(None))
-            .values(last_seen_at=long_ago)
-        )
+    make_idle(service, "tess")
     page.goto("/printers")
     expect(page).to_have_url(re.compile(r".*/login\?ended=1$"))
     expect(page.get_by_role("status")).to_contain_text("Your session ended")
+
+
+def test_a_printers_page_left_open_still_times_out(page: Page, service: Service) -> None:
+    log_in(page, "tess")
+    page.goto("/printers")
+    expect(page.get_by_role("heading", name="Printers")).to_be_visible()
+    make_idle(service, "tess")
+    expect(page).to_have_url(re.compile(r".*/login\?ended=1$"))
 
 
 def test_pages_need_a_login(page: Page, service: Service) -> None:

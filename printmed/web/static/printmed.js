@@ -82,6 +82,7 @@
   const board = document.querySelector("[data-printer-events]");
   if (!board || !window.EventSource) return;
   const source = new EventSource(board.dataset.printerEvents);
+  source.addEventListener("ended", () => { source.close(); window.location.assign("/login?ended=1"); });
   source.addEventListener("printers", (event) => {
     const printers = JSON.parse(event.data);
     printers.forEach((p) => {
