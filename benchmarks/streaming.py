@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from printers.framing import frame
+from printers.interface import StreamReport
 from printers.marlin_link import LinkSettings
 from printers.program import GcodeProgram
 from printers.serial_printer import SerialPrinter
@@ -116,7 +117,16 @@ def run_simulator(program: GcodeProgram, baud: int, window: bool, pct: float) ->
     return _run("simulator", program, baud, window, pct, report, elapsed_s, exact)
 
 
-def _run(peer, program, baud, window, pct, report, elapsed_s, exact) -> Run:  # type: ignore[no-untyped-def]
+def _run(
+    peer: str,
+    program: GcodeProgram,
+    baud: int,
+    window: bool,
+    pct: float,
+    report: StreamReport,
+    elapsed_s: float,
+    exact: bool,
+) -> Run:
     lines_per_s = len(program) / elapsed_s
     return Run(
         peer,

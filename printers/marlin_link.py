@@ -42,6 +42,8 @@ from printers.replies import (
 from printers.transport import LinkLost, Transport
 
 CANCEL_SCRIPT = ("M104 S0", "M140 S0")
+HEATING_WAITS = frozenset({"M109", "M190", "M191", "M303"})
+BUSY_LIMIT_S = 300.0  # the longest a printer saying "busy" is believed for an ordinary line
 
 
 @dataclass(frozen=True)
@@ -349,8 +351,8 @@ class MarlinLink:
         elif isinstance(reply, TemperatureReport):
             self._record_temperatures(reply.temperatures)
             head = self._in_flight[0] if self._in_flight else None
-            if head and code_of(head.item.command) in LONG_COMMAND_LIMIT_S:
-                self._extend_deadline()
+            if head and code_of(head.item.command) in HEATING_WAITS:
+                self._extend_deadline()  # M109/M190 report the heaters while they wait
         elif isinstance(reply, Start):
             if self._connected or (self._job and not self._job.report.state.final):
                 self._lose("the printer restarted (start banner)")
@@ -582,8 +584,13 @@ class MarlinLink:
         return now < head.sent_at + limit_s + dwell_s(head.item.command)
 
     def _extend_deadline(self) -> None:
+        """A sign of life: wait longer for the oldest line, but never past its hard limit."""
         if self._in_flight:
-            self._deadline = max(self._deadline or 0.0, self._deadline_for(self._in_flight[0]))
+            head = self._in_flight[0]
+            limit_s = LONG_COMMAND_LIMIT_S.get(code_of(head.item.command), BUSY_LIMIT_S)
+            hard_limit = head.sent_at + limit_s + dwell_s(head.item.command)
+            extended = min(self._deadline_for(head), hard_limit)
+            self._deadline = max(self._deadline or 0.0, extended)
 
     def _check_deadlines(self, now: float) -> None:
         if self._handshaking or not self._connected:

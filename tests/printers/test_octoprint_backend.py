@@ -12,6 +12,8 @@ from printers.interface import JobState
 from printers.octoprint_printer import OctoPrintPrinter
 from printers.program import GcodeProgram
 
+pytestmark = pytest.mark.timeout(120)  # a hang must fail fast, not eat the suite
+
 
 @pytest.fixture
 def octoprint(octoprint_server):

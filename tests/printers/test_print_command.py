@@ -7,7 +7,11 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from printmed.cli import main
+
+pytestmark = pytest.mark.timeout(120)  # a hang must fail fast, not eat the suite
 
 
 def _gcode(tmp_path, moves: int, feed_mm_min: int = 3000):

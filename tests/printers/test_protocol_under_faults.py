@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -13,6 +14,9 @@ from printers.marlin_link import LinkSettings
 from printers.program import GcodeProgram
 from printers.sim_marlin import Faults
 from printers.sim_printer import SimPrinter
+
+pytestmark = pytest.mark.timeout(120)  # a hang must fail fast, not eat the suite
+
 
 LINES = 40
 FIRST = 3  # N0 M110, N1 M115, N2 M155: program line i is N(i + 3)

@@ -17,6 +17,9 @@ from printers.marlin_link import LinkSettings
 from printers.serial_printer import SerialPrinter
 from printers.transport import SerialTransport
 
+pytestmark = pytest.mark.timeout(120)  # a hang must fail fast, not eat the suite
+
+
 QUICK = LinkSettings(connect_timeout_s=0.3, connect_attempts=2)
 
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from printer_test_helpers import executed_program_lines, tablet_program
 
 from printers.interface import JobState
 from printers.program import GcodeProgram
 from printers.sim_marlin import Faults
+
+pytestmark = pytest.mark.timeout(120)  # a hang must fail fast, not eat the suite
 
 # Handshake uses N0 (M110), N1 (M115) and N2 (M155): program line i is N(i + 3).
 FIRST = 3
