@@ -101,7 +101,12 @@ def _change(
     changes: Mapping[str, Any],
     reason: str = "",
 ) -> None:
-    """Set columns of `job` and write one audit entry with their old and new values."""
+    """Set columns of `job` and write one audit entry with their old and new values.
+
+    The chain's lock is taken before the row's: every audited transaction takes the two in
+    that order, so two of them never wait on each other.
+    """
+    audit.lock_chain(session)
     old = {column: column_value(job, column) for column in changes}
     for column, value in changes.items():
         if column not in RECORDED_COLUMNS:
@@ -243,6 +248,7 @@ def claim_next(
     queue on PostgreSQL exactly one changes the row; the others see 0 rows and try the next.
     The printer's firmware identity is recorded with the claim, before any line is streamed.
     """
+    audit.lock_chain(session)
     candidates = session.scalars(
         select(Job.id)
         .where(Job.printer == printer, Job.state == JobState.QUEUED.value)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from printmed.audit import entries_for
+from printmed.audit import entries_for, lock_chain
 from printmed.jobs.service import _change, column_value, get_job
 from printmed.jobs.states import JobState
 from printmed.records.errors import QcNotPassed, RecordNotIntact
@@ -67,6 +67,7 @@ def check_releasable(session: Session, job: Job, user: User) -> None:
 def release(session: Session, batch_number: str, username: str, password: str) -> Signature:
     """Release after the pharmacist re-enters their password; returns the 'released' signature."""
     user = authenticate_signer(session, username, password, "released")
+    lock_chain(session)  # before the job's row, as every audited transaction does
     job = get_job(session, batch_number, for_update=True)
     check_releasable(session, job, user)
     signature = sign(session, job, user, "released")
