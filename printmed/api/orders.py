@@ -18,9 +18,9 @@ from dosing.formulation import Formulation
 from dosing.prescription import Prescription
 from gcode.profile import parse_profile
 from printmed import audit, catalog, tablet
+from printmed.api.problems import Conflict, NotFound
 from printmed.api.tables import Order
 from printmed.auth.principal import Principal
-from printmed.errors import InputError
 from printmed.gate import RELEASE_TOLERANCE
 from printmed.jobs.making import process_parameters
 from printmed.jobs.service import create_job, get_job, record_verification
@@ -28,12 +28,12 @@ from printmed.make import Batch, make_batch
 from printmed.store.models import Job, User
 
 
-class UnknownOrder(InputError):
+class UnknownOrder(NotFound):
     def __init__(self, order_id: str) -> None:
         super().__init__("id", order_id, "is not an order this caller may see")
 
 
-class DuplicateOrder(InputError):
+class DuplicateOrder(Conflict):
     """The sender already sent an order with this identifier; `same` if it says the same."""
 
     def __init__(self, existing: Order, same: bool) -> None:

@@ -1,30 +1,36 @@
-"""/api/v1/printers: the printers on file (one per machine profile) with their queue and the
-job printing now, from the jobs and the saved print progress.
+"""/api/v1/printers: the printers on file (one per machine profile) with their queue, the job
+printing now and, for a printer this process drives, its live state and the controls the
+printers page has (pause, resume, cancel, emergency stop; each recorded before it is sent).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from printmed import catalog
 from printmed.api.jobs import Progress, progress_of
-from printmed.auth import current_user
+from printmed.api.problems import NotFound
+from printmed.auth import current_user, require_roles
 from printmed.auth.dependencies import store_of
-from printmed.errors import InputError
 from printmed.jobs.states import JobState
 from printmed.store.models import Job, User
+from printmed.users import RECORD_ROLES
+from printmed.web import fleet
 
 router = APIRouter(prefix="/api/v1/printers", tags=["printers"])
 Staff = Annotated[User, Depends(current_user)]
+Maker = Annotated[User, Depends(require_roles(*sorted(RECORD_ROLES)))]
+Control = Literal["pause", "resume", "cancel", "emergency_stop"]
 
 
 class PrinterStatus(BaseModel):
-    """A printer: its profile, how many jobs wait, and what it prints now (with progress)."""
+    """A printer: its profile, how many jobs wait, what it prints now (with progress), and the
+    live state the pages show (temperatures, controllable) from printmed.web.fleet."""
 
     id: str
     name: str
@@ -35,9 +41,25 @@ class PrinterStatus(BaseModel):
     queued: int
     printing: str | None
     progress: Progress | None
+    live: dict[str, Any]
 
 
-def status_of(session: Session, profile: dict[str, Any]) -> PrinterStatus:
+class ControlDone(BaseModel):
+    printer: str
+    action: str
+    batch_number: str | None = Field(description="the job it acted on, if one was printing")
+
+
+def status_of(request: Request, profile: dict[str, Any]) -> PrinterStatus:
+    # The live status opens its own transaction: taken first, never inside ours (SQLite).
+    live = fleet.status(request, str(profile["id"]))
+    with store_of(request).session() as session:
+        return _recorded_status(session, profile, live)
+
+
+def _recorded_status(
+    session: Session, profile: dict[str, Any], live: dict[str, Any]
+) -> PrinterStatus:
     printer_id = str(profile["id"])
     queued = session.scalar(
         select(func.count())
@@ -57,14 +79,14 @@ def status_of(session: Session, profile: dict[str, Any]) -> PrinterStatus:
         queued=int(queued or 0),
         printing=printing.batch_number if printing else None,
         progress=progress_of(session, printing.id) if printing else None,
+        live=live,
     )
 
 
 @router.get("", response_model=list[PrinterStatus], summary="Printers with queue and progress")
 def list_printers(request: Request, user: Staff) -> list[PrinterStatus]:
     """Any staff member."""
-    with store_of(request).session() as session:
-        return [status_of(session, p) for p in catalog.printer_profiles().values()]
+    return [status_of(request, p) for p in catalog.printer_profiles().values()]
 
 
 @router.get(
@@ -78,10 +100,26 @@ def get_printer(request: Request, printer_id: str, user: Staff) -> PrinterStatus
     profiles = catalog.printer_profiles()
     if printer_id not in profiles:
         raise UnknownPrinter(printer_id)
-    with store_of(request).session() as session:
-        return status_of(session, profiles[printer_id])
+    return status_of(request, profiles[printer_id])
 
 
-class UnknownPrinter(InputError):
+@router.post(
+    "/{printer_id}/{action}",
+    response_model=ControlDone,
+    responses={
+        404: {"description": "no such printer"},
+        422: {"description": "the printer is driven by a worker in another process"},
+    },
+    summary="Pause, resume, cancel or emergency-stop a printer this service drives",
+)
+def control_printer(request: Request, printer_id: str, action: Control, user: Maker) -> ControlDone:
+    """Technicians and pharmacists; the action is in the audit trail before it is sent."""
+    if printer_id not in catalog.printer_profiles():
+        raise UnknownPrinter(printer_id)
+    batch = fleet.control(request, printer_id, action, user)
+    return ControlDone(printer=printer_id, action=action, batch_number=batch)
+
+
+class UnknownPrinter(NotFound):
     def __init__(self, printer_id: str) -> None:
         super().__init__("printer", printer_id, "is not a printer on file")

@@ -18,7 +18,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dosing.errors import DosingError
 from gcode.errors import GcodeError
-from printmed.api.orders import DuplicateOrder, UnknownOrder
 from printmed.errors import InputError
 from printmed.jobs.service import UnknownBatch
 from printmed.jobs.states import IllegalTransition
@@ -30,13 +29,22 @@ FHIR_JSON = "application/fhir+json"
 PROBLEM_TYPE = "https://printmed.example.org/problems/"
 log = logging.getLogger("printmed.api")
 
+
+class NotFound(InputError):
+    """A thing the caller named that does not exist (or that they may not see): 404."""
+
+
+class Conflict(InputError):
+    """A request that contradicts what is already recorded: 409."""
+
+
 # (exception class, HTTP status, problem slug, FHIR issue code); the first match wins.
 USER_ERRORS: tuple[tuple[type[Exception], int, str, str], ...] = (
     (AuthenticationFailed, 401, "not-authenticated", "login"),
     (NotPermitted, 403, "forbidden", "forbidden"),
     (UnknownBatch, 404, "not-found", "not-found"),
-    (UnknownOrder, 404, "not-found", "not-found"),
-    (DuplicateOrder, 409, "duplicate-order", "duplicate"),
+    (NotFound, 404, "not-found", "not-found"),
+    (Conflict, 409, "conflict", "duplicate"),
     (IllegalTransition, 409, "state-conflict", "conflict"),
     (QcNotPassed, 409, "qc-not-passed", "business-rule"),
     (RecordNotIntact, 409, "record-not-intact", "business-rule"),

@@ -88,3 +88,29 @@ def test_released_order_completes_its_task_with_a_dispense_of_the_batch(
     pdf = client.get(f"/api/v1/batches/{batch}/record.pdf", headers=callers["pharm"])
     assert pdf.headers["content-type"] == "application/pdf"
     assert pdf.content.startswith(b"%PDF")
+
+
+def test_a_printer_this_service_drives_is_controlled_over_the_api_and_recorded(
+    printing_client: TestClient, callers: Callers
+) -> None:
+    client = printing_client
+    paused = client.post(f"/api/v1/printers/{PRINTER}/pause", headers=callers["tech"])
+    assert paused.status_code == 200, paused.text
+    assert paused.json() == {"printer": PRINTER, "action": "pause", "batch_number": None}
+    live = client.get(f"/api/v1/printers/{PRINTER}", headers=callers["tech"]).json()["live"]
+    assert live["controllable"] is True
+    resumed = client.post(f"/api/v1/printers/{PRINTER}/resume", headers=callers["pharm"])
+    assert resumed.status_code == 200
+
+
+def test_a_printer_driven_elsewhere_cannot_be_controlled_from_here(
+    printing_client: TestClient, callers: Callers
+) -> None:
+    answer = printing_client.post("/api/v1/printers/sse-syringe-08/pause", headers=callers["tech"])
+    assert answer.status_code == 422
+    assert "another process" in answer.json()["detail"]
+
+
+def test_the_admin_may_not_control_printers(printing_client: TestClient, callers: Callers) -> None:
+    answer = printing_client.post(f"/api/v1/printers/{PRINTER}/pause", headers=callers["admin"])
+    assert answer.status_code == 403
