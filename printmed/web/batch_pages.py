@@ -33,6 +33,7 @@ from printmed.web.session import CheckedForm, PageRoute, PageUser
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 BALANCE_UNIT_TIMEOUT_S = 60.0
+WEIGHABLE = frozenset({JobState.PRINTED, JobState.WEIGHED})
 REJECTABLE = frozenset({JobState.PRINTED, JobState.WEIGHED, JobState.FAILED, JobState.INTERRUPTED})
 
 
@@ -206,10 +207,26 @@ def _weigh_page(
 
 @router.get("/batches/{batch_number}/weigh")
 def weigh_page(request: Request, batch_number: str, user: PageUser) -> Response:
-    with store_of(request).session() as session:
-        job = service.get_job(session, batch_number)
-        units = unit_count(job)
-        b = load_batch(session, batch_number)
+    try:
+        with store_of(request).session() as session:
+            units = unit_count(service.get_job(session, batch_number))
+            b = load_batch(session, batch_number)
+    except refusals() as exc:
+        return _refused(request, user, "No such batch", exc, "/batches")
+    if b.state not in WEIGHABLE:
+        href = b.next_step[0]
+        return render(
+            request,
+            "problem.html",
+            user,
+            title="Not ready to weigh",
+            section="batches",
+            status_code=409,
+            heading=f"Batch {batch_number} is {b.state}",
+            message="Units are weighed once the batch is printed (and may be weighed again, "
+            "with a reason, until it is released).",
+            back=href,
+        )
     return _weigh_page(request, user, b, units)
 
 

@@ -10,8 +10,10 @@ import re
 from playwright.sync_api import Page, expect
 from sqlalchemy import select, update
 
+from dosing.prescription import parse_prescription
 from printmed.auth.tables import StaffSession
 from printmed.jobs import service as jobs
+from printmed.jobs.making import make_job
 from printmed.records.weighing import record_weights
 from printmed.store.models import AuditEntry, User
 from printmed.users import get_user
@@ -166,3 +168,20 @@ def test_a_printers_page_left_open_still_times_out(page: Page, service: Service)
 def test_pages_need_a_login(page: Page, service: Service) -> None:
     page.goto("/batches")
     expect(page).to_have_url(re.compile(r".*/login$"))
+
+
+def test_a_batch_not_yet_printed_cannot_be_weighed_and_an_unknown_one_is_named(
+    page: Page, service: Service
+) -> None:
+    log_in(page, "tess")
+    answer = page.goto("/batches/PM-19990101-0001/weigh")
+    assert answer is not None and answer.status == 409
+    expect(page.get_by_role("alert")).to_contain_text("'PM-19990101-0001' is not a batch")
+    with service.store.session() as session:
+        rx = parse_prescription(HYDROCORTISONE | {"id": "RX-WEB-0006"})
+        tess = get_user(session, "tess")
+        batch = make_job(session, tess, rx, printer=SSE_PRINTER, profile_id=SSE_PRINTER)
+        batch_number = batch.batch_number
+    answer = page.goto(f"/batches/{batch_number}/weigh")
+    assert answer is not None and answer.status == 409
+    expect(page.get_by_role("heading", name=f"Batch {batch_number} is verified")).to_be_visible()
