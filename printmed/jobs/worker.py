@@ -104,8 +104,18 @@ class PrinterWorker:
                 return None
             batch, job_id = job.batch_number, job.id
             stored = session.get(GcodeProgram, job.gcode_sha256)
-            assert stored is not None
-            text = stored.text
+            text = stored.text if stored is not None else ""
+            if audit.sha256_text(text) != job.gcode_sha256:
+                # What would be streamed is not what passed the dose gate: print nothing.
+                service.finish_print(
+                    session,
+                    job,
+                    self.worker_id,
+                    JobState.FAILED,
+                    {"complete": False, "lines_sent": 0, "lines_acknowledged": 0},
+                    reason=f"stored G-code does not hash to {job.gcode_sha256}; not streamed",
+                )
+                return batch
         program = Program.from_text(text, name=batch)
         self._temperatures = []
         self._saved_at = self._sampled_at = 0.0

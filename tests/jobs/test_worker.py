@@ -92,3 +92,25 @@ def test_a_host_error_while_streaming_ends_the_job_interrupted_and_surfaces(
         assert job.state == "interrupted"
         assert report["lines_acknowledged"] == 0
         assert verify_records(session).intact
+
+
+def test_gcode_altered_after_the_gate_is_never_streamed(store: Store) -> None:
+    from sqlalchemy import text
+
+    users = add_users(store, "tech")
+    batch = queued_job(store, users["tech"], lines=5)
+    with store.engine.begin() as connection:
+        connection.execute(text("DROP TRIGGER gcode_programs_no_update"))
+        connection.execute(text("UPDATE gcode_programs SET text = text || 'G1 E50' || char(10)"))
+    worker = _worker(store)
+    try:
+        assert worker.run_once() == batch
+        executed = worker.printer.firmware_side.executed  # type: ignore[attr-defined]
+    finally:
+        worker.printer.disconnect()
+    # Only the connection's own commands (M115, autoreport) reached the printer.
+    assert not [c for _, c in executed if c.split()[0] in ("G1", "G28", "M104", "M486")]
+    with store.session() as session:
+        job = service.get_job(session, batch)
+        assert job.state == "failed"
+        assert service.column_value(job, "stream_report_json")["lines_sent"] == 0
