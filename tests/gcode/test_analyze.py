@@ -95,8 +95,7 @@ def test_print_time_is_distance_over_feed_rate():
 
 def test_the_reader_imports_neither_the_slicer_nor_the_writer():
     probe = (
-        "import sys, gcode.analyze; "
-        "print(sorted(m for m in sys.modules if m.startswith('gcode')))"
+        "import sys, gcode.analyze; print(sorted(m for m in sys.modules if m.startswith('gcode')))"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "['gcode', 'gcode.analyze', 'gcode.words']"
