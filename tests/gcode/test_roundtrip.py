@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import trimesh
 from hypothesis import HealthCheck, given, settings
@@ -53,7 +55,7 @@ def _written_segments(printed) -> set[tuple[float, ...]]:
             offset = np.asarray(tablet.offset_xy_mm)
             for path in ordered_paths(layer.paths, 0.0, 0.0, offset):
                 rounded = [(float(f"{x:.3f}"), float(f"{y:.3f}")) for x, y in path]
-                for a, b in zip(rounded[:-1], rounded[1:], strict=True):
+                for a, b in itertools.pairwise(rounded):
                     if a != b:
                         found.add((*sorted([a, b]), round(layer.z_mm, 3)))
     return found
