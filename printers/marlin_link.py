@@ -12,7 +12,6 @@ is found by a timeout, probed with `M105`, and the unacknowledged lines are sent
 from __future__ import annotations
 
 import collections
-import datetime as dt
 import threading
 import time
 from dataclasses import dataclass, field
@@ -25,7 +24,8 @@ from printers.errors import (
 )
 from printers.firmware import FirmwareInfo
 from printers.framing import LONG_COMMAND_LIMIT_S, code_of, dwell_s, frame
-from printers.interface import JobState, Progress, ProgressListener, StreamReport
+from printers.interface import JobState, ProgressListener, StreamReport
+from printers.job_run import JobRun
 from printers.program import GcodeProgram
 from printers.replies import (
     Action,
@@ -67,7 +67,7 @@ class _Outgoing:
 
     command: str
     job_index: int | None = None
-    job: _Job | None = None
+    job: JobRun | None = None
     done: threading.Event | None = None
     output: list[str] = field(default_factory=list)
 
@@ -78,23 +78,6 @@ class _Sent:
     frame: bytes
     item: _Outgoing
     sent_at: float = 0.0
-
-
-class _Job:
-    """One program being streamed, with its report and per-line acknowledgement count."""
-
-    def __init__(
-        self, program: GcodeProgram, report: StreamReport, listener: ProgressListener | None
-    ):
-        self.program = program
-        self.report = report
-        self.listener = listener
-        self.next_index = 0
-        self.ack_counts = bytearray(len(program))
-        self.done = threading.Event()
-        self.started = time.monotonic()
-        self.last_progress = 0.0
-        self.layer = 0
 
 
 class MarlinLink:
@@ -131,7 +114,7 @@ class MarlinLink:
         self._autoreport = False
         self._last_poll = 0.0
         self._temperatures: Temperatures | None = None
-        self._job: _Job | None = None
+        self._job: JobRun | None = None
         self._good_lines = 0
         self._garbled_bytes = 0
 
@@ -168,17 +151,12 @@ class MarlinLink:
     def start(self, program: GcodeProgram, listener: ProgressListener | None, backend: str) -> None:
         with self._lock:
             self._require_connected()
-            if self._job and not self._job.report.state.final:
-                raise PrinterBusy("job", self._job.program.name, "is still running")
-            report = StreamReport(
-                program.name,
-                backend,
-                lines_total=len(program),
-                extrusion_lines_total=program.extrusion_lines,
-            )
-            self._job = _Job(program, report, listener)
+            if self._active_job():
+                raise PrinterBusy("job", program.name, "cannot start: a job is still running")
+            self._job = JobRun(program, backend, listener, self.settings.progress_interval_s)
+            self._job.temperatures = self._temperatures
             if not len(program):
-                self._finish(JobState.COMPLETED, "")
+                self._job.finish(JobState.COMPLETED, "")
 
     def wait(self, timeout_s: float | None = None) -> StreamReport | None:
         job = self._job
@@ -190,24 +168,25 @@ class MarlinLink:
 
     def pause(self) -> None:
         with self._lock:
-            if self._job and self._job.report.state is JobState.RUNNING:
-                self._job.report.state = JobState.PAUSED
-                self._emit(force=True)
+            job = self._active_job()
+            if job:
+                job.set_running(False)
 
     def resume(self) -> None:
         with self._lock:
-            if self._job and self._job.report.state is JobState.PAUSED:
-                self._job.report.state = JobState.RUNNING
-                self._emit(force=True)
+            job = self._active_job()
+            if job:
+                job.set_running(True)
 
     def cancel(self) -> None:
         with self._lock:
-            if self._job and not self._job.report.state.final:
+            job = self._active_job()
+            if job:
                 self._retransmit = collections.deque(
                     s for s in self._retransmit if s.item.job_index is None
                 )
                 self._host_queue.extend(_Outgoing(c) for c in CANCEL_SCRIPT)
-                self._finish(JobState.CANCELLED, "cancelled by the user")
+                job.finish(JobState.CANCELLED, "cancelled by the user")
 
     def emergency_stop(self) -> None:
         """M112 goes out now, ahead of everything queued (Marlin's emergency parser)."""
@@ -221,8 +200,7 @@ class MarlinLink:
             self._retransmit.clear()
             self._in_flight.clear()
             self._connected = False
-            if self._job and not self._job.report.state.final:
-                self._finish(JobState.FAILED, "emergency stop (M112) sent")
+            self._end_job(JobState.FAILED, "emergency stop (M112) sent")
 
     def temperatures(self) -> Temperatures | None:
         with self._lock:
@@ -240,8 +218,7 @@ class MarlinLink:
     def close(self) -> None:
         with self._lock:
             self._closing = True
-            if self._job and not self._job.report.state.final:
-                self._finish(JobState.INTERRUPTED, "disconnected by the host")
+            self._end_job(JobState.INTERRUPTED, "disconnected by the host")
             self._connected = False
         if self._thread and self._thread is not threading.current_thread():
             self._thread.join(timeout=2)
@@ -354,14 +331,13 @@ class MarlinLink:
             if head and code_of(head.item.command) in HEATING_WAITS:
                 self._extend_deadline()  # M109/M190 report the heaters while they wait
         elif isinstance(reply, Start):
-            if self._connected or (self._job and not self._job.report.state.final):
+            if self._connected or self._active_job():
                 self._lose("the printer restarted (start banner)")
         elif isinstance(reply, PrinterError):
             if reply.fatal:
                 self._connected = False
                 self._lost_reason = reply.text
-                if self._job and not self._job.report.state.final:
-                    self._finish(JobState.FAILED, f"printer halted: {reply.text}")
+                self._end_job(JobState.FAILED, f"printer halted: {reply.text}")
         elif isinstance(reply, Action):
             self._on_action(reply.name)
         elif isinstance(reply, Other) and self._in_flight:
@@ -447,23 +423,10 @@ class MarlinLink:
     def _acknowledge(self, item: _Outgoing) -> None:
         if item.done is not None:
             item.done.set()
-        job = item.job
-        if item.job_index is None or job is None:
-            return
-        job.ack_counts[item.job_index] += 1
-        report = job.report
-        if job.ack_counts[item.job_index] > 1:
-            self._protocol_failure(f"line {item.job_index} acknowledged twice", job)
-            return
-        report.lines_acknowledged += 1
-        report.extrusion_lines_acknowledged += job.program.extrudes[item.job_index]
-        report.last_acknowledged_line = job.program.file_lines[item.job_index]
-        report.last_acknowledged_command = item.command
-        job.layer = job.program.layer_of[item.job_index]
-        if report.state is JobState.RUNNING and report.lines_acknowledged == report.lines_total:
-            self._finish(JobState.COMPLETED, "", job)
-        else:
-            self._emit(job)
+        if item.job is not None and item.job_index is not None:
+            problem = item.job.acknowledge(item.job_index)
+            if problem:
+                self._protocol_failure(problem, item.job)
 
     # ----------------------------------------------------------------- sending
 
@@ -490,12 +453,7 @@ class MarlinLink:
         if self._host_queue:
             return self._host_queue[0]
         job = self._job
-        if (
-            job
-            and self._connected
-            and job.report.state is JobState.RUNNING
-            and job.next_index < len(job.program)
-        ):
+        if job and self._connected and job.feeding:
             index = job.next_index
             return _Outgoing(job.program.commands[index], job_index=index, job=job)
         return None
@@ -503,20 +461,16 @@ class MarlinLink:
     def _take_next(self) -> _Sent:
         if self._retransmit:
             sent = self._retransmit.popleft()
-            if self._job and sent.item.job_index is not None:
-                self._job.report.transmissions += 1
+            if sent.item.job is not None:
+                sent.item.job.report.transmissions += 1
             return sent
         if self._host_queue:
             item = self._host_queue.popleft()
         else:
             job = self._job
             assert job is not None
-            item = _Outgoing(
-                job.program.commands[job.next_index], job_index=job.next_index, job=job
-            )
-            job.next_index += 1
-            job.report.lines_sent += 1
-            job.report.transmissions += 1
+            index = job.take_next()
+            item = _Outgoing(job.program.commands[index], job_index=index, job=job)
         sent = _Sent(self._next_number, frame(self._next_number, item.command), item)
         self._next_number += 1
         self._history[sent.number] = sent
@@ -616,57 +570,27 @@ class MarlinLink:
 
     # ----------------------------------------------------------------- job end and telemetry
 
+    def _active_job(self) -> JobRun | None:
+        job = self._job
+        return job if job and not job.final else None
+
+    def _end_job(self, state: JobState, reason: str) -> None:
+        job = self._active_job()
+        if job:
+            job.finish(state, reason)
+
     def _lose(self, reason: str) -> None:
         self._connected = False
         self._lost_reason = reason
-        if self._job and not self._job.report.state.final:
-            self._finish(JobState.INTERRUPTED, reason)
+        self._end_job(JobState.INTERRUPTED, reason)
 
-    def _protocol_failure(self, reason: str, job: _Job | None = None) -> None:
+    def _protocol_failure(self, reason: str, job: JobRun | None = None) -> None:
         self._lost_reason = reason
         job = job or self._job
-        if job and not job.report.state.final:
-            self._finish(JobState.INTERRUPTED, reason, job)
-
-    def _finish(self, state: JobState, reason: str, job: _Job | None = None) -> None:
-        job = job or self._job
-        assert job is not None
-        report = job.report
-        if state is JobState.COMPLETED and any(c != 1 for c in job.ack_counts):
-            state, reason = JobState.FAILED, "not every line was acknowledged exactly once"
-        report.state = state
-        report.reason = reason
-        report.ended_at = dt.datetime.now(dt.UTC)
-        self._emit(job, force=True)
-        job.done.set()
+        if job and not job.final:
+            job.finish(JobState.INTERRUPTED, reason)
 
     def _record_temperatures(self, temps: Temperatures) -> None:
         self._temperatures = temps
-        job = self._job
-        if job and not job.report.state.final:
-            job.report.temperature_log.append((time.monotonic() - job.started, temps))
-
-    def _emit(self, job: _Job | None = None, force: bool = False) -> None:
-        job = job or self._job
-        if job is None or job.listener is None:
-            return
-        now = time.monotonic()
-        if not force and now - job.last_progress < self.settings.progress_interval_s:
-            return
-        job.last_progress = now
-        report = job.report
-        elapsed_s = now - job.started
-        done = report.lines_acknowledged
-        remaining_s = elapsed_s * (report.lines_total - done) / done if done else None
-        job.listener(
-            Progress(
-                report.state,
-                done,
-                report.lines_total,
-                job.layer,
-                job.program.layers,
-                self._temperatures,
-                elapsed_s,
-                remaining_s,
-            )
-        )
+        if self._job:
+            self._job.record_temperatures(temps)
