@@ -59,6 +59,13 @@ def accept_order(
         )
         return answer_created(order, job)
 
-    return idempotency.create_once(
-        store, request, who.label, body, lambda: orders.prepare(rx, printer), write
-    )
+    try:
+        return idempotency.create_once(
+            store, request, who.label, body, lambda: orders.prepare(rx, printer), write
+        )
+    except orders.DuplicateOrder as duplicate:
+        # The same order, sent again while the first was being made: answer with the first.
+        if not duplicate.same:
+            raise
+        with store.session() as session:
+            return answer_existing(*orders.get_order(session, who, duplicate.existing_id))

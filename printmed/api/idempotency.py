@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from printmed import audit
+from printmed.api.problems import Conflict
 from printmed.api.tables import IdempotentAnswer
 from printmed.errors import InputError
 from printmed.store import Store
@@ -135,7 +136,7 @@ def create_once(
             answer = write(session, prepared)
             if key is not None:
                 remember(session, caller, key, request_sha256, answer)
-    except IntegrityError:
+    except (IntegrityError, Conflict):
         if key is None:
             raise
         # A concurrent request with the same key committed first: answer as it did.
