@@ -325,6 +325,8 @@ class MarlinLink:
             self._on_resend(reply.line_number)
         elif isinstance(reply, Busy):
             self._extend_deadline()
+            if self._query is not None:  # the probe waits behind the command that is busy
+                self._query_deadline = time.monotonic() + self.settings.ack_timeout_s
         elif isinstance(reply, TemperatureReport):
             self._record_temperatures(reply.temperatures)
             head = self._in_flight[0] if self._in_flight else None

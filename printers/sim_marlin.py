@@ -18,6 +18,7 @@ import math
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from printers.framing import checksum, code_of
@@ -334,15 +335,22 @@ class SimulatedMarlin:
         )
         duration_s = distance_mm / (self._feed_mm_min / 60.0) / self.speed_factor
         with self._cond:
-            while self._running and not self.killed and len(self._planner) >= self.planner_slots:
-                self._cond.wait(0.05)
+            self._wait_while(lambda: len(self._planner) >= self.planner_slots)
             self._planner.append(duration_s)
             self._cond.notify_all()
 
     def _wait_planner_empty(self) -> None:
         with self._cond:
-            while self._running and not self.killed and self._planner:
-                self._cond.wait(0.05)
+            self._wait_while(lambda: bool(self._planner))
+
+    def _wait_while(self, blocked: Callable[[], bool]) -> None:
+        """Wait (holding _cond) while `blocked()`, saying busy as Marlin's host keepalive does."""
+        last_busy = time.monotonic()
+        while self._running and not self.killed and blocked():
+            self._cond.wait(0.05)
+            if time.monotonic() - last_busy >= self.busy_interval_s:
+                last_busy = time.monotonic()
+                self._say("echo:busy: processing")
 
     def _busy_for(self, seconds: float) -> None:
         until = time.monotonic() + seconds

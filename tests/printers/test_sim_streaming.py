@@ -119,6 +119,15 @@ def test_long_heating_command_is_waited_for_without_a_false_timeout(make_sim):
     assert report.temperature_log
 
 
+def test_slow_moves_filling_the_planner_are_waited_for_through_busy_messages(make_sim):
+    program = GcodeProgram.from_text("\n".join(f"G1 X{i % 2 * 5} E0.1 F600" for i in range(12)))
+    sim = make_sim(speed_factor=1.0)  # 0.5 s a move, longer than the 0.4 s ack timeout
+    sim.firmware_side.busy_interval_s = 0.2
+    report = sim.stream(program)
+    assert report.complete
+    assert report.timeouts == 0
+
+
 def test_pause_holds_the_program_and_resume_finishes_it(make_sim):
     program = tablet_program(300)
     sim = make_sim(speed_factor=20.0)
