@@ -56,8 +56,11 @@ ProgressListener = Callable[[Progress], None]
 class StreamReport:
     """What happened to one job, line by line as far as the printer confirmed it.
 
-    `last_acknowledged_line` is the 1-based line of the G-code file the printer last
-    acknowledged (0 when none); `temperature_log` holds (seconds since start, readings).
+    Acknowledged means the printer's `ok` for the line: accepted, checksum and number right,
+    into its command queue (Marlin's `ok N` names the last line received); end a program with
+    M400 to have its last moves finished before the job ends. `last_acknowledged_line` is
+    the 1-based line of the G-code file the printer last acknowledged (0 when none);
+    `temperature_log` holds (seconds since start, readings).
     """
 
     job_name: str

@@ -383,8 +383,10 @@ class MarlinLink:
         if not unacked or unacked[0].number != number:
             queued = self._retransmit and self._retransmit[0].number == number
             if not queued:
-                self._protocol_failure(f"the printer asked again for line N{number}")
+                held = "" if number in self._history else ", no longer in the history"
+                self._protocol_failure(f"the printer asked again for line N{number}{held}")
             return
+        # the answer is the very bytes sent as line `number` (from the bounded history)
         self._stale = collections.deque(unacked[1:])
         self._stale_for = number
         self._rewind([unacked[0]])
