@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
+
 
 class GcodeError(ValueError):
     """Base of every gcode refusal: `field` names what was wrong, `value` is what was given."""
@@ -45,3 +47,12 @@ class SettingsInvalid(GcodeError):
 
 class MaterialWindowRefused(GcodeError):
     """The lot's temperature window is outside what the printer can or may do."""
+
+
+def refusal(kind: type[GcodeError], exc: ValidationError, source: str) -> GcodeError:
+    """The first pydantic validation error as a typed refusal naming `source.field`."""
+    error = exc.errors(include_url=False)[0]
+    field = ".".join(str(p) for p in error["loc"])
+    where = f"{source}.{field}" if field else source
+    value = "(missing)" if error["type"] == "missing" else error.get("input")
+    return kind(where, value, f"is invalid ({error['msg']})")

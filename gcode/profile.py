@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from gcode.errors import ProfileInvalid
+from gcode.errors import ProfileInvalid, refusal
 
 MAX_SSE_TEMP_C = 80.0
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "printers"
@@ -85,11 +85,7 @@ def parse_profile(data: Any, source: str = "printer") -> MachineProfile:
     try:
         return MachineProfile.model_validate(data)
     except ValidationError as exc:
-        error = exc.errors(include_url=False)[0]
-        field = ".".join(str(p) for p in error["loc"])
-        where = f"{source}.{field}" if field else source
-        value = "(missing)" if error["type"] == "missing" else error.get("input")
-        raise ProfileInvalid(where, value, f"is invalid ({error['msg']})") from None
+        raise refusal(ProfileInvalid, exc, source) from None
 
 
 def load_profile(name_or_path: str | Path, directory: Path = PROFILES_DIR) -> MachineProfile:

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from gcode.errors import SettingsInvalid
+from gcode.errors import SettingsInvalid, refusal
 from gcode.fill import FillPattern
 from gcode.profile import MachineProfile
 
@@ -46,6 +46,4 @@ def settings_for(profile: MachineProfile, **overrides: Any) -> SliceSettings:
     try:
         return SliceSettings.model_validate(values)
     except ValidationError as exc:
-        error = exc.errors(include_url=False)[0]
-        field = "settings." + ".".join(str(p) for p in error["loc"])
-        raise SettingsInvalid(field, error.get("input"), f"is invalid ({error['msg']})") from None
+        raise refusal(SettingsInvalid, exc, "settings") from None
