@@ -21,9 +21,8 @@ from printmed import audit, catalog, tablet
 from printmed.api.problems import Conflict, NotFound
 from printmed.api.tables import Order
 from printmed.auth.principal import Principal
-from printmed.gate import RELEASE_TOLERANCE
-from printmed.jobs.making import process_parameters
-from printmed.jobs.service import create_job, get_job, record_verification
+from printmed.jobs.making import record_made_job
+from printmed.jobs.service import get_job
 from printmed.make import Batch, make_batch
 from printmed.store.models import Job, User
 
@@ -92,29 +91,15 @@ def record(
         # Batch numbers count the day's jobs: creators take turns (the audit chain's lock).
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": audit.CHAIN_LOCK_KEY})
     find_duplicate(session, who, prepared.rx)
-    batch, printer_id = prepared.batch, str(prepared.profile["id"])
-    job = create_job(
+    job = record_made_job(
         session,
         actor,
-        prescription=prepared.rx.model_dump(mode="json"),
-        formulation=prepared.lot.model_dump(mode="json"),
-        printer=printer_id,
-        profile_id=printer_id,
+        prepared.rx,
+        prepared.lot,
+        prepared.profile,
+        prepared.batch,
+        printer=str(prepared.profile["id"]),
         batch_prefix=batch_prefix,
-    )
-    record_verification(
-        session,
-        job,
-        actor,
-        dose=batch.dose.to_dict(),
-        design=batch.design.to_dict(),
-        gate={
-            "tablets": [t.to_dict() for t in batch.tablets],
-            "tolerance_percent": RELEASE_TOLERANCE * 100,
-        },
-        gcode_text=batch.gcode,
-        gcode_sha256=batch.sha256,
-        parameters=process_parameters(batch, prepared.profile),
     )
     order_id = uuid.uuid4().hex
     stored = None
