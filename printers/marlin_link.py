@@ -391,6 +391,8 @@ class MarlinLink:
         self._stale_for = number
         self._rewind([unacked[0]])
         self._bytes_in_flight = sum(len(s.frame) for s in self._stale)
+        # if the stale lines' own resend requests never come, the probe clears them
+        self._deadline = time.monotonic() + self.settings.ack_timeout_s
         if self._job:
             self._job.report.resends += 1
 
