@@ -181,14 +181,11 @@ class OctoPrintPrinter(Printer):
     def _poll_temperatures(self, report: StreamReport, started: float) -> None:
         with contextlib.suppress(RuntimeError, requests.RequestException):
             data = self.client.printer(exclude=["sd", "state"]).get("temperature", {})
+            heaters = {"tool0": "T0", "bed": "B"}  # OctoPrint's names → Marlin's
             readings = tuple(
-                (
-                    "T0" if name == "tool0" else "B" if name == "bed" else name,
-                    float(v.get("actual") or 0.0),
-                    float(v.get("target") or 0.0),
-                )
-                for name, v in sorted(data.items())
-                if isinstance(v, dict) and name in ("tool0", "bed")
+                (heaters[name], float(v.get("actual") or 0.0), float(v.get("target") or 0.0))
+                for name, v in sorted(data.items(), key=lambda kv: kv[0] != "tool0")
+                if name in heaters and isinstance(v, dict)
             )
             if readings:
                 self._temperatures = Temperatures(readings)
