@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
+from fastapi_offline import FastAPIOffline
 
 from printers.interface import Printer
 from printmed.api.limits import RequestLimits
@@ -108,12 +109,14 @@ def create_app(
     run elsewhere, e.g. `printmed worker`).
     """
     settings = settings or load_settings()
-    app = FastAPI(
+    # /docs and /redoc with Swagger UI and ReDoc served by the app itself: no CDN on a ward network.
+    app = FastAPIOffline(
         title="printmed",
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
         docs_url="/docs",
+        redoc_url="/redoc",
         openapi_url="/openapi.json",
     )
     app.state.settings = settings

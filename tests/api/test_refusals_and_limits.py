@@ -132,3 +132,12 @@ def test_logs_carry_no_patient_data(
     post_order(client, order, callers["epma"])
     for patient_detail in ("TEST-PATIENT-1", "12.4", "propranolol"):
         assert patient_detail not in caplog.text
+
+
+def test_the_api_documentation_is_served_without_a_cdn(client: TestClient) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assert "cdn." not in page.text
+    script = page.text.split('src="')[1].split('"')[0]
+    assert client.get(script).status_code == 200
+    assert client.get("/openapi.json").json()["info"]["title"] == "printmed"
