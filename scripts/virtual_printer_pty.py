@@ -152,6 +152,9 @@ def main() -> int:
     threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
     while not stop.wait(0.1):
         pass
+    time.sleep(0.1)  # let the bridge threads see `stop` before the printer goes away
+    # VirtualPrinter's own threads trip over its close(); that noise is not the peer's answer
+    threading.excepthook = lambda _: None
     if args.record:
         with open(args.record, "w", encoding="ascii") as file:
             file.writelines(move + "\n" for move in RecordingPrinter.accepted_moves)
