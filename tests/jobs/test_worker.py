@@ -80,7 +80,7 @@ def test_a_host_error_while_streaming_ends_the_job_interrupted_and_surfaces(
     worker = _worker(store)
     worker.connect()
     # Someone else's program is already streaming on this printer: start() refuses ours.
-    worker.printer.start(GcodeProgram.from_text("G4 P2000\n", name="other"))
+    worker.printer.start(GcodeProgram.from_text("G4 S3600\n", name="other"))
     try:
         with pytest.raises(PrinterBusy):
             worker.run_once()
