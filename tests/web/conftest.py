@@ -6,6 +6,7 @@ Screenshots of each page go to test-artifacts/web/ (git-ignored). Fictional pati
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -53,7 +54,8 @@ HYDROCORTISONE = {
     "formulation": "hydrocortisone-paste-5",
     "shape": "caplet",
 }
-# a printer no worker of the test service drives: its batches are "printed" by the test
+# the shared service drives no SSE printer: `printed_batch` prints there by hand; the
+# emergency-stop test has a service of its own that drives it, slowly
 SSE_PRINTER = "sse-syringe-08"
 PEOPLE = {
     "tess": ("Tess Technician", "technician", "tess-bench-password"),
@@ -87,15 +89,17 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    """printmed on a free port with a technician and a pharmacist, stopped at the end."""
-    data_dir = tmp_path_factory.mktemp("printmed-web")
+@contextlib.contextmanager
+def running_service(data_dir: Path, printers: str) -> Iterator[Service]:
+    """printmed on a free port with a technician and a pharmacist, stopped on leaving.
+
+    printers: `profile:speed_factor,…`, the simulated printers the service drives.
+    """
     balance, balance_port = os.openpty()
     env = dict(os.environ)
     env.update(
         PRINTMED_DATA_DIR=str(data_dir),
-        PRINTMED_TEST_PRINTER=PRINTER,
+        PRINTMED_TEST_PRINTERS=printers,
         PRINTMED_PHARMACY_NAME="St Elsewhere Children's Hospital, Pharmacy",
         PRINTMED_BALANCE_PORT=os.ttyname(balance_port),
     )
@@ -113,23 +117,20 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
             )
     port = _free_port()
     log = (data_dir / "service.log").open("w")
+    command = [
+        "-m",
+        "uvicorn",
+        "tests.web.service_app:app_factory",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "tests.web.service_app:app_factory",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+        [sys.executable, *command], env=env, stdout=log, stderr=subprocess.STDOUT
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -157,6 +158,20 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
 
 
 @pytest.fixture(scope="session")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """The service most tests share (its FDM printer, fast), for the session."""
+    with running_service(tmp_path_factory.mktemp("printmed-web"), f"{PRINTER}:120") as running:
+        yield running
+
+
+@pytest.fixture
+def lone_service(tmp_path: Path) -> Iterator[Service]:
+    """A service of its own for one test, for a printer left halted (an emergency stop)."""
+    with running_service(tmp_path, f"{SSE_PRINTER}:15") as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
@@ -166,14 +181,21 @@ def browser() -> Iterator[Browser]:
         chromium.close()
 
 
+@contextlib.contextmanager
+def browser_page(browser: Browser, url: str) -> Iterator[Page]:
+    """A fresh browser context (no cookies) at a tablet's size, on the service at `url`."""
+    context = browser.new_context(viewport=VIEWPORT, base_url=url, accept_downloads=True)
+    context.set_default_timeout(10_000)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
 @pytest.fixture
 def page(browser: Browser, service: Service) -> Iterator[Page]:
-    """A fresh browser context (no cookies) at a tablet's size."""
-    context = browser.new_context(viewport=VIEWPORT, base_url=service.url, accept_downloads=True)
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    yield page
-    context.close()
+    with browser_page(browser, service.url) as fresh:
+        yield fresh
 
 
 def screenshot(page: Page, name: str) -> Path:
@@ -197,8 +219,8 @@ def log_out(page: Page) -> None:
 
 
 def printed_batch(service: Service, username: str, rx: dict[str, object], printer: str) -> str:
-    """A batch entered by `username` through the real dose gate on `printer` (one no worker of
-    the service drives), claimed and finished as printed here; its batch number."""
+    """A batch entered by `username` through the real dose gate on `printer`, queued, claimed
+    and finished as printed here in one transaction (no worker sees it); its batch number."""
     prescription = parse_prescription(rx)
     with service.store.session() as session:
         user = get_user(session, username)

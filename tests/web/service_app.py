@@ -1,8 +1,9 @@
-"""The service as the browser tests run it: printmed's app with one simulated printer, fast.
+"""The service as the browser tests run it: printmed's app driving simulated printers, fast.
 
-uvicorn imports `app_factory` in the service process; PRINTMED_TEST_PRINTER names the printer.
-The simulator runs 120 times faster than the G-code's own times and without wire delays, so a
-10-tablet batch prints in a few seconds yet slowly enough to pause it and watch its progress.
+uvicorn imports `app_factory` in the service process. PRINTMED_TEST_PRINTERS lists
+`profile:speed_factor` pairs: the FDM printer runs 120 times faster than the G-code's own times
+(a 10-tablet batch prints in seconds, yet slowly enough to pause it and watch its progress);
+the SSE printer runs slowly, so that an emergency stop lands in the middle of a print.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from fastapi import FastAPI
 from printers.sim_printer import SimPrinter
 from printmed.app import create_app
 
-SPEED_FACTOR = 120.0
-
 
 def app_factory() -> FastAPI:
-    printer = SimPrinter(speed_factor=SPEED_FACTOR, baud=None)
-    return create_app(printers={os.environ["PRINTMED_TEST_PRINTER"]: printer}, worker_poll_s=0.2)
+    printers = {}
+    for entry in os.environ["PRINTMED_TEST_PRINTERS"].split(","):
+        name, speed = entry.split(":")
+        printers[name] = SimPrinter(speed_factor=float(speed), baud=None)
+    return create_app(printers=printers, worker_poll_s=0.2)
