@@ -18,6 +18,7 @@ from gcode.cut import FloatArray
 
 FillPattern = Literal["rectilinear", "grid", "concentric"]
 FILL_PATTERNS: tuple[FillPattern, ...] = ("rectilinear", "grid", "concentric")
+NEAREST_ORDER_LIMIT = 1500
 
 
 @numba.njit(cache=True, nogil=True)
@@ -119,3 +120,31 @@ def fill_spacing_mm(line_width_mm: float, density: float, pattern: FillPattern) 
     """Line spacing for a fill density in (0, 1]; a grid lays two directions so spaces twice."""
     spacing = line_width_mm / density
     return spacing * 2.0 if pattern == "grid" and density < 1.0 else spacing
+
+
+def nearest_order(lines: FloatArray, start_xy: tuple[float, float] = (0.0, 0.0)) -> FloatArray:
+    """(s, 2, 2) float mm segments reordered and flipped greedily: next is the nearest end.
+
+    Keeps travel short where scanlines are split by holes (a ring's fill would otherwise
+    cross the hole for every line). Above NEAREST_ORDER_LIMIT segments the scan order is kept.
+    """
+    n = lines.shape[0]
+    if n <= 2 or n > NEAREST_ORDER_LIMIT:
+        return lines
+    remaining = np.ones(n, dtype=bool)
+    ordered = np.empty_like(lines)
+    here = np.asarray(start_xy, dtype=np.float64)
+    for k in range(n):
+        d_start = np.hypot(*(lines[:, 0] - here).T)
+        d_end = np.hypot(*(lines[:, 1] - here).T)
+        d_start[~remaining] = np.inf
+        d_end[~remaining] = np.inf
+        i_start, i_end = int(np.argmin(d_start)), int(np.argmin(d_end))
+        if d_start[i_start] <= d_end[i_end]:
+            ordered[k] = lines[i_start]
+            remaining[i_start] = False
+        else:
+            ordered[k] = lines[i_end, ::-1]
+            remaining[i_end] = False
+        here = ordered[k, 1]
+    return ordered

@@ -74,9 +74,12 @@ def island_paths(
         angles = [settings.fill_angle_deg + (90.0 if layer_index % 2 else 0.0)]
         if pattern == "grid":
             angles = [settings.fill_angle_deg, settings.fill_angle_deg + 90.0]
+        here = paths[-1].points[0] if paths else (0.0, 0.0)
         for angle in angles:
-            lines = fill.scanlines(loops, spacing, angle)
+            lines = fill.nearest_order(fill.scanlines(loops, spacing, angle), tuple(here))
             paths.extend(Path("fill", line, False) for line in lines)
+            if len(lines):
+                here = lines[-1, 1]
     return paths or _outline(island)
 
 

@@ -102,3 +102,12 @@ def test_a_part_larger_than_the_bed_is_refused_naming_the_axis(fdm):
     with pytest.raises(PartTooLarge) as refusal:
         check_fits(check_mesh(tall, name="tower"), fdm)
     assert refusal.value.field == "tower.size_mm[z]"
+
+
+def test_the_shipped_example_meshes_read_as_closed_solids():
+    folder = Path(__file__).resolve().parents[2] / "fixtures" / "meshes"
+    round_ = read_mesh_file(folder / "round-10x4.stl")
+    ring = read_mesh_file(folder / "ring-13x4.3mf")
+    assert round_.extents_mm == pytest.approx((10.0, 10.0, 4.0), abs=0.01)
+    assert ring.extents_mm == pytest.approx((13.0, 13.0, 4.0), abs=0.01)
+    assert not round_.repaired and not ring.repaired
