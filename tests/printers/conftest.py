@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from printer_test_helpers import FAST
 
 from printers.sim_marlin import Faults
 from printers.sim_printer import SimPrinter
+from tests.printers.printer_test_helpers import FAST
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def make_sim() -> Iterator:
 @pytest.fixture(scope="session")
 def octoprint_server(tmp_path_factory):
     """One OctoPrint server for the session (it takes ~7 s to start)."""
-    from octoprint_server import OctoPrintServer
+    from tests.printers.octoprint_server import OctoPrintServer
 
     with OctoPrintServer(tmp_path_factory.mktemp("octoprint")) as server:
         yield server

@@ -1,6 +1,6 @@
 """Helpers of the printer tests: a tablet-shaped G-code program and a fast link setting.
 
-Imported by name (pytest puts this folder on sys.path; the name is unique in the suite).
+Imported as tests.printers.printer_test_helpers.
 """
 
 from __future__ import annotations

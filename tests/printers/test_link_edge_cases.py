@@ -9,13 +9,13 @@ import re
 import threading
 
 import pytest
-from printer_test_helpers import FAST, tablet_program
 
 from printers.interface import JobState
 from printers.memory_link import MemoryCable
 from printers.program import GcodeProgram
 from printers.serial_printer import SerialPrinter
 from printers.transport import LinkLost
+from tests.printers.printer_test_helpers import FAST, tablet_program
 
 pytestmark = pytest.mark.timeout(120)  # a hang must fail fast, not eat the suite
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 
 import pytest
-from printer_test_helpers import tablet_program
 
 from printers.errors import OctoPrintRefused
 from printers.interface import JobState
 from printers.octoprint_printer import OctoPrintPrinter
 from printers.program import GcodeProgram
+from tests.printers.printer_test_helpers import tablet_program
 
 pytestmark = pytest.mark.timeout(120)  # a hang must fail fast, not eat the suite
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 
 import pytest
-from printer_test_helpers import executed_program_lines, tablet_program
 
 from printers.interface import JobState
 from printers.program import GcodeProgram
 from printers.sim_marlin import Faults
+from tests.printers.printer_test_helpers import executed_program_lines, tablet_program
 
 pytestmark = pytest.mark.timeout(120)  # a hang must fail fast, not eat the suite
 

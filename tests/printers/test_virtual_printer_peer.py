@@ -7,9 +7,9 @@ at the line numbers chosen here; every move must reach it exactly once, in order
 from __future__ import annotations
 
 import pytest
-from printer_test_helpers import FAST, VirtualPrinterPeer, tablet_program
 
 from printers.serial_printer import SerialPrinter
+from tests.printers.printer_test_helpers import FAST, VirtualPrinterPeer, tablet_program
 
 pytestmark = pytest.mark.timeout(120)  # a hang must fail fast, not eat the suite
 

@@ -1,0 +1,1 @@
+"""Tests of printer control: the serial protocol, its peers, OctoPrint and the CLI."""
