@@ -93,15 +93,18 @@ class _Writer:
         (word,) = self._e_words(np.array([self.e_exact + delta_e]))
         self.lines.append(f"G1 E{word} F{feed:.0f} ; {comment}")
 
-    def travel(self, x: float, y: float, lift: bool) -> None:
+    def travel(self, x: float, y: float, lift: bool, clear_z: float | None = None) -> None:
+        """Move without extruding; long or lifted moves retract and hop (to clear_z if given)."""
         distance = float(np.hypot(x - self.x, y - self.y))
-        if distance < 1e-4:
+        if distance < 1e-4 and clear_z is None:
             return
         long_travel = lift or distance >= RETRACT_MIN_TRAVEL_MM
         retract = long_travel and self.profile.retraction_mm > 0
         if retract:
             self.extrude_e(-self.profile.retraction_mm, self.retract_f, "retract")
         hop = self.profile.z_hop_mm if long_travel else 0.0
+        if clear_z is not None:
+            hop = max(hop, clear_z - self.z)
         if hop:
             self.lines.append(f"G1 Z{self.z + hop:.3f} F{self.travel_f:.0f}")
         self.lines.append(f"G0 X{x:.3f} Y{y:.3f} F{self.travel_f:.0f}")
@@ -182,24 +185,18 @@ def write_gcode(
         layer = tablet.part.layers[k]
         lift = sequence == "parts" and k == 0 and i > 0
         if k != current_layer or lift:
-            if lift:
-                w.lines.append(f"G1 Z{tallest + profile.z_hop_mm:.3f} F{w.travel_f:.0f}")
             w.lines.append(f";LAYER:{k}")
+            if not lift:  # a new tablet's first layer is reached from above, inside its label
+                w.lines.append(f"G1 Z{layer.z_mm:.3f} F{w.travel_f:.0f}")
             w.z = layer.z_mm
-            if not lift:
-                w.lines.append(f"G1 Z{w.z:.3f} F{w.travel_f:.0f}")
             current_layer = k
         feed = (profile.first_layer_speed_mm_s if k == 0 else profile.print_speed_mm_s) * 60.0
         offset = np.asarray(tablet.offset_xy_mm, dtype=np.float64)
         w.lines.append(f"M486 S{i}")
         first = True
         for pts in ordered_paths(layer.paths, w.x, w.y, offset):
-            if first and lift:
-                w.lines.append(f"G0 X{pts[0, 0]:.3f} Y{pts[0, 1]:.3f} F{w.travel_f:.0f}")
-                w.x, w.y = float(pts[0, 0]), float(pts[0, 1])
-                w.lines.append(f"G1 Z{w.z:.3f} F{w.travel_f:.0f}")
-            else:
-                w.travel(float(pts[0, 0]), float(pts[0, 1]), lift=first)
+            clear_z = tallest + profile.z_hop_mm if first and lift else None
+            w.travel(float(pts[0, 0]), float(pts[0, 1]), lift=first, clear_z=clear_z)
             first = False
             w.path(pts[1:], float(tablet.flow.mm3_per_mm[k]), feed)
         w.lines.append("M486 S-1")
