@@ -22,9 +22,9 @@ import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import trimesh
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -38,6 +38,8 @@ MM3_PER_E = np.pi * FILAMENT_MM**2 / 4
 
 def make_meshes(folder: Path) -> dict[str, Path]:
     """The three benchmark meshes as binary STL files in `folder`."""
+    import trimesh
+
     tablet = trimesh.creation.cylinder(radius=5.0, height=4.0, sections=5000)
     tablet.apply_translation((0, 0, 2.0))
     plate = trimesh.util.concatenate(
@@ -83,7 +85,7 @@ def printmed_slice(mesh_path: Path, layer_mm: float, out: Path, density: float =
     out.write_text(text)
 
 
-def printmed_cut_only(mesh: trimesh.Trimesh, layer_mm: float) -> Callable[[], object]:
+def printmed_cut_only(mesh: Any, layer_mm: float) -> Callable[[], object]:
     from gcode.cut import cut_mesh
 
     triangles = np.ascontiguousarray(mesh.triangles, dtype=np.float64)
@@ -92,7 +94,7 @@ def printmed_cut_only(mesh: trimesh.Trimesh, layer_mm: float) -> Callable[[], ob
     return lambda: cut_mesh(triangles, planes)
 
 
-def trimesh_cut_only(mesh: trimesh.Trimesh, layer_mm: float) -> Callable[[], object]:
+def trimesh_cut_only(mesh: Any, layer_mm: float) -> Callable[[], object]:
     z0, z1 = mesh.bounds[:, 2]
     heights = np.arange(z0 + layer_mm / 2, z1, layer_mm)
     return lambda: mesh.section_multiplane([0, 0, 0], [0, 0, 1], heights)
@@ -231,6 +233,8 @@ def main() -> int:
         sys.exit("CuraEngine or its definitions are missing: bash benchmarks/install_peers.sh")
     if "prusa" in peers and not shutil.which("prusa-slicer"):
         sys.exit("prusa-slicer is missing: bash benchmarks/install_peers.sh")
+    import trimesh
+
     work = Path(tempfile.mkdtemp(prefix="printmed-bench-"))
     paths = make_meshes(work)
     rows: list[dict[str, object]] = []
@@ -283,6 +287,8 @@ def main() -> int:
 
 def solid_volumes(tablet: Path, work: Path, defs: Path, peers: set[str]) -> dict[str, object]:
     """Each slicer's extruded volume for the tablet printed 100 % solid, against the mesh."""
+    import trimesh
+
     mesh_volume = float(trimesh.load(tablet, force="mesh").volume)
     row: dict[str, object] = {
         "mesh": "tablet solid",

@@ -11,15 +11,18 @@ import io
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-import trimesh
 
 from gcode.cut import FloatArray
 from gcode.errors import MeshNotWatertight, MeshRefused, PartTooLarge
 from gcode.profile import MachineProfile
 from gcode.weld import signed_volume_mm3, topology
+
+if TYPE_CHECKING:
+    import trimesh
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
 MIN_VOLUME_MM3 = 1e-3
@@ -52,6 +55,8 @@ def read_mesh_file(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> PartMes
     if suffix == ".stl":
         return check_triangles(_read_stl(data), name=path.name)
     if suffix == ".3mf":
+        import trimesh  # only for 3MF and repair: it takes seconds to import
+
         try:
             loaded = trimesh.load(io.BytesIO(data), file_type="3mf", force="mesh")
         except Exception as exc:  # trimesh raises many kinds on a broken archive
@@ -162,6 +167,8 @@ def _nondegenerate(triangles: FloatArray) -> npt.NDArray[np.bool_]:
 
 def _repair(triangles: FloatArray, name: str) -> FloatArray:
     """Close small holes with trimesh; refuse what it cannot close or would change much."""
+    import trimesh
+
     mesh = trimesh.Trimesh(**trimesh.triangles.to_kwargs(triangles), process=True)
     mesh.update_faces(mesh.nondegenerate_faces())
     before_faces, before_volume = len(mesh.faces), abs(float(mesh.volume))
