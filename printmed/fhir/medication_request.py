@@ -63,6 +63,12 @@ def prescription_from_fhir(
         field = ".".join(str(p) for p in error["loc"])
         value = MISSING if error["type"] == "missing" else error.get("input")
         raise InvalidPrescription(field, value, f"is invalid ({error['msg']})") from None
+    except (TypeError, KeyError, AttributeError) as exc:
+        # fhir.resources trips over some malformed nested resources (a contained resource
+        # without a resourceType) instead of reporting them.
+        raise InvalidPrescription(
+            "contained", type(exc).__name__, "holds a resource that is not valid FHIR"
+        ) from None
 
     if request.status not in ACCEPTED_STATUS:
         raise InvalidPrescription("status", request.status, "is not an active order")
@@ -216,7 +222,9 @@ def _observations(
 ) -> list[dict[str, Any]]:
     """Contained Observations, and referenced ones (supportingInformation) via the resolver."""
     found = [
-        item for item in data.get("contained", []) if item.get("resourceType") == "Observation"
+        item
+        for item in _list(data.get("contained"))
+        if isinstance(item, dict) and item.get("resourceType") == "Observation"
     ]
     for index, reference in enumerate(request.supportingInformation or []):
         target = reference.reference or ""
@@ -235,16 +243,32 @@ def _measurement(
     observations: list[dict[str, Any]], codes: set[str], to_unit: dict[str, float], what: str
 ) -> float | None:
     for observation in observations:
-        codings = observation.get("code", {}).get("coding", [])
-        if not any(c.get("system") == LOINC and c.get("code") in codes for c in codings):
+        codings = _list(_dict(observation.get("code")).get("coding"))
+        if not any(
+            _dict(c).get("system") == LOINC and _text(_dict(c).get("code")) in codes
+            for c in codings
+        ):
             continue
-        quantity = observation.get("valueQuantity") or {}
-        unit = quantity.get("code") or quantity.get("unit")
+        quantity = _dict(observation.get("valueQuantity"))
+        unit = _text(quantity.get("code")) or _text(quantity.get("unit"))
         field = f"Observation({what}).valueQuantity"
         if unit not in to_unit:
             raise InvalidPrescription(f"{field}.code", unit, f"is not one of {sorted(to_unit)}")
         return _positive(quantity.get("value"), f"{field}.value") * to_unit[unit]
     return None
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    # Observations are read from the raw JSON, where any member may be null or the wrong type.
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _extension(request: MedicationRequest, url: str) -> str | None:

@@ -64,6 +64,11 @@ def metadata(request: Request) -> JSONResponse:
     return fhir_response(capability_statement(str(request.base_url), BUILD_DATE))
 
 
+def _refuse_constant(name: str) -> None:
+    # Python's json reads NaN and Infinity; JSON (and FHIR) has no such numbers.
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def _decode(request_body: bytes, content_type: str) -> dict[str, Any] | JSONResponse:
     media = content_type.split(";")[0].strip().lower()
     path = "/fhir/MedicationRequest"
@@ -72,8 +77,8 @@ def _decode(request_body: bytes, content_type: str) -> dict[str, Any] | JSONResp
             path, 415, f"Content-Type {media or '(none)'!r} is not application/fhir+json"
         )
     try:
-        data = json.loads(request_body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = json.loads(request_body, parse_constant=_refuse_constant)
+    except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
         return error_response(path, 400, f"the body is not JSON ({exc})", issue="structure")
     if not isinstance(data, dict):
         return error_response(path, 400, "the body is not a JSON object", issue="structure")

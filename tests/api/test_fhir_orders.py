@@ -3,6 +3,8 @@ dose gate with the dose the prescription asks for; bad orders are refused as Ope
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from fastapi.testclient import TestClient
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
@@ -149,3 +151,14 @@ def test_capability_statement_is_valid_fhir_and_public(client: TestClient) -> No
     kinds = {r.type: {i.code for i in r.interaction} for r in statement.rest[0].resource}
     assert kinds["MedicationRequest"] == {"create", "read"}
     assert kinds["Task"] == {"read", "search-type"}
+
+
+def test_nan_is_not_json_and_is_refused_as_structure(client: TestClient, callers: Callers) -> None:
+    text = json.dumps(paediatric_order(doses=1)).replace('"value": 12.4', '"value": NaN')
+    answer = client.post(
+        "/fhir/MedicationRequest",
+        content=text.encode(),
+        headers={"Content-Type": FHIR_JSON, **callers["epma"]},
+    )
+    assert answer.status_code == 400
+    assert "NaN" in answer.json()["issue"][0]["diagnostics"]
