@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -185,22 +186,37 @@ def prusa_command(mesh: Path, layer_mm: float, out: Path, density: float) -> lis
     ]
 
 
-def run_command(command: list[str]) -> float:
+CPU_SECONDS: dict[str, list[float]] = {}
+
+
+def run_command(command: list[str], label: str = "") -> float:
+    """Wall seconds of a child process; its CPU seconds (user + sys) go to CPU_SECONDS[label]."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise RuntimeError(f"{command[0]} failed: {done.stderr[-2000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    CPU_SECONDS.setdefault(label, []).append(cpu)
     return elapsed
 
 
-def timed(function: Callable[[], object], repeats: int) -> list[float]:
+def timed(function: Callable[[], object], repeats: int, label: str = "") -> list[float]:
+    """Wall seconds per run; CPU seconds of this process go to CPU_SECONDS[label]."""
     times = []
     for _ in range(repeats):
+        cpu = time.process_time()
         start = time.perf_counter()
         function()
         times.append(time.perf_counter() - start)
+        CPU_SECONDS.setdefault(label, []).append(time.process_time() - cpu)
     return times
+
+
+def take_cpu(row: dict[str, object], label: str) -> None:
+    row[f"{label}_cpu_s"] = CPU_SECONDS.pop(label, [])
 
 
 def gcode_volume_mm3(path: Path) -> float:
@@ -214,7 +230,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--peer-repeats-plate", type=int, default=1)
-    parser.add_argument("--meshes", default="tablet,plate,torus")
+    parser.add_argument("--meshes", default="torus,plate,tablet")
     parser.add_argument("--layers", default="0.2,0.1")
     parser.add_argument("--peers", default="cura,prusa,trimesh")
     parser.add_argument(
@@ -250,16 +266,15 @@ def main() -> int:
             }
             out = work / f"printmed-{name}-{layer}.gcode"
             printmed_slice(paths[name], layer, out)  # compile / warm the Numba cache
-            row["printmed_s"] = timed(
-                partial(printmed_slice, paths[name], layer, out), args.repeats
-            )
+            run = partial(printmed_slice, paths[name], layer, out)
+            row["printmed_s"] = timed(run, args.repeats, "printmed")
+            take_cpu(row, "printmed")
             row["printmed_volume_mm3"] = gcode_volume_mm3(out)
+            one = [sys.executable, __file__, "--one", str(paths[name]), str(layer), str(out)]
             row["printmed_cold_s"] = [
-                run_command(
-                    [sys.executable, __file__, "--one", str(paths[name]), str(layer), str(out)]
-                )
-                for _ in range(args.repeats)
+                run_command(one, "printmed_cold") for _ in range(args.repeats)
             ]
+            take_cpu(row, "printmed_cold")
             row["printmed_cut_s"] = timed(printmed_cut_only(mesh, layer), args.repeats)
             if "trimesh" in peers:
                 row["trimesh_cut_s"] = timed(trimesh_cut_only(mesh, layer), args.repeats)
@@ -267,12 +282,14 @@ def main() -> int:
             if "cura" in peers:
                 cura_out = work / f"cura-{name}-{layer}.gcode"
                 command = cura_command(defs, paths[name], layer, cura_out, 0.2)
-                row["cura_s"] = [run_command(command) for _ in range(peer_repeats)]
+                row["cura_s"] = [run_command(command, "cura") for _ in range(peer_repeats)]
+                take_cpu(row, "cura")
                 row["cura_volume_mm3"] = gcode_volume_mm3(cura_out)
             if "prusa" in peers:
                 prusa_out = work / f"prusa-{name}-{layer}.gcode"
                 command = prusa_command(paths[name], layer, prusa_out, 0.2)
-                row["prusa_s"] = [run_command(command) for _ in range(peer_repeats)]
+                row["prusa_s"] = [run_command(command, "prusa") for _ in range(peer_repeats)]
+                take_cpu(row, "prusa")
                 row["prusa_volume_mm3"] = gcode_volume_mm3(prusa_out)
             rows.append(row)
             print(json.dumps(summarise(row)), flush=True)
@@ -316,36 +333,44 @@ def summarise(row: dict[str, object]) -> dict[str, object]:
 
 
 def table(rows: list[dict[str, object]]) -> str:
-    head = (
-        "| mesh | layer mm | printmed warm s | printmed cold s | CuraEngine s | PrusaSlicer s "
-        "| printmed cut s | trimesh cut s | Cura/printmed | Prusa/printmed | volume vs mesh: "
-        "printmed / Cura / Prusa |"
-    )
-    lines = [head, "|" + "---|" * 11]
+    """Markdown: medians of wall and CPU seconds, ratios to printmed, volumes against the mesh."""
+    lines = [
+        "| mesh | layer mm | printmed warm s (CPU) | printmed cold s (CPU) | CuraEngine s (CPU) "
+        "| PrusaSlicer s (CPU) | printmed cut s | trimesh cut s | Cura / printmed wall (CPU) "
+        "| volume / mesh: printmed, Cura, Prusa |",
+        "|" + "---|" * 10,
+    ]
     for row in rows:
         s = summarise(row)
 
         def cell(key: str, s: dict[str, object] = s) -> str:
-            return f"{s[key]:.3f}" if key in s else "–"
-
-        def ratio(key: str, s: dict[str, object] = s) -> str:
-            if key in s and "printmed_s" in s:
-                return f"{float(s[key]) / float(s['printmed_s']):.1f}×"  # type: ignore[arg-type]
-            return "–"
-
-        def vol(key: str, s: dict[str, object] = s) -> str:
             if key not in s:
                 return "–"
-            return f"{float(s[key]) / float(s['mesh_volume_mm3']):.3f}"  # type: ignore[arg-type]
+            cpu = s.get(key.removesuffix("_s") + "_cpu_s")
+            return f"{s[key]:.2f}" + (f" ({cpu:.2f})" if cpu is not None else "")
+
+        def ratio(s: dict[str, object] = s) -> str:
+            if "cura_s" not in s or "printmed_s" not in s:
+                return "–"
+            wall = _f(s["cura_s"]) / _f(s["printmed_s"])
+            if "cura_cpu_s" in s and "printmed_cpu_s" in s:
+                return f"{wall:.1f}× ({_f(s['cura_cpu_s']) / _f(s['printmed_cpu_s']):.1f}×)"
+            return f"{wall:.1f}×"
+
+        def volume(key: str, s: dict[str, object] = s) -> str:
+            return f"{_f(s[key]) / _f(s['mesh_volume_mm3']):.3f}" if key in s else "–"
 
         lines.append(
             f"| {s['mesh']} | {s['layer_mm']} | {cell('printmed_s')} | {cell('printmed_cold_s')} "
             f"| {cell('cura_s')} | {cell('prusa_s')} | {cell('printmed_cut_s')} "
-            f"| {cell('trimesh_cut_s')} | {ratio('cura_s')} | {ratio('prusa_s')} "
-            f"| {vol('printmed_volume_mm3')} / {vol('cura_volume_mm3')} "
-            f"/ {vol('prusa_volume_mm3')} |"
+            f"| {cell('trimesh_cut_s')} | {ratio()} | {volume('printmed_volume_mm3')}, "
+            f"{volume('cura_volume_mm3')}, {volume('prusa_volume_mm3')} |"
         )
     return "\n".join(lines)
+
+
+def _f(value: object) -> float:
+    return float(value)  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":
