@@ -1,8 +1,8 @@
 """Layer regions as shapely (GEOS) geometry: loops to regions, inward offsets, islands, areas.
 
-shapely was chosen over pyclipper by measurement (benchmarks/polygon_library.py): an inward
-offset of a 2000-point tablet layer takes about 1 ms in GEOS against 7 ms in pyclipper.
-"""
+shapely was chosen over pyclipper by measurement (benchmarks/slicing_polygons.py): four inward
+offsets of a ring of 2000-point loops take 34 ms in GEOS against 350 ms in pyclipper (10000
+points: 77 ms against 8 s), and a plate's 100 disjoint outlines need no union at all."""
 
 from __future__ import annotations
 
