@@ -36,21 +36,18 @@ class SlicedPart:
 
 
 def layer_tops_mm(height_mm: float, settings: SliceSettings) -> FloatArray:
-    """Top z of each layer, mm: first layer, then layer heights; the last one ends at the top.
+    """Top z of each layer, mm: the first layer, then layer heights; the last ends at the top.
 
-    A remainder thinner than a fifth of a layer is merged into the layer below.
+    A remainder thinner than a fifth of a layer is merged into the layer below it.
     """
     h = settings.layer_height_mm
-    first = min(settings.first_layer_mm, height_mm)
-    rest = max(0.0, height_mm - first)
-    n_rest = int(np.floor(rest / h + 1e-9))
-    tops = first + h * np.arange(1, n_rest + 1)
-    remainder = height_mm - (tops[-1] if n_rest else first)
-    if remainder > 0.2 * h or (n_rest == 0 and remainder > 1e-9):
-        tops = np.append(tops, height_mm)
-    elif n_rest or remainder > 1e-9:
-        tops[-1:] = height_mm
-    return np.concatenate([[first], tops]) if first < height_mm else np.array([height_mm])
+    tops = [min(settings.first_layer_mm, height_mm)]
+    while tops[-1] < height_mm - 1e-9:
+        tops.append(min(tops[-1] + h, height_mm))
+    if len(tops) > 1 and tops[-1] - tops[-2] < 0.2 * h - 1e-9:
+        tops.pop(-2)
+    tops[-1] = height_mm
+    return np.array(tops)
 
 
 def slice_part(

@@ -5,11 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import trimesh
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gcode.errors import PartTooLarge, SettingsInvalid
 from gcode.plate import arrange
-from gcode.settings import settings_for
-from gcode.slice import slice_part
+from gcode.settings import SliceSettings, settings_for
+from gcode.slice import layer_tops_mm, slice_part
 
 
 def _disc_part(fdm, **settings):
@@ -78,3 +80,16 @@ def test_a_plate_that_does_not_fit_the_bed_is_refused(sse):
     with pytest.raises(PartTooLarge) as refusal:
         arrange([(15.0, 15.0)] * 200, sse)
     assert (refusal.value.field, refusal.value.value) == ("plate.tablets", 200)
+
+
+@settings(max_examples=40, deadline=None)
+@given(height=st.floats(0.05, 20.0), layer=st.floats(0.05, 0.6), first=st.floats(0.05, 0.6))
+def test_layers_rise_to_the_part_height_without_a_sliver_at_the_top(height, layer, first):
+    config = SliceSettings(layer_height_mm=layer, first_layer_height_mm=first, line_width_mm=0.45)
+    tops = layer_tops_mm(height, config)
+    thickness = np.diff(np.concatenate([[0.0], tops]))
+    assert tops[-1] == height
+    assert (thickness > 0).all()
+    if len(tops) > 1:
+        assert thickness[-1] >= 0.2 * layer - 1e-9
+        assert (thickness[1:] <= 1.2 * layer + 1e-9).all()
