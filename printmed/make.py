@@ -24,7 +24,9 @@ from gcode.profile import MachineProfile
 from gcode.settings import settings_for
 from gcode.slice import slice_part
 from gcode.write import Job, PlacedTablet, Sequence, write_gcode
-from printmed.gate import GateTarget, TabletCheck, check_dose
+from printmed.gate import DoseGateFailed, GateTarget, TabletCheck, check_dose
+
+__all__ = ["Batch", "DoseGateFailed", "Plate", "PlateItem", "make_batch", "make_plate"]
 
 # (stage, done, total); stages: "slice", "write", "gate"
 Progress = Callable[[str, int, int], None]
