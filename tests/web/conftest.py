@@ -23,8 +23,11 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from dosing.prescription import parse_prescription
+from gcode.profile import load_profile
+from printmed import catalog
 from printmed.jobs import service as jobs
 from printmed.jobs.making import make_job
+from printmed.make import make_batch
 from printmed.settings import load_settings
 from printmed.store import Store, open_store
 from printmed.users import create_user, get_user
@@ -87,6 +90,14 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def warm_slicer() -> None:
+    """Slice one tablet here first: Numba compiles the slicer's kernels into its on-disk cache
+    (20 s or so on a fresh clone), which the service process then loads instead."""
+    rx = parse_prescription(HYDROCORTISONE | {"units": 1})
+    lot = catalog.formulation(rx.formulation)
+    make_batch(rx, lot, load_profile(SSE_PRINTER))
 
 
 @contextlib.contextmanager
@@ -160,6 +171,7 @@ def running_service(data_dir: Path, printers: str) -> Iterator[Service]:
 @pytest.fixture(scope="session")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     """The service most tests share (its FDM printer, fast), for the session."""
+    warm_slicer()
     with running_service(tmp_path_factory.mktemp("printmed-web"), f"{PRINTER}:120") as running:
         yield running
 

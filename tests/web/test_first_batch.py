@@ -31,6 +31,7 @@ SELECTS = {
     "Tablet shape": "round",
     "Printer": PRINTER,
 }
+SLICING_S = 120  # generous: on a fresh clone the slicer's Numba kernels compile on first use
 PORTRAIT = {"width": 800, "height": 1280}
 # unit masses (mg) within ±1 % of the 126.8 mg a 12.5 mg tablet of a 9.86 % lot weighs
 WEIGHTS_MG = [126.5, 127.1, 126.9, 126.2, 127.4, 126.8, 127.0, 126.6, 126.3, 127.2]
@@ -77,7 +78,7 @@ def test_a_technician_prints_and_weighs_and_a_pharmacist_releases(
     page.get_by_role("button", name=re.compile("Calculate, design")).click()
 
     # Review: dose with its trail, lot, tablet, layers, read-back dose, print time
-    page.wait_for_url(re.compile(r".*/batches/[A-Z0-9-]+/review$"))
+    page.wait_for_url(re.compile(r".*/batches/[A-Z0-9-]+/review$"), timeout=SLICING_S * 1000)
     batch = page.url.split("/")[-2]
     expect(page.locator(".big").first).to_have_text(re.compile(r"12\.5\s*mg per dose"))
     expect(page.get_by_text("weight-based dose")).to_be_visible()
