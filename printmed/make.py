@@ -17,12 +17,12 @@ from dosing.design import TabletDesign, design_tablet
 from dosing.formulation import Formulation
 from dosing.prescription import Prescription
 from gcode.errors import MaterialWindowRefused
-from gcode.flow import plan_flow
-from gcode.mesh_io import check_fits, check_mesh
+from gcode.flow import PartFlow, plan_flow
+from gcode.mesh_io import PartMesh, check_fits, check_mesh
 from gcode.plate import arrange
 from gcode.profile import MachineProfile
 from gcode.settings import settings_for
-from gcode.slice import slice_part
+from gcode.slice import SlicedPart, slice_part
 from gcode.write import Job, PlacedTablet, Sequence, write_gcode
 from printmed.gate import DoseGateFailed, GateTarget, TabletCheck, check_dose
 
@@ -128,7 +128,8 @@ def make_plate(
     mm3_per_e = mm3_per_e_for(formulation, profile)
     nozzle_c, bed_c = temperatures_for(formulation)
     settings = settings_for(profile)
-    sliced: dict[int, tuple[Any, Any]] = {}
+    # one slicing per distinct design; the plate repeats it
+    sliced: dict[int, tuple[PartMesh, SlicedPart, PartFlow]] = {}
     for n, item in enumerate(items):
         key = id(item.design)
         if key not in sliced:
@@ -136,21 +137,16 @@ def make_plate(
             check_fits(part_mesh, profile)
             part = slice_part(part_mesh.triangles, settings)
             flow = plan_flow(part, settings.line_width_mm, item.design.volume_mm3, f"tablet[{n}]")
-            sliced[key] = (part_mesh, (part, flow))
+            sliced[key] = (part_mesh, part, flow)
         if progress is not None:
             progress("slice", n + 1, len(items))
     footprints = [sliced[id(i.design)][0].extents_mm[:2] for i in items]
     offsets = arrange([(w, d) for w, d in footprints], profile)
-    tablets = [
-        PlacedTablet(
-            f"{item.design.shape} {item.target_mg:g} mg",
-            *sliced[id(item.design)][1][:1],
-            offsets[n],
-            sliced[id(item.design)][1][1],
-            item.target_mg,
-        )
-        for n, item in enumerate(items)
-    ]
+    tablets = []
+    for n, item in enumerate(items):
+        _, part, flow = sliced[id(item.design)]
+        name = f"{item.design.shape} {item.target_mg:g} mg"
+        tablets.append(PlacedTablet(name, part, offsets[n], flow, item.target_mg))
     job = Job(
         job_id,
         formulation.lot,
