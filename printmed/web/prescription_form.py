@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from dosing.errors import DosingError
+from dosing.errors import MISSING, DosingError
 from dosing.prescription import Prescription
 from printmed import catalog, tablet
 from printmed.errors import InputError
@@ -60,6 +60,8 @@ ORDER_FIELDS = (
 FIELDS = PATIENT_FIELDS + ORDER_FIELDS
 FIELD_NAMES = frozenset(field.name for field in FIELDS)
 _BY_NAME = {field.name: field for field in FIELDS}
+# refusals that name the whole of a part of the prescription: the field the message sits by
+FIELD_ALIASES = {"dose": "dose.value", "drug": "drug.name", "patient": "patient.weight_kg"}
 
 DOSE_UNITS = (("mg", "mg (fixed dose)"), ("mg/kg", "mg per kg"), ("mg/m2", "mg per m²"))
 SHAPES = (
@@ -177,10 +179,8 @@ def check_form(values: Mapping[str, str], printers: Mapping[str, str]) -> FormCh
     try:
         plan = tablet.plan_tablet(rx, printers[values["printer"]])
     except (DosingError, InputError) as exc:
-        name = exc.field if exc.field in FIELD_NAMES else ""
-        if exc.field.startswith("patient.") or exc.field in ("dose", "dose.unit"):
-            name = exc.field if exc.field in FIELD_NAMES else "dose.value"
-        return FormCheck(values, {name: _sentence(exc)}, rx)
+        name = FIELD_ALIASES.get(exc.field, exc.field)
+        return FormCheck(values, {name if name in FIELD_NAMES else "": _sentence(exc)}, rx)
     return FormCheck(values, {}, rx, plan)
 
 
@@ -207,4 +207,6 @@ def _sentence(exc: DosingError | InputError) -> str:
     label = field.label if field else exc.field
     value = f"{exc.value:g}" if isinstance(exc.value, float) else str(exc.value)
     reason = exc.reason.replace("max_single_dose_mg", "the maximum single dose of")
-    return f"{label}: {value} {reason}" if exc.value not in (None, "") else f"{label} {reason}"
+    if exc.value is None or exc.value == "" or exc.value is MISSING:
+        return f"{label} {reason}"
+    return f"{label}: {value} {reason}"
