@@ -146,6 +146,10 @@ def test_a_technician_prints_and_weighs_and_a_pharmacist_releases(
         with open(download.path(), "rb") as pdf:
             assert pdf.read(5) == b"%PDF-"
 
+    page.goto("/batches")
+    expect(page.get_by_role("row", name=re.compile(batch))).to_contain_text("released")
+    screenshot(page, "09b-batches")
+
     with service.store.session() as session:
         job = jobs.get_job(session, batch)
         assert job.state == "released"
