@@ -45,9 +45,11 @@ def run(args: argparse.Namespace) -> int:
         reading = analyze(text, mm3_per_e, progress=lambda d, t: report("read", d, t))
     content = lot.drug_mg_per_mm3 if lot is not None else None
     data = reading.to_dict()
+    objects = [figures.to_dict() for _, figures in sorted(reading.objects.items())]
     if content is not None:
-        for item in data["objects"]:  # type: ignore[union-attr]
-            item["gcode_mg"] = item["volume_mm3"] * content
+        for item in objects:
+            item["gcode_mg"] = float(item["volume_mm3"]) * content  # type: ignore[arg-type]
+    data["objects"] = objects
     if args.json:
         print_json({"gcode": str(path), "printer": profile.id, **data})
         return 0
@@ -56,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         f"(declared {reading.declared_objects}), print time ~{reading.print_time_s / 60:.1f} min"
     )
     print(f"mm3 per unit of E: {mm3_per_e:.6f} (from {profile.id})")
-    for item in data["objects"]:  # type: ignore[union-attr]
+    for item in objects:
         dose = f", {item['gcode_mg']:.4f} mg" if "gcode_mg" in item else ""
         print(
             f"  object {item['label']}: {item['volume_mm3']:.4f} mm3{dose}, "
