@@ -249,7 +249,7 @@ def run_backend(
         ).json()["access_token"]
         results = []
         start_n = 0
-        for clients_n in CONCURRENCY:
+        for clients_n in args.clients:
             per_client = max(2, args.orders // clients_n)
             result = asyncio.run(load(base, token, clients_n, per_client, start_n))
             start_n += (clients_n + 1) * per_client
@@ -277,6 +277,12 @@ def main() -> int:
     parser.add_argument("--orders", type=int, default=100, help="orders per concurrency level")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument(
+        "--clients",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=list(CONCURRENCY),
+        help="concurrency levels, e.g. 1,10,50",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON at the end")
     args = parser.parse_args()
     report = []
