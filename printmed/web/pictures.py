@@ -1,6 +1,6 @@
-"""Pictures of a batch for the review page: the tablet as designed, and one layer of tablet 1's
-toolpaths as the stored G-code draws them (closed loops = perimeters, open runs = fill, dashed =
-travel), each a PNG made on request with matplotlib's Agg canvas and kept in a small cache.
+"""Pictures of a batch for the review page: the tablet as designed (the slicer's preview), and
+one layer of tablet 1's toolpaths as the stored G-code draws them (closed loops = perimeters,
+open runs = fill, dashed = travel); PNGs made on request and kept in a small cache.
 
 The layer picture comes from the independent reader (gcode.analyze), so it shows what will be
 printed; the tablet is re-planned from the recorded prescription and must match its volume.
@@ -11,19 +11,21 @@ from __future__ import annotations
 import datetime as dt
 import io
 import math
+import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from pathlib import Path
 
-import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from matplotlib.figure import Figure
-from mpl_toolkits.mplot3d.art3d import Poly3DCollection
 
 from dosing.prescription import parse_prescription
 from gcode.analyze import analyze
+from gcode.mesh_io import check_mesh
 from printmed.auth import store_of
+from printmed.cli.preview import render_tablet_png
 from printmed.store.models import GcodeProgram
 from printmed.tablet import plan_tablet
 from printmed.web.batch_view import BatchView, load_batch
@@ -77,7 +79,7 @@ def _png(figure: Figure) -> bytes:
 
 
 def tablet_png(b: BatchView) -> bytes:
-    """The designed tablet in 3D (576 × 432 px), re-planned from the record."""
+    """The designed tablet in 3D (the slicer's preview), re-planned from the record."""
     rx = parse_prescription(b.rx)
     made_on = dt.datetime.fromisoformat(b.created_at).date()
     design = plan_tablet(rx, b.profile_id, on=made_on).design
@@ -87,32 +89,11 @@ def tablet_png(b: BatchView) -> bytes:
             f"the tablet cannot be redrawn: {design.volume_mm3:.3f} mm³ is not "
             f"the recorded {recorded:.3f} mm³"
         )
-    mesh = design.mesh
-    figure = Figure(figsize=(4.8, 3.6))
-    axes = figure.add_subplot(projection="3d")
-    triangles = mesh.vertices[mesh.faces]
-    normals = mesh.face_normals
-    light = np.array([0.3, -0.5, 0.8]) / np.linalg.norm([0.3, -0.5, 0.8])
-    shade = 0.45 + 0.55 * np.clip(normals @ light, 0.0, 1.0)
-    base = np.array([0.30, 0.62, 0.68])
-    colours = np.clip(base[None, :] * shade[:, None] + 0.08, 0.0, 1.0)
-    axes.add_collection3d(Poly3DCollection(triangles, facecolors=colours, edgecolors="none"))
-    low, high = mesh.bounds
-    span = float(max(high - low)) / 2.0
-    centre = (low + high) / 2.0
-    axes.set_xlim(centre[0] - span, centre[0] + span)
-    axes.set_ylim(centre[1] - span, centre[1] + span)
-    axes.set_zlim(centre[2] - span, centre[2] + span)
-    axes.set_box_aspect((1, 1, 1))
-    axes.view_init(elev=28, azim=-60)
-    for axis in (axes.xaxis, axes.yaxis, axes.zaxis):
-        axis.set_pane_color((0.97, 0.98, 0.99, 1.0))
-    axes.set_xlabel("x mm", color=INK)
-    axes.set_ylabel("y mm", color=INK)
-    axes.set_zlabel("z mm", color=INK)
-    axes.tick_params(labelsize=7, colors=INK)
-    figure.subplots_adjust(left=0, right=1, bottom=0.02, top=1)
-    return _png(figure)
+    part = check_mesh(design.mesh, name=f"{design.shape} tablet")
+    with tempfile.TemporaryDirectory(prefix="printmed-tablet-") as folder:
+        path = Path(folder) / "tablet.png"
+        render_tablet_png(part, path)
+        return path.read_bytes()
 
 
 def tablet_layers(text: str, mm3_per_e: float) -> list[tuple[float, list[Segment]]]:
