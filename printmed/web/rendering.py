@@ -51,6 +51,19 @@ def mg(value: float | None) -> str:
     return "–" if value is None else f"{value:.4g} mg"
 
 
+# Pages hold patient data: not cached, never framed by another site (no clickjacking of the
+# controls), scripts and everything else only from the app itself, no referrer sent on.
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self'; connect-src 'self'; frame-ancestors 'none'; form-action 'self'"
+    ),
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
+
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.filters.update(duration=duration, when=when, mg=mg)
 
@@ -83,7 +96,7 @@ def render(
             **context,
         },
         status_code=status_code,
-        headers={"Cache-Control": "no-store"},
+        headers=PAGE_HEADERS,
     )
 
 

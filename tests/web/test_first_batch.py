@@ -55,6 +55,9 @@ def enter_prescription(page: Page) -> None:
 def test_a_technician_prints_and_weighs_and_a_pharmacist_releases(
     page: Page, service: Service
 ) -> None:
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
     page.goto("/login")
     screenshot(page, "01-login")
     log_in(page, "tess")
@@ -149,6 +152,7 @@ def test_a_technician_prints_and_weighs_and_a_pharmacist_releases(
     page.goto("/batches")
     expect(page.get_by_role("row", name=re.compile(batch))).to_contain_text("released")
     screenshot(page, "09b-batches")
+    assert problems == []  # no script error or blocked resource on any page
 
     with service.store.session() as session:
         job = jobs.get_job(session, batch)

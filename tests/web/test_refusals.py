@@ -170,6 +170,16 @@ def test_pages_need_a_login(page: Page, service: Service) -> None:
     expect(page).to_have_url(re.compile(r".*/login$"))
 
 
+def test_pages_are_not_cached_framed_or_fed_from_elsewhere(page: Page, service: Service) -> None:
+    answer = page.goto("/login")
+    assert answer is not None
+    headers = answer.headers
+    assert headers["cache-control"] == "no-store"
+    assert headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert "script-src 'self';" in headers["content-security-policy"]
+
+
 def test_a_batch_not_yet_printed_cannot_be_weighed_and_an_unknown_one_is_named(
     page: Page, service: Service
 ) -> None:
