@@ -79,9 +79,26 @@ def batch_problems(session: Session, job: Job) -> list[str]:
             problems.append(
                 f"{job.batch_number}: stored G-code does not hash to {job.gcode_sha256}"
             )
-    for signature in session.scalars(
-        select(Signature).where(Signature.batch_number == job.batch_number)
-    ):
+    # Every signature row has its entry in the trail (same hash), and no entry lacks its row.
+    signed_in_trail = {
+        json.loads(entry.new_json).get("signature_hash")
+        for entry in session.scalars(
+            select(AuditEntry).where(
+                AuditEntry.batch_number == job.batch_number, AuditEntry.entity == "signature"
+            )
+        )
+    }
+    signatures = list(
+        session.scalars(select(Signature).where(Signature.batch_number == job.batch_number))
+    )
+    if len(signed_in_trail) != len(signatures):
+        problems.append(
+            f"{job.batch_number}: {len(signatures)} signatures but {len(signed_in_trail)} "
+            "signature entries in the audit trail"
+        )
+    for signature in signatures:
+        if signature.signature_hash not in signed_in_trail:
+            problems.append(f"{job.batch_number}: signature {signature.id} is not in the trail")
         if signature_hash(signature) != signature.signature_hash:
             problems.append(f"{job.batch_number}: signature {signature.id} was altered")
         elif record_hash(session, job.batch_number, signature.through_seq) != signature.record_hash:

@@ -35,8 +35,18 @@ class RecordPdf(Document):
     def footer(self) -> None:
         self.set_y(-12)
         self.font(7)
+        chain = self.record.integrity.chain
         state = "intact" if self.record.integrity.intact else "NOT INTACT"
-        self.cell(0, 5, self.safe(f"audit chain {state}; page {self.page_no()}/{{nb}}"), align="C")
+        # The head's hash on paper anchors the chain: a later rewrite of it cannot match.
+        self.cell(
+            0,
+            5,
+            self.safe(
+                f"audit chain {state} through entry {chain.entries}, head "
+                f"{chain.head_hash[:16]}; page {self.page_no()}/{{nb}}"
+            ),
+            align="C",
+        )
 
     def heading(self, text: str) -> None:
         self.ln(2)

@@ -155,7 +155,11 @@ def test_signature_moved_to_another_batch_is_found(store: Store) -> None:
         )
     with store.session() as session:
         problems = verify_records(session, second).problems
-    assert problems == [f"{second}: signature {signature_id} was altered"]
+    assert problems == [
+        f"{second}: 1 signatures but 0 signature entries in the audit trail",
+        f"{second}: signature {signature_id} is not in the trail",
+        f"{second}: signature {signature_id} was altered",
+    ]
 
 
 def test_value_changes_name_each_changed_leaf() -> None:
@@ -165,3 +169,23 @@ def test_value_changes_name_each_changed_leaf() -> None:
     new = {"weights_mg": [1.0, 2.5], "source": "balance", "extra": {"a": 1}}
     assert value_changes(old, new) == ["source: 'manual' → 'balance'", "weights_mg[1]: 2 → 2.5"]
     assert summarise_changes([1, 2, 3], [4, 5, 6], most=2) == "[0]: 1 → 4; [1]: 2 → 5 (+1 more)"
+
+
+def test_a_signature_whose_trail_entry_was_removed_is_found(store: Store) -> None:
+    batch = _weighed(store, "tech", others=("tech2",))
+    with store.session() as session:
+        signer = authenticate_signer(session, "tech2", PASSWORD, "checked")
+        signature_id = sign(session, service.get_job(session, batch), signer, "checked").id
+    with store.engine.begin() as connection:
+        # The last entry (the signature's) removed: the chain alone cannot see a cut tail.
+        connection.execute(text("DROP TRIGGER audit_entries_no_delete"))
+        connection.execute(
+            text("DELETE FROM audit_entries WHERE seq = (SELECT max(seq) FROM audit_entries)")
+        )
+    with store.session() as session:
+        report = verify_records(session, batch)
+    assert report.chain.intact
+    assert report.problems == [
+        f"{batch}: 1 signatures but 0 signature entries in the audit trail",
+        f"{batch}: signature {signature_id} is not in the trail",
+    ]
