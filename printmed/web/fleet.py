@@ -83,6 +83,7 @@ def status(request: Request, name: str) -> dict[str, Any]:
         percent = 100.0 * acknowledged / total
     remaining = None
     if estimate is not None and percent is not None:
+        # the G-code's own time; a simulated printer runs `speed_factor` times faster than that
         speed = float(getattr(printer, "_speed_factor", 1.0) or 1.0)
         remaining = float(estimate) * (1 - percent / 100.0) / speed
     return {
