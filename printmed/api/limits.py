@@ -82,7 +82,11 @@ class RequestLimits:
             await response(scope, receive, send)
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
+        if declared is not None and not declared.isdigit():
+            response = error_response(path, 400, "Content-Length is not a whole number")
+            await response(scope, receive, send)
+            return
+        if declared is not None and int(declared) > self.max_body_bytes:
             await self._too_large(scope, receive, send, path)
             return
         body, more, too_large = [], True, False

@@ -1,4 +1,4 @@
-"""The pages' session cookie: HttpOnly, SameSite=Strict, Secure unless served on plain localhost.
+"""The pages' session cookie: HttpOnly, SameSite=Strict, and Secure when served over HTTPS.
 
 Its lifetime is the browser session; the server ends it after the idle time regardless.
 """
