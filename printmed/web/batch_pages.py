@@ -24,7 +24,7 @@ from printmed.records.release import check_releasable, release
 from printmed.records.signatures import authenticate_signer, sign
 from printmed.records.weighing import record_weights, unit_count
 from printmed.store.models import User
-from printmed.users import RECORD_ROLES, AuthenticationFailed
+from printmed.users import RECORD_ROLES, AuthenticationFailed, NotPermitted
 from printmed.web import fleet
 from printmed.web.batch_view import BatchView, load_batch
 from printmed.web.refusals import refusals, sentence
@@ -33,6 +33,7 @@ from printmed.web.session import CheckedForm, PageRoute, PageUser
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 BALANCE_UNIT_TIMEOUT_S = 60.0
+BATCHES_LISTED = 200
 WEIGHABLE = frozenset({JobState.PRINTED, JobState.WEIGHED})
 REJECTABLE = frozenset({JobState.PRINTED, JobState.WEIGHED, JobState.FAILED, JobState.INTERRUPTED})
 
@@ -49,7 +50,7 @@ def _refused(request: Request, user: User, heading: str, exc: Exception, back: s
         user,
         title=heading,
         section="batches",
-        status_code=403 if type(exc).__name__ == "NotPermitted" else 409,
+        status_code=403 if isinstance(exc, NotPermitted) else 409,
         heading=heading,
         message=sentence(exc),
         back=back,
@@ -59,8 +60,8 @@ def _refused(request: Request, user: User, heading: str, exc: Exception, back: s
 @router.get("/batches")
 def batches_page(request: Request, user: PageUser) -> Response:
     with store_of(request).session() as session:
-        jobs = service.list_jobs(session)
-        batches = [load_batch(session, job.batch_number) for job in reversed(jobs)]
+        jobs = service.list_jobs(session)[-BATCHES_LISTED:]
+        batches = [BatchView(job.batch_number, service.snapshot(job)) for job in reversed(jobs)]
     return render(
         request, "batches.html", user, title="Batches", section="batches", batches=batches
     )
@@ -360,7 +361,7 @@ def sign_batch(request: Request, batch_number: str, user: PageUser, form: Checke
             user,
             batch_number,
             sentence(exc),
-            403 if type(exc).__name__ == "NotPermitted" else 409,
+            403 if isinstance(exc, NotPermitted) else 409,
         )
     return RedirectResponse(f"/batches/{batch_number}/release", status_code=303)
 
