@@ -4,11 +4,12 @@ is the order with its job, already through the dose gate (state verified), or a 
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
+from pydantic import BaseModel
 
 from dosing.prescription import Prescription
 from printmed.api import idempotency, orders
@@ -19,6 +20,7 @@ from printmed.auth import SCOPE_ORDER_READ, SCOPE_ORDER_WRITE, require_scope
 from printmed.auth.dependencies import store_of
 from printmed.auth.principal import Principal
 from printmed.store.models import Job
+from printmed.tablet import plan_tablet
 
 router = APIRouter(prefix="/api/v1/prescriptions", tags=["prescriptions"])
 PROBLEMS: Responses = {
@@ -80,6 +82,34 @@ async def create_prescription(
             answer_existing=existing,
             answer_created=created,
         )
+    )
+
+
+class TabletPlanView(BaseModel):
+    """What an order would make: the printer, the dose (with its trail) and the tablet."""
+
+    printer: str
+    dose: dict[str, Any]
+    design: dict[str, Any]
+
+
+@router.post(
+    "/check",
+    response_model=TabletPlanView,
+    responses=PROBLEMS,
+    summary="Dose and tablet for a prescription, recording nothing (the form's live check)",
+)
+def check_prescription(
+    rx: Prescription,
+    who: Annotated[Principal, Depends(require_scope(SCOPE_ORDER_WRITE))],
+    printer: Annotated[
+        str | None, Query(max_length=64, description="printer profile id (default: by lot)")
+    ] = None,
+) -> TabletPlanView:
+    """Clients with prescriptions.write; technicians and pharmacists."""
+    plan = plan_tablet(rx, printer)
+    return TabletPlanView(
+        printer=str(plan.printer["id"]), dose=plan.dose.to_dict(), design=plan.design.to_dict()
     )
 
 

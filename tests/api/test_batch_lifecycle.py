@@ -56,6 +56,13 @@ def test_released_order_completes_its_task_with_a_dispense_of_the_batch(
     lot = record["fields"]["formulation_json"]
     fraction = lot["loading_percent_w_w"] / 100 * lot["assay_percent"] / 100
     unit_mg = job["dose"]["dose_mg"] / fraction
+    weights = {"weights_mg": [unit_mg * 1.002, unit_mg * 0.998]}
+    preview = client.post(
+        f"/api/v1/batches/{batch}/weights/check", json=weights, headers=callers["tech"]
+    )
+    assert preview.status_code == 200, preview.text
+    assert preview.json()["passed"] is True
+    assert client.get(f"/api/v1/jobs/{batch}", headers=callers["tech"]).json()["state"] == "printed"
     weighed = client.post(
         f"/api/v1/batches/{batch}/weights",
         json={"weights_mg": [unit_mg * 1.002, unit_mg * 0.998]},

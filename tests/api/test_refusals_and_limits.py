@@ -141,3 +141,15 @@ def test_the_api_documentation_is_served_without_a_cdn(client: TestClient) -> No
     script = page.text.split('src="')[1].split('"')[0]
     assert client.get(script).status_code == 200
     assert client.get("/openapi.json").json()["info"]["title"] == "printmed"
+
+
+def test_a_prescription_is_checked_without_recording_anything(
+    client: TestClient, callers: Callers
+) -> None:
+    answer = client.post(
+        "/api/v1/prescriptions/check", json=native_order(), headers=callers["epma"]
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["dose"]["dose_mg"] == 12.5
+    assert answer.json()["printer"] == "fdm-pharma-04"
+    assert client.get("/api/v1/jobs", headers=callers["tech"]).json() == []
