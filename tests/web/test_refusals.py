@@ -195,3 +195,28 @@ def test_a_batch_not_yet_printed_cannot_be_weighed_and_an_unknown_one_is_named(
     answer = page.goto(f"/batches/{batch_number}/weigh")
     assert answer is not None and answer.status == 409
     expect(page.get_by_role("heading", name=f"Batch {batch_number} is verified")).to_be_visible()
+
+
+def test_rejecting_a_batch_asks_for_confirmation_and_records_who_and_why(
+    page: Page, service: Service
+) -> None:
+    with service.store.session() as session:
+        rx = parse_prescription(HYDROCORTISONE | {"id": "RX-WEB-0008"})
+        tess = get_user(session, "tess")
+        batch_number = make_job(
+            session, tess, rx, printer=SSE_PRINTER, profile_id=SSE_PRINTER
+        ).batch_number
+    log_in(page, "tess")
+    page.goto(f"/batches/{batch_number}/review")
+    page.get_by_label("Reason to reject instead").fill("prescription cancelled by the ward")
+    page.get_by_role("button", name="Reject batch").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text(f"Reject batch {batch_number}?")
+    dialog.get_by_role("button", name="Reject batch").click()
+    page.wait_for_url(re.compile(rf".*/batches/{batch_number}/release$"))
+    expect(page.locator("main .badge").first).to_have_text("rejected")
+    expect(page.get_by_role("row", name=re.compile(r"job\.reject"))).to_contain_text(
+        "prescription cancelled by the ward"
+    )
+    with service.store.session() as session:
+        assert jobs.get_job(session, batch_number).state == "rejected"
