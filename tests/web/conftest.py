@@ -44,7 +44,8 @@ CHROMIUM_ARGS = [
 ]
 # A 10-inch tablet in landscape.
 VIEWPORT = {"width": 1280, "height": 800}
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web"
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts" / "web"
 PRINTER = "fdm-pharma-04"
 HYDROCORTISONE = {
     "id": "RX-WEB-0002",
@@ -141,7 +142,7 @@ def running_service(data_dir: Path, printers: str) -> Iterator[Service]:
         "warning",
     ]
     process = subprocess.Popen(
-        [sys.executable, *command], env=env, stdout=log, stderr=subprocess.STDOUT
+        [sys.executable, *command], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO
     )
     url = f"http://127.0.0.1:{port}"
     try:
