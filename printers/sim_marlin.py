@@ -202,9 +202,10 @@ class SimulatedMarlin:
     def _main_loop(self) -> None:
         while self._running:
             with self._cond:
-                while self._running and not self.killed and not self._rx and not self._queue:
+                # a killed board does nothing until reset: wait, do not spin
+                while self._running and (self.killed or not (self._rx or self._queue)):
                     self._cond.wait(0.1)
-                if not self._running or self.killed:
+                if not self._running:
                     continue
                 while self._rx and len(self._queue) < self.command_slots:
                     line = self._rx.popleft()
