@@ -28,6 +28,17 @@ def unit_count(job: Job) -> int:
     return int(column_value(job, "prescription_json")["units"])
 
 
+def unit_dose_mg(job: Job) -> float:
+    """The dose one printed unit holds: per administration ÷ units per dose (mini-tablets)."""
+    design = column_value(job, "design_json")
+    if design and "dose_mg" in design:
+        return float(design["dose_mg"])
+    dose = column_value(job, "dose_json")
+    if dose is None:
+        raise InputError("batch", job.batch_number, "has no recorded dose")
+    return float(dose["dose_mg"])
+
+
 def record_weights(
     session: Session,
     job: Job,
@@ -42,12 +53,9 @@ def record_weights(
     correction = job.state == JobState.WEIGHED
     if correction and not reason.strip():
         raise InputError("reason", reason, "is required to correct recorded weights")
-    dose = column_value(job, "dose_json")
-    if dose is None:
-        raise InputError("batch", job.batch_number, "has no recorded dose")
     qc = assess(
         list(weights_mg),
-        dose_mg=float(dose["dose_mg"]),
+        dose_mg=unit_dose_mg(job),
         formulation=column_value(job, "formulation_json"),
         units=unit_count(job),
     )
