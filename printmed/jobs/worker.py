@@ -11,10 +11,12 @@ import dataclasses
 import datetime as dt
 import enum
 import json
+import logging
 import threading
 import time
 from typing import Any
 
+from printers.errors import PrinterError
 from printers.firmware import FirmwareInfo
 from printers.interface import JobState as StreamState
 from printers.interface import Printer, Progress, StreamReport
@@ -27,6 +29,7 @@ from printmed.store import Store
 from printmed.store.models import GcodeProgram, Job, PrintProgress
 
 TEMPERATURE_SAMPLE_S = 1.0
+log = logging.getLogger("printmed.worker")
 
 
 def as_data(value: Any) -> Any:
@@ -93,7 +96,10 @@ class PrinterWorker:
 
     def run_once(self) -> str | None:
         """Print the oldest queued job, if any; its batch number."""
-        if self.firmware is None:
+        if self.firmware is None or not self.printer.status().connected:
+            # first job, or the link was lost or halted (M112): a real board is reset by
+            # reconnecting, so nothing is claimed until the printer answers again
+            self.firmware = None
             self.connect()
         assert self.firmware is not None
         with self.store.session() as session:
@@ -159,7 +165,15 @@ class PrinterWorker:
         self.recover()
         printed = []
         while not stop.is_set():
-            batch = self.run_once()
+            try:
+                batch = self.run_once()
+            except PrinterError as exc:
+                # The printer cannot be reached (unplugged, halted, busy port): keep the worker
+                # alive and try again; any job it had claimed is already recorded as ended.
+                log.warning("printer %s unavailable: %s", self.printer_name, exc)
+                self.firmware = None
+                stop.wait(self.poll_s)
+                continue
             if batch is not None:
                 printed.append(batch)
                 continue

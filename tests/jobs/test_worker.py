@@ -114,3 +114,19 @@ def test_gcode_altered_after_the_gate_is_never_streamed(store: Store) -> None:
         job = service.get_job(session, batch)
         assert job.state == "failed"
         assert service.column_value(job, "stream_report_json")["lines_sent"] == 0
+
+
+def test_after_an_emergency_stop_the_worker_reconnects_before_taking_the_next_job(
+    store: Store,
+) -> None:
+    users = add_users(store, "tech")
+    worker = _worker(store)
+    worker.connect()
+    worker.printer.emergency_stop()  # the board halts; only a reset (reconnect) revives it
+    batch = queued_job(store, users["tech"], lines=30)
+    try:
+        assert worker.run(threading.Event(), until_idle=True) == [batch]
+    finally:
+        worker.printer.disconnect()
+    with store.session() as session:
+        assert service.get_job(session, batch).state == "printed"
