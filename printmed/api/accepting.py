@@ -38,7 +38,7 @@ def accept_order(
     replayed = idempotency.replay(store, request, who.label, body)
     if replayed is not None:
         return replayed
-    with store.session() as session:
+    with store.read_session() as session:
         actor = who.actor(session)
         try:
             orders.find_duplicate(session, who, rx)
@@ -67,5 +67,5 @@ def accept_order(
         # The same order, sent again while the first was being made: answer with the first.
         if not duplicate.same:
             raise
-        with store.session() as session:
+        with store.read_session() as session:
             return answer_existing(*orders.get_order(session, who, duplicate.existing_id))

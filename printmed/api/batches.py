@@ -94,7 +94,7 @@ def signature_view(signature: Signature) -> SignatureView:
 )
 def get_record(request: Request, batch_number: str, user: Staff) -> dict[str, Any]:
     """Any staff member."""
-    with store_of(request).session() as session:
+    with store_of(request).read_session() as session:
         return load_record(session, batch_number).to_dict()
 
 
@@ -106,7 +106,7 @@ def get_record(request: Request, batch_number: str, user: Staff) -> dict[str, An
 )
 def get_integrity(request: Request, batch_number: str, user: Staff) -> dict[str, Any]:
     """Any staff member."""
-    with store_of(request).session() as session:
+    with store_of(request).read_session() as session:
         get_job(session, batch_number)
         return verify_records(session, batch_number).to_dict()
 
@@ -147,7 +147,7 @@ def post_weights(
 )
 def check_weights(request: Request, batch_number: str, weights: Weights, user: Maker) -> Any:
     """Technicians and pharmacists; the weighing page's live check."""
-    with store_of(request).session() as session:
+    with store_of(request).read_session() as session:
         job = get_job(session, batch_number)
         dose = column_value(job, "dose_json")
         if dose is None:
@@ -225,7 +225,7 @@ def post_release(
 )
 def get_record_pdf(request: Request, batch_number: str, user: Staff) -> Response:
     """Any staff member."""
-    with store_of(request).session() as session:
+    with store_of(request).read_session() as session:
         record = load_record(session, batch_number)
     return Response(batch_record_pdf(record, settings_of(request)), media_type="application/pdf")
 
@@ -238,6 +238,6 @@ def get_record_pdf(request: Request, batch_number: str, user: Staff) -> Response
 )
 def get_label_pdf(request: Request, batch_number: str, user: Staff) -> Response:
     """Any staff member."""
-    with store_of(request).session() as session:
+    with store_of(request).read_session() as session:
         record = load_record(session, batch_number)
     return Response(label_pdf(record, settings_of(request)), media_type="application/pdf")

@@ -8,6 +8,7 @@ leaves either both or neither; two racing requests meet at the unique (caller, k
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, TypeVar
@@ -28,6 +29,9 @@ HEADER = "Idempotency-Key"
 MAX_KEY_CHARS = 255
 REPLAYED_HEADER = "Idempotent-Replayed"
 P = TypeVar("P")
+# This process's creating transactions queue here rather than in SQLite's busy handler, which
+# polls with sleeps of up to 100 ms and lets a late writer overtake an early one.
+WRITERS = threading.Lock()
 # Declares the header on a route (for OpenAPI); create_once reads it from the request.
 IdempotencyKey = Annotated[
     str | None,
@@ -110,7 +114,7 @@ def replay(store: Store, request: Request, caller: str, body: bytes) -> Response
     key = key_of(request)
     if key is None:
         return None
-    with store.session() as session:
+    with store.read_session() as session:
         found = lookup(session, caller, key, fingerprint(request.method, request.url.path, body))
     return None if found is None else found.response(replayed=True)
 
@@ -132,7 +136,7 @@ def create_once(
     request_sha256 = fingerprint(request.method, request.url.path, body)
     prepared = prepare()
     try:
-        with store.session() as session:
+        with WRITERS, store.session() as session:
             answer = write(session, prepared)
             if key is not None:
                 remember(session, caller, key, request_sha256, answer)
@@ -140,7 +144,7 @@ def create_once(
         if key is None:
             raise
         # A concurrent request with the same key committed first: answer as it did.
-        with store.session() as session:
+        with store.read_session() as session:
             found = lookup(session, caller, key, request_sha256)
         if found is None:
             raise

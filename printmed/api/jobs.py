@@ -58,14 +58,14 @@ def progress_of(session: Session, job_id: int) -> Progress | None:
 @router.get("", response_model=list[JobView], summary="Jobs, oldest first, by state")
 def list_jobs(request: Request, user: Staff, state: JobState | None = None) -> list[JobView]:
     """Any staff member."""
-    with store_of(request).session() as session:
+    with store_of(request).read_session() as session:
         return [job_view(j, full=False) for j in service.list_jobs(session, state)]
 
 
 @router.get("/{batch_number}", response_model=JobView, responses=NOT_FOUND, summary="One job")
 def get_job(request: Request, batch_number: str, user: Staff) -> JobView:
     """Any staff member."""
-    with store_of(request).session() as session:
+    with store_of(request).read_session() as session:
         return job_view(service.get_job(session, batch_number))
 
 
@@ -77,7 +77,7 @@ def get_job(request: Request, batch_number: str, user: Staff) -> JobView:
 )
 def get_progress(request: Request, batch_number: str, user: Staff) -> Progress | None:
     """Any staff member."""
-    with store_of(request).session() as session:
+    with store_of(request).read_session() as session:
         return progress_of(session, service.get_job(session, batch_number).id)
 
 
@@ -89,7 +89,7 @@ def get_progress(request: Request, batch_number: str, user: Staff) -> Progress |
 )
 def get_gcode(request: Request, batch_number: str, user: Staff) -> PlainTextResponse:
     """Any staff member."""
-    with store_of(request).session() as session:
+    with store_of(request).read_session() as session:
         job = service.get_job(session, batch_number)
         program = session.get(GcodeProgram, job.gcode_sha256) if job.gcode_sha256 else None
         if program is None:

@@ -125,7 +125,7 @@ def list_prescriptions(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[OrderView]:
     """Clients with prescriptions.read; any staff member."""
-    with store_of(request).session() as session:
+    with store_of(request).read_session() as session:
         return [order_view(o, j, full=False) for o, j in orders.list_orders(session, who, limit)]
 
 
@@ -141,6 +141,6 @@ def get_prescription(
     who: Annotated[Principal, Depends(require_scope(SCOPE_ORDER_READ))],
 ) -> OrderView:
     """Clients with prescriptions.read (their own orders); any staff member."""
-    with store_of(request).session() as session:
+    with store_of(request).read_session() as session:
         order, job = orders.get_order(session, who, order_id)
         return order_view(order, job)

@@ -53,7 +53,7 @@ class ControlDone(BaseModel):
 def status_of(request: Request, profile: dict[str, Any]) -> PrinterStatus:
     # The live status opens its own transaction: taken first, never inside ours (SQLite).
     live = fleet.status(request, str(profile["id"]))
-    with store_of(request).session() as session:
+    with store_of(request).read_session() as session:
         return _recorded_status(session, profile, live)
 
 

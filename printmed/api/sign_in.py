@@ -150,7 +150,7 @@ def client_token(
     if not client_id or not client_secret:
         return _oauth_error(401, "invalid_client", "client_id and client_secret are required")
     try:
-        with store_of(request).session() as session:
+        with store_of(request).read_session() as session:
             issued = clients.issue_token(
                 session, settings_of(request), client_id, client_secret, scope
             )

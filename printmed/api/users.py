@@ -94,7 +94,7 @@ def client_view(client: ApiClient) -> ClientView:
 @router.get("/users", response_model=list[UserView], summary="Staff accounts")
 def list_users(request: Request, admin: Admin) -> list[UserView]:
     """Admins."""
-    with store_of(request).session() as session:
+    with store_of(request).read_session() as session:
         return [user_view(u) for u in users.list_users(session)]
 
 
@@ -131,7 +131,7 @@ def get_user(request: Request, username: str, user: Staff) -> UserView:
     """Admins, or the user themselves."""
     if user.username != username:
         users.require_role(user, {"admin"}, "read another user's account")
-    with store_of(request).session() as session:
+    with store_of(request).read_session() as session:
         return user_view(users.get_user(session, username))
 
 
@@ -163,7 +163,7 @@ def change_active(request: Request, username: str, change: ActiveChange, admin: 
 @router.get("/clients", response_model=list[ClientView], summary="Prescribing systems")
 def list_clients(request: Request, admin: Admin) -> list[ClientView]:
     """Admins."""
-    with store_of(request).session() as session:
+    with store_of(request).read_session() as session:
         return [client_view(c) for c in clients.list_clients(session)]
 
 

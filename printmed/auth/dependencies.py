@@ -57,17 +57,19 @@ def current_principal(
     cookie: Annotated[str | None, Depends(cookie_scheme)],
 ) -> Principal:
     """The caller from the bearer token (client JWT or staff token) or the session cookie."""
-    settings = settings_of(request)
-    with store_of(request).session() as session:
+    settings, store = settings_of(request), store_of(request)
+    if bearer is not None and bearer.credentials.count(".") == 2:
+        # A client JWT: checking it (and that the client is still active) only reads.
+        with store.read_session() as session:
+            claims = clients.client_claims(session, settings, bearer.credentials)
+        if claims is None:
+            raise NotAuthenticated("the client token is invalid, expired or revoked")
+        found = principal.client(claims["sub"], claims.get("scope", ""))
+        request.state.principal = found.label
+        return found
+    with store.session() as session:  # a staff session's idle clock restarts: a write
         if bearer is not None:
             token = bearer.credentials
-            if token.count(".") == 2:
-                claims = clients.client_claims(session, settings, token)
-                if claims is not None:
-                    found = principal.client(claims["sub"], claims.get("scope", ""))
-                    request.state.principal = found.label
-                    return found
-                raise NotAuthenticated("the client token is invalid, expired or revoked")
             user = sessions.user_for_token(
                 session, token, settings.session_idle_minutes, kind="bearer"
             )
@@ -90,7 +92,7 @@ def current_user(request: Request, who: Annotated[Principal, Depends(current_pri
     """The signed-in staff member (detached User); 403 for a prescribing system."""
     if who.kind != "user" or who.user_id is None:
         raise Forbidden("only staff may do this; a prescribing system may not")
-    with store_of(request).session() as session:
+    with store_of(request).read_session() as session:
         user = session.get(User, who.user_id)
         if user is None:
             raise NotAuthenticated("the account no longer exists")

@@ -178,7 +178,7 @@ def read_medication_request(
     who: Annotated[Principal, Depends(require_scope(SCOPE_ORDER_READ))],
 ) -> JSONResponse:
     """Clients with prescriptions.read (their own orders); any staff member."""
-    with store_of(request).session() as session:
+    with store_of(request).read_session() as session:
         order, _ = _fhir_order(session, who, order_id)
         return fhir_response(json.loads(order.resource_json or "{}"))
 
@@ -195,7 +195,7 @@ def read_task(
     who: Annotated[Principal, Depends(require_scope(SCOPE_ORDER_READ))],
 ) -> JSONResponse:
     """Clients with prescriptions.read (their own orders); any staff member."""
-    with store_of(request).session() as session:
+    with store_of(request).read_session() as session:
         order, job = _fhir_order(session, who, task_id)
         return fhir_response(_task(session, order, job))
 
@@ -214,7 +214,7 @@ def search_tasks(
 ) -> JSONResponse:
     """Clients with prescriptions.read (their own orders); any staff member."""
     base = str(request.base_url).rstrip("/")
-    with store_of(request).session() as session:
+    with store_of(request).read_session() as session:
         if focus is not None:
             wanted = focus.removeprefix(f"{base}/fhir/").removeprefix("MedicationRequest/")
             try:
@@ -251,7 +251,7 @@ def read_medication_dispense(
     who: Annotated[Principal, Depends(require_scope(SCOPE_ORDER_READ))],
 ) -> JSONResponse:
     """Clients with prescriptions.read (their own orders); any staff member."""
-    with store_of(request).session() as session:
+    with store_of(request).read_session() as session:
         order, job = _fhir_order(session, who, dispense_id)
         released = [
             e.at for e in entries_for(session, job.batch_number) if e.action == "record.release"

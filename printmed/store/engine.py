@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from printmed.errors import InputError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+READ_ONLY = "printmed_read_only"  # execution option of Store.read_session
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,15 @@ class Store:
     def session(self) -> Iterator[Session]:
         """One transaction: committed on leaving the block, rolled back on an exception."""
         with self.sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A transaction that only reads: on SQLite a deferred BEGIN, so that in WAL it never
+        waits for the writer (the API's lookups); the same as `session()` on PostgreSQL."""
+        with self.sessions() as session:
+            session.connection(execution_options={READ_ONLY: True})
+            # Closing (not rolling back) ends the transaction and leaves loaded objects usable.
             yield session
 
     def dispose(self) -> None:
@@ -80,7 +90,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin_immediate(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    read_only = connection.get_execution_options().get(READ_ONLY, False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def open_store(url: str, *, migrate: bool = True) -> Store:
