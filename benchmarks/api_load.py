@@ -176,7 +176,7 @@ def start_server(
 
 
 async def load(
-    base: str, token: str, clients_n: int, per_client: int, start_n: int
+    base: str, token: str, clients_n: int, per_client: int, start_n: int, keepalive: bool = True
 ) -> dict[str, Any]:
     """`clients_n` clients each sending `per_client` orders one after another."""
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json"}
@@ -199,7 +199,11 @@ async def load(
             else:
                 failures.append(f"{answer.status_code}: {answer.text[:200]}")
 
-    limits = httpx.Limits(max_connections=clients_n + 5)
+    # With keep-alive each client stays on the uvicorn worker that accepted it; without, every
+    # order is a new connection (as many integration engines send them).
+    limits = httpx.Limits(
+        max_connections=clients_n + 5, max_keepalive_connections=None if keepalive else 0
+    )
     async with httpx.AsyncClient(timeout=120, limits=limits) as client:
         await one_client(0, client)  # warm-up (first slicing in each worker), not counted
         began = time.perf_counter()
@@ -251,7 +255,9 @@ def run_backend(
         start_n = 0
         for clients_n in args.clients:
             per_client = max(2, args.orders // clients_n)
-            result = asyncio.run(load(base, token, clients_n, per_client, start_n))
+            result = asyncio.run(
+                load(base, token, clients_n, per_client, start_n, not args.no_keepalive)
+            )
             start_n += (clients_n + 1) * per_client
             results.append(result)
             print(format_row(name, result), flush=True)
@@ -282,6 +288,9 @@ def main() -> int:
         type=lambda text: [int(n) for n in text.split(",")],
         default=list(CONCURRENCY),
         help="concurrency levels, e.g. 1,10,50",
+    )
+    parser.add_argument(
+        "--no-keepalive", action="store_true", help="a new connection for every order"
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON at the end")
     args = parser.parse_args()
