@@ -18,6 +18,7 @@ from printmed.api import idempotency, orders
 from printmed.api.tables import Order
 from printmed.auth.dependencies import settings_of, store_of
 from printmed.auth.principal import Principal
+from printmed.jobs.making import PreparedBatch, prepare_batch
 from printmed.store.models import Job
 
 
@@ -47,7 +48,7 @@ def accept_order(
                 raise
             return answer_existing(*orders.get_order(session, who, duplicate.existing_id))
 
-    def write(session: Session, prepared: orders.PreparedOrder) -> idempotency.Answer:
+    def write(session: Session, prepared: PreparedBatch) -> idempotency.Answer:
         order, job = orders.record(
             session,
             who,
@@ -61,7 +62,7 @@ def accept_order(
 
     try:
         return idempotency.create_once(
-            store, request, who.label, body, lambda: orders.prepare(rx, printer), write
+            store, request, who.label, body, lambda: prepare_batch(rx, printer), write
         )
     except orders.DuplicateOrder as duplicate:
         # The same order, sent again while the first was being made: answer with the first.

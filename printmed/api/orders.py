@@ -8,22 +8,18 @@ identifier its sender already used is the same order, never a second batch.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dosing.formulation import Formulation
 from dosing.prescription import Prescription
-from gcode.profile import parse_profile
-from printmed import audit, catalog, tablet
+from printmed import audit
 from printmed.api.problems import Conflict, NotFound
 from printmed.api.tables import Order
 from printmed.auth.principal import Principal
-from printmed.jobs.making import record_made_job
+from printmed.jobs.making import PreparedBatch, record_made_job
 from printmed.jobs.service import get_job
-from printmed.make import Batch, make_batch
 from printmed.store.models import Job, User
 
 
@@ -46,24 +42,6 @@ class DuplicateOrder(Conflict):
         super().__init__("identifier", existing.prescription_id, reason)
 
 
-@dataclass(frozen=True)
-class PreparedOrder:
-    """A prescription with its lot, printer profile and the gated batch, not yet recorded."""
-
-    rx: Prescription
-    lot: Formulation
-    profile: dict[str, Any]
-    batch: Batch
-
-
-def prepare(rx: Prescription, printer: str | None = None) -> PreparedOrder:
-    """Dose, design, slice and gate `rx` (no database); the dosing and gcode refusals pass up."""
-    lot = catalog.formulation(rx.formulation)
-    profile = tablet.printer_for(lot, printer)
-    batch = make_batch(rx, lot, parse_profile(profile, source=str(profile["id"])))
-    return PreparedOrder(rx, lot, profile, batch)
-
-
 def find_duplicate(session: Session, who: Principal, rx: Prescription) -> None:
     """DuplicateOrder if `who` already sent an order with `rx`'s identifier."""
     existing = session.scalar(
@@ -80,26 +58,17 @@ def record(
     session: Session,
     who: Principal,
     actor: User,
-    prepared: PreparedOrder,
+    prepared: PreparedBatch,
     *,
     source: str,
     resource: dict[str, Any] | None = None,
     batch_prefix: str = "PM",
 ) -> tuple[Order, Job]:
     """Write the job, its verification and the order in the caller's transaction."""
-    if session.get_bind().dialect.name == "postgresql":
-        # Batch numbers count the day's jobs: creators take turns (the audit chain's lock).
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": audit.CHAIN_LOCK_KEY})
+    audit.lock_chain(session)  # the duplicate check and the batch number see one order at a time
     find_duplicate(session, who, prepared.rx)
     job = record_made_job(
-        session,
-        actor,
-        prepared.rx,
-        prepared.lot,
-        prepared.profile,
-        prepared.batch,
-        printer=str(prepared.profile["id"]),
-        batch_prefix=batch_prefix,
+        session, actor, prepared, printer=str(prepared.profile["id"]), batch_prefix=batch_prefix
     )
     order_id = uuid.uuid4().hex
     stored = None

@@ -79,7 +79,7 @@ def prescription_from_fhir(
     drug_name, drug_code = _medication(request)
     dose_value, dose_unit = _dose(request)
     observations = _observations(request, data, resolve)
-    patient = {"id": _patient_id(request)}
+    patient: dict[str, Any] = {"id": _patient_id(request)}
     weight = _measurement(observations, BODY_WEIGHT_CODES, WEIGHT_TO_KG, "body weight")
     height = _measurement(observations, BODY_HEIGHT_CODES, HEIGHT_TO_CM, "body height")
     if weight is None:

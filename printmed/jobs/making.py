@@ -8,18 +8,20 @@ transaction, with the G-code, its SHA-256, the lot and every process parameter.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from dosing.formulation import Formulation
 from dosing.prescription import Prescription
-from gcode.profile import load_profile
+from gcode.profile import parse_profile
 from printmed import catalog
 from printmed.gate import RELEASE_TOLERANCE
 from printmed.jobs.service import create_job, record_verification
 from printmed.make import Batch, make_batch, temperatures_for
 from printmed.store.models import Job, User
+from printmed.tablet import printer_for
 from printmed.users import RECORD_ROLES, require_role
 
 
@@ -39,6 +41,30 @@ def process_parameters(batch: Batch, profile: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class PreparedBatch:
+    """A prescription with its lot, printer profile document and gated batch; nothing recorded."""
+
+    rx: Prescription
+    lot: Formulation
+    profile: dict[str, Any]
+    batch: Batch
+
+
+def prepare_batch(
+    rx: Prescription, profile_id: str | None = None, *, on: dt.date | None = None
+) -> PreparedBatch:
+    """Dose, design, slice and gate `rx` on profile `profile_id` (default: the first for the lot).
+
+    No database: callers run this outside their transaction (it is the slow part) and then
+    `record_made_job`; every dosing, gcode and gate refusal passes up unchanged.
+    """
+    lot = catalog.formulation(rx.formulation)
+    profile = printer_for(lot, profile_id)
+    batch = make_batch(rx, lot, parse_profile(profile, source=str(profile["id"])), on=on)
+    return PreparedBatch(rx, lot, profile, batch)
+
+
 def make_job(
     session: Session,
     actor: User,
@@ -51,34 +77,28 @@ def make_job(
 ) -> Job:
     """A verified job for `rx` on printer `printer` (profile `profile_id`), made by `actor`."""
     require_role(actor, RECORD_ROLES, "enter a prescription")
-    lot = catalog.formulation(rx.formulation)
-    profile_data = catalog.printer_profile_data(profile_id)
-    batch = make_batch(rx, lot, load_profile(profile_id), on=on)
-    return record_made_job(
-        session, actor, rx, lot, profile_data, batch, printer=printer, batch_prefix=batch_prefix
-    )
+    prepared = prepare_batch(rx, profile_id, on=on)
+    return record_made_job(session, actor, prepared, printer=printer, batch_prefix=batch_prefix)
 
 
 def record_made_job(
     session: Session,
     actor: User,
-    rx: Prescription,
-    lot: Formulation,
-    profile_data: dict[str, Any],
-    batch: Batch,
+    prepared: PreparedBatch,
     *,
     printer: str,
     batch_prefix: str = "PM",
 ) -> Job:
-    """Record a batch that already passed the gate (`make_batch` run outside the transaction,
-    as the API does) as a draft and its verification, in the caller's transaction."""
+    """Record a batch that already passed the gate as a draft and its verification, in the
+    caller's transaction."""
+    batch = prepared.batch
     job = create_job(
         session,
         actor,
-        prescription=rx.model_dump(mode="json"),
-        formulation=lot.model_dump(mode="json"),
+        prescription=prepared.rx.model_dump(mode="json"),
+        formulation=prepared.lot.model_dump(mode="json"),
         printer=printer,
-        profile_id=str(profile_data["id"]),
+        profile_id=str(prepared.profile["id"]),
         batch_prefix=batch_prefix,
     )
     record_verification(
@@ -93,6 +113,6 @@ def record_made_job(
         },
         gcode_text=batch.gcode,
         gcode_sha256=batch.sha256,
-        parameters=process_parameters(batch, profile_data),
+        parameters=process_parameters(batch, prepared.profile),
     )
     return job

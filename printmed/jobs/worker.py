@@ -96,11 +96,12 @@ class PrinterWorker:
 
     def run_once(self) -> str | None:
         """Print the oldest queued job, if any; its batch number."""
-        if self.firmware is None or not self.printer.status().connected:
-            # first job, or the link was lost or halted (M112): a real board is reset by
-            # reconnecting, so nothing is claimed until the printer answers again
-            self.firmware = None
+        if self.firmware is None:
             self.connect()
+        elif not self.printer.status().connected:
+            # Halted (M112), reset or unplugged since: someone must look at the printer before
+            # it prints again, so nothing is claimed and queued jobs stay queued.
+            return None
         assert self.firmware is not None
         with self.store.session() as session:
             job = service.claim_next(
@@ -168,10 +169,9 @@ class PrinterWorker:
             try:
                 batch = self.run_once()
             except PrinterError as exc:
-                # The printer cannot be reached (unplugged, halted, busy port): keep the worker
-                # alive and try again; any job it had claimed is already recorded as ended.
+                # The printer could not be reached or dropped out mid-job (a claimed job is
+                # already recorded as ended): the worker lives on and claims nothing meanwhile.
                 log.warning("printer %s unavailable: %s", self.printer_name, exc)
-                self.firmware = None
                 stop.wait(self.poll_s)
                 continue
             if batch is not None:

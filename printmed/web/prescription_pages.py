@@ -1,7 +1,8 @@
 """The new-prescription page: the form with live checks, and the orders that came over the API.
 
 A valid prescription is dosed, designed, sliced and held to its dose on the G-code (the job
-service's `make_job`) before the technician sees the review page; a refused one changes nothing.
+service's `prepare_batch`, then `record_made_job`) before the technician sees the review page;
+a refused one changes nothing.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy import select
 from printmed import catalog
 from printmed.api.tables import Order
 from printmed.auth import settings_of, store_of
-from printmed.jobs.making import make_job
+from printmed.jobs.making import prepare_batch, record_made_job
 from printmed.jobs.states import JobState
 from printmed.store.models import Job, User
 from printmed.users import RECORD_ROLES
@@ -133,15 +134,16 @@ def submit_prescription(request: Request, user: PageUser, form: CheckedForm) -> 
         return _page(request, user, check, status_code=422)
     printer = check.values["printer"]
     try:
+        # slice and gate outside the transaction: the store's writer is not held for seconds
+        prepared = prepare_batch(check.prescription, profiles[printer])
         with store_of(request).session() as session:
             actor = session.get(User, user.id)
             assert actor is not None
-            job = make_job(
+            job = record_made_job(
                 session,
                 actor,
-                check.prescription,
+                prepared,
                 printer=printer,
-                profile_id=profiles[printer],
                 batch_prefix=settings_of(request).batch_prefix,
             )
             batch = job.batch_number
