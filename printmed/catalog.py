@@ -15,6 +15,7 @@ from typing import Any
 from dosing.errors import FormulationRefused
 from dosing.formulation import Formulation, parse_formulation
 from dosing.prescription import Prescription, parse_prescription
+from gcode.profile import MachineProfile, parse_profile
 from printmed.errors import InputError
 from printmed.fhir.medication_request import is_fhir, prescription_from_fhir
 
@@ -95,6 +96,11 @@ def printer_profile_data(profile_id: str) -> dict[str, Any]:
             "printer", profile_id, f"is unknown (on file: {', '.join(sorted(profiles))})"
         )
     return profiles[profile_id]
+
+
+def printer_profile(profile_id: str) -> MachineProfile:
+    """The named printer profile, validated (gcode.profile refuses a malformed one by field)."""
+    return parse_profile(printer_profile_data(profile_id), source=profile_id)
 
 
 def read_json_file(path: Path, field: str = "file", limit: int = MAX_PRESCRIPTION_BYTES) -> Any:

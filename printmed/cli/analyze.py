@@ -10,7 +10,6 @@ import argparse
 from pathlib import Path
 
 from gcode.analyze import analyze
-from gcode.profile import parse_profile
 from printmed import catalog
 from printmed.cli.make import stage_progress
 from printmed.cli.output import print_json
@@ -36,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("gcode", str(path), "does not exist or is not a file")
     if path.stat().st_size > MAX_GCODE_BYTES:
         raise InputError("gcode", str(path), f"is larger than {MAX_GCODE_BYTES} bytes")
-    profile = parse_profile(catalog.printer_profile_data(args.printer), source=args.printer)
+    profile = catalog.printer_profile(args.printer)
     lot = catalog.formulation(args.formulation) if args.formulation else None
     filament = lot.filament_diameter_mm if lot is not None else None
     mm3_per_e = profile.mm3_per_e(filament)

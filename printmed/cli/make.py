@@ -14,7 +14,6 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from gcode.profile import parse_profile
 from printmed import catalog
 from printmed.cli.output import print_json, print_pairs, write_atomically
 from printmed.make import make_batch
@@ -63,7 +62,7 @@ def stage_progress() -> Iterator[Callable[[str, int, int], None]]:
 def run(args: argparse.Namespace) -> int:
     rx = catalog.read_prescription(args.prescription)
     lot = catalog.formulation(rx.formulation)
-    profile = parse_profile(catalog.printer_profile_data(args.printer), source=args.printer)
+    profile = catalog.printer_profile(args.printer)
     with stage_progress() as report:
         batch = make_batch(rx, lot, profile, progress=report, sequence=args.sequence)
     write_atomically(args.output, batch.gcode.encode())

@@ -20,7 +20,6 @@ from mpl_toolkits.mplot3d.art3d import Poly3DCollection
 
 from gcode.cut import FloatArray
 from gcode.mesh_io import PartMesh, check_mesh, read_mesh_file
-from gcode.profile import parse_profile
 from gcode.settings import settings_for
 from gcode.slice import slice_part
 from gcode.toolpaths import Layer
@@ -115,7 +114,7 @@ def _layer_numbers(spec: str, count: int) -> list[int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    profile = parse_profile(catalog.printer_profile_data(args.printer), source=args.printer)
+    profile = catalog.printer_profile(args.printer)
     if args.source.suffix.lower() in (".stl", ".3mf"):
         part = read_mesh_file(args.source, max_bytes=int(profile.max_file_mb * 1024 * 1024))
     else:
