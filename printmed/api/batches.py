@@ -20,15 +20,14 @@ from printmed.audit import canonical_json
 from printmed.auth import current_user, require_roles, settings_of
 from printmed.auth.dependencies import store_of
 from printmed.errors import InputError
-from printmed.jobs.service import column_value, get_job
+from printmed.jobs.service import get_job
 from printmed.records.batch_record import load_record
 from printmed.records.integrity import verify_records
 from printmed.records.label import label_pdf
-from printmed.records.qc import assess
 from printmed.records.record_pdf import batch_record_pdf
 from printmed.records.release import release
 from printmed.records.signatures import MEANINGS, authenticate_signer, sign
-from printmed.records.weighing import record_weights, unit_count
+from printmed.records.weighing import qc_of, record_weights
 from printmed.store.models import Signature, User
 from printmed.users import RECORD_ROLES
 
@@ -148,16 +147,7 @@ def post_weights(
 def check_weights(request: Request, batch_number: str, weights: Weights, user: Maker) -> Any:
     """Technicians and pharmacists; the weighing page's live check."""
     with store_of(request).read_session() as session:
-        job = get_job(session, batch_number)
-        dose = column_value(job, "dose_json")
-        if dose is None:
-            raise InputError("batch", batch_number, "has no recorded dose")
-        return assess(
-            weights.weights_mg,
-            dose_mg=float(dose["dose_mg"]),
-            formulation=column_value(job, "formulation_json"),
-            units=unit_count(job),
-        )
+        return qc_of(get_job(session, batch_number), weights.weights_mg)
 
 
 @router.post(

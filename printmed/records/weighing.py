@@ -39,6 +39,16 @@ def unit_dose_mg(job: Job) -> float:
     return float(dose["dose_mg"])
 
 
+def qc_of(job: Job, weights_mg: Sequence[float]) -> dict[str, Any]:
+    """The QC of these unit weights for this batch, recording nothing (also the live check)."""
+    return assess(
+        list(weights_mg),
+        dose_mg=unit_dose_mg(job),
+        formulation=column_value(job, "formulation_json"),
+        units=unit_count(job),
+    )
+
+
 def record_weights(
     session: Session,
     job: Job,
@@ -53,12 +63,7 @@ def record_weights(
     correction = job.state == JobState.WEIGHED
     if correction and not reason.strip():
         raise InputError("reason", reason, "is required to correct recorded weights")
-    qc = assess(
-        list(weights_mg),
-        dose_mg=unit_dose_mg(job),
-        formulation=column_value(job, "formulation_json"),
-        units=unit_count(job),
-    )
+    qc = qc_of(job, weights_mg)
     _change(
         session,
         job,

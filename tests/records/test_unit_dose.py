@@ -11,7 +11,7 @@ import hashlib
 import pytest
 
 from printmed.jobs import service
-from printmed.records.weighing import record_weights
+from printmed.records.weighing import qc_of, record_weights
 from printmed.store import Store
 from tests.records.builders import add_users, draft_job, gcode_text
 
@@ -62,3 +62,13 @@ def test_a_uniform_minitablet_batch_passes_against_the_per_unit_dose(store: Stor
     assert qc["dose_mg"] == pytest.approx(1.25)
     assert qc["acceptance_value"]["value"] < 15
     assert qc["passed"] is True
+
+
+def test_the_live_check_judges_units_the_same_way_and_records_nothing(store: Store) -> None:
+    batch, _ = _printed_minitablet_batch(store)
+    weights = [12.5 + ((i % 5) - 2) * 0.1 for i in range(10)]
+    with store.session() as session:
+        qc = qc_of(service.get_job(session, batch), weights)
+        assert qc["dose_mg"] == pytest.approx(1.25)
+        assert qc["passed"] is True
+        assert service.get_job(session, batch).state == "printed"
