@@ -30,8 +30,8 @@ import httpx
 
 from printmed import catalog
 from printmed.auth import clients
+from printmed.auth.users import create_user
 from printmed.store import open_store
-from printmed.users import create_user
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))

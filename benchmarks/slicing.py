@@ -64,7 +64,7 @@ def printmed_slice(mesh_path: Path, layer_mm: float, out: Path, density: float =
     from gcode.profile import load_profile
     from gcode.settings import settings_for
     from gcode.slice import slice_part
-    from gcode.write import Job, PlacedTablet, write_gcode
+    from gcode.write import PlacedTablet, PlateHeader, write_gcode
 
     profile = load_profile("fdm-pharma-04").model_copy(
         update={"build_volume_mm": BED_MM, "line_width_mm": LINE_MM, "nozzle_mm": NOZZLE_MM}
@@ -81,7 +81,7 @@ def printmed_slice(mesh_path: Path, layer_mm: float, out: Path, density: float =
     sliced = slice_part(part.triangles, settings)
     flow = plan_flow(sliced, settings.line_width_mm, part.volume_mm3 if density >= 1 else None)
     centre = (BED_MM[0] / 2, BED_MM[1] / 2)
-    job = Job("benchmark", "none", "none", 200.0, 60.0, MM3_PER_E)
+    job = PlateHeader("benchmark", "none", "none", 200.0, 60.0, MM3_PER_E)
     text = write_gcode([PlacedTablet(mesh_path.stem, sliced, centre, flow)], profile, job)
     out.write_text(text)
 

@@ -19,7 +19,7 @@ from gcode.errors import MeshRefused
 from gcode.settings import SliceSettings
 from gcode.toolpaths import Layer, Path, island_paths
 
-Progress = Callable[[int, int], None]
+SliceProgress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def layer_tops_mm(height_mm: float, settings: SliceSettings) -> FloatArray:
 
 
 def slice_part(
-    triangles: FloatArray, settings: SliceSettings, progress: Progress | None = None
+    triangles: FloatArray, settings: SliceSettings, progress: SliceProgress | None = None
 ) -> SlicedPart:
     """Toolpaths of every layer of a part.
 

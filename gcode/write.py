@@ -36,7 +36,7 @@ class PlacedTablet:
 
 
 @dataclass(frozen=True)
-class Job:
+class PlateHeader:
     """What the header names: the job, the lot and temperatures (°C)."""
 
     job_id: str
@@ -147,7 +147,7 @@ def ordered_paths(
 def write_gcode(
     tablets: list[PlacedTablet],
     profile: MachineProfile,
-    job: Job,
+    header: PlateHeader,
     sequence: Sequence = "layers",
     progress: Callable[[int, int], None] | None = None,
 ) -> str:
@@ -156,7 +156,7 @@ def write_gcode(
     `layers` prints layer k of every tablet before layer k + 1 (snake order, reversed every
     layer); `parts` prints one tablet after another and needs the gantry to clear them.
     """
-    check_temperatures(profile, job.nozzle_temp_c, job.bed_temp_c)
+    check_temperatures(profile, header.nozzle_temp_c, header.bed_temp_c)
     tallest = max(t.part.height_mm for t in tablets)
     if sequence == "parts" and tallest > profile.gantry_clearance_mm:
         raise SettingsInvalid(
@@ -165,9 +165,9 @@ def write_gcode(
             f"needs tablets below {profile.id}'s gantry clearance of "
             f"{profile.gantry_clearance_mm:g} mm (tallest is {tallest:g} mm)",
         )
-    w = _Writer(profile, job.mm3_per_e)
-    w.lines.extend(_header(tablets, profile, job, sequence))
-    values = {"nozzle_temp_c": f"{job.nozzle_temp_c:g}", "bed_temp_c": f"{job.bed_temp_c:g}"}
+    w = _Writer(profile, header.mm3_per_e)
+    w.lines.extend(_header(tablets, profile, header, sequence))
+    values = {"nozzle_temp_c": f"{header.nozzle_temp_c:g}", "bed_temp_c": f"{header.bed_temp_c:g}"}
     w.lines.extend(line.format(**values) for line in profile.start_gcode)
     w.lines.append("M83" if profile.relative_e else "M82")
     w.lines.append("G92 E0")
@@ -212,17 +212,17 @@ def _snake(n: int, layer: int) -> range:
 
 
 def _header(
-    tablets: list[PlacedTablet], profile: MachineProfile, job: Job, sequence: Sequence
+    tablets: list[PlacedTablet], profile: MachineProfile, header: PlateHeader, sequence: Sequence
 ) -> list[str]:
     total = sum(t.flow.target_volume_mm3 for t in tablets)
     lines = [
         "; printmed G-code",
-        f"; job: {job.job_id}",
+        f"; job: {header.job_id}",
         f"; printer profile: {profile.id} ({profile.process}, {profile.name})",
-        f"; formulation: {job.formulation_id}; lot: {job.lot}",
-        f"; temperatures: nozzle {job.nozzle_temp_c:g} C, bed {job.bed_temp_c:g} C",
+        f"; formulation: {header.formulation_id}; lot: {header.lot}",
+        f"; temperatures: nozzle {header.nozzle_temp_c:g} C, bed {header.bed_temp_c:g} C",
         f"; extrusion: {'relative' if profile.relative_e else 'absolute'} E, "
-        f"{job.mm3_per_e:.6f} mm3 per unit of E",
+        f"{header.mm3_per_e:.6f} mm3 per unit of E",
         f"; sequence: {sequence}; tablets: {len(tablets)}; total target volume {total:.4f} mm3",
     ]
     for i, t in enumerate(tablets):
@@ -232,5 +232,5 @@ def _header(
             f"(sliced {t.flow.sliced_volume_mm3:.4f} mm3, flow correction "
             f"{t.flow.correction:.5f}), at X{t.offset_xy_mm[0]:.3f} Y{t.offset_xy_mm[1]:.3f}"
         )
-    lines.extend(f"; {note}" for note in job.notes)
+    lines.extend(f"; {note}" for note in header.notes)
     return lines

@@ -4,16 +4,16 @@
 url=..., api_key=...)`; it streams any G-code and knows nothing of doses.
 """
 
-from printers.interface import JobState, Printer, Progress, StreamReport
+from printers.interface import Printer, StreamProgress, StreamReport, StreamState
 from printers.program import GcodeProgram
 from printers.registry import backend, names, open_printer
 
 __all__ = [
     "GcodeProgram",
-    "JobState",
     "Printer",
-    "Progress",
+    "StreamProgress",
     "StreamReport",
+    "StreamState",
     "backend",
     "names",
     "open_printer",

@@ -16,7 +16,7 @@ from printers.program import GcodeProgram
 from printers.replies import Temperatures
 
 
-class JobState(enum.Enum):
+class StreamState(enum.Enum):
     """Where a streamed job stands; the last four are final."""
 
     RUNNING = "running"
@@ -28,14 +28,14 @@ class JobState(enum.Enum):
 
     @property
     def final(self) -> bool:
-        return self not in (JobState.RUNNING, JobState.PAUSED)
+        return self not in (StreamState.RUNNING, StreamState.PAUSED)
 
 
 @dataclass(frozen=True)
-class Progress:
+class StreamProgress:
     """One progress event: lines acknowledged of the total, layer, heaters, time left (s)."""
 
-    state: JobState
+    state: StreamState
     lines_acknowledged: int
     lines_total: int
     layer: int
@@ -49,7 +49,7 @@ class Progress:
         return 100.0 * self.lines_acknowledged / self.lines_total if self.lines_total else 100.0
 
 
-ProgressListener = Callable[[Progress], None]
+StreamProgressListener = Callable[[StreamProgress], None]
 
 
 @dataclass
@@ -65,7 +65,7 @@ class StreamReport:
 
     job_name: str
     backend: str
-    state: JobState = JobState.RUNNING
+    state: StreamState = StreamState.RUNNING
     reason: str = ""
     lines_total: int = 0
     lines_sent: int = 0
@@ -85,7 +85,7 @@ class StreamReport:
     def complete(self) -> bool:
         """True only if the job ended normally and every line was acknowledged exactly once."""
         return (
-            self.state is JobState.COMPLETED
+            self.state is StreamState.COMPLETED
             and self.lines_acknowledged == self.lines_total
             and self.extrusion_lines_acknowledged == self.extrusion_lines_total
         )
@@ -103,12 +103,17 @@ class StreamReport:
 
 @dataclass(frozen=True)
 class PrinterStatus:
-    """A snapshot: connected or not, the job's state if any, and the latest heater readings."""
+    """A snapshot: connected or not, the job's state if any, and the latest heater readings.
+
+    time_scale: how many times faster than the G-code's own time the printer runs (1 for real
+    hardware; a simulated printer's speed factor), for estimating the time left.
+    """
 
     connected: bool
-    job_state: JobState | None
+    job_state: StreamState | None
     temperatures: Temperatures | None
     firmware: FirmwareInfo | None
+    time_scale: float = 1.0
 
 
 class Printer(ABC):
@@ -121,7 +126,9 @@ class Printer(ABC):
         """Open the link and learn the firmware's identity and capabilities (M115)."""
 
     @abstractmethod
-    def start(self, program: GcodeProgram, on_progress: ProgressListener | None = None) -> None:
+    def start(
+        self, program: GcodeProgram, on_progress: StreamProgressListener | None = None
+    ) -> None:
         """Begin streaming `program` in the background; raises PrinterBusy if a job runs."""
 
     @abstractmethod
@@ -129,7 +136,7 @@ class Printer(ABC):
         """The report once the job is final, or None if `timeout_s` passed first."""
 
     def stream(
-        self, program: GcodeProgram, on_progress: ProgressListener | None = None
+        self, program: GcodeProgram, on_progress: StreamProgressListener | None = None
     ) -> StreamReport:
         """Stream `program` to its end (completed, cancelled, interrupted or failed)."""
         self.start(program, on_progress)

@@ -10,7 +10,7 @@ import datetime as dt
 import threading
 import time
 
-from printers.interface import JobState, Progress, ProgressListener, StreamReport
+from printers.interface import StreamProgress, StreamProgressListener, StreamReport, StreamState
 from printers.program import GcodeProgram
 from printers.replies import Temperatures
 
@@ -22,7 +22,7 @@ class JobRun:
         self,
         program: GcodeProgram,
         backend: str,
-        listener: ProgressListener | None,
+        listener: StreamProgressListener | None,
         progress_interval_s: float,
     ) -> None:
         self.program = program
@@ -49,7 +49,7 @@ class JobRun:
     @property
     def feeding(self) -> bool:
         """True while program lines remain to be sent and the job is running."""
-        return self.report.state is JobState.RUNNING and self.next_index < len(self.program)
+        return self.report.state is StreamState.RUNNING and self.next_index < len(self.program)
 
     def take_next(self) -> int:
         """The index of the next program line, now counted as sent."""
@@ -70,15 +70,15 @@ class JobRun:
         report.last_acknowledged_line = self.program.file_lines[index]
         report.last_acknowledged_command = self.program.commands[index]
         self.layer = self.program.layer_of[index]
-        if report.state is JobState.RUNNING and report.lines_acknowledged == report.lines_total:
-            self.finish(JobState.COMPLETED, "")
+        if report.state is StreamState.RUNNING and report.lines_acknowledged == report.lines_total:
+            self.finish(StreamState.COMPLETED, "")
         else:
             self.emit()
         return ""
 
-    def finish(self, state: JobState, reason: str) -> None:
-        if state is JobState.COMPLETED and any(count != 1 for count in self.ack_counts):
-            state, reason = JobState.FAILED, "not every line was acknowledged exactly once"
+    def finish(self, state: StreamState, reason: str) -> None:
+        if state is StreamState.COMPLETED and any(count != 1 for count in self.ack_counts):
+            state, reason = StreamState.FAILED, "not every line was acknowledged exactly once"
         self.report.state = state
         self.report.reason = reason
         self.report.ended_at = dt.datetime.now(dt.UTC)
@@ -87,7 +87,7 @@ class JobRun:
 
     def set_running(self, running: bool) -> None:
         """Pause (False) or resume (True) a job that is not final."""
-        wanted = JobState.RUNNING if running else JobState.PAUSED
+        wanted = StreamState.RUNNING if running else StreamState.PAUSED
         if not self.final and self.report.state is not wanted:
             self.report.state = wanted
             self.emit(force=True)
@@ -110,7 +110,7 @@ class JobRun:
         done = report.lines_acknowledged
         remaining_s = elapsed_s * (report.lines_total - done) / done if done else None
         self.listener(
-            Progress(
+            StreamProgress(
                 report.state,
                 done,
                 report.lines_total,

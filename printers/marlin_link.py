@@ -24,15 +24,15 @@ from printers.errors import (
 )
 from printers.firmware import FirmwareInfo
 from printers.framing import LONG_COMMAND_LIMIT_S, code_of, dwell_s, frame
-from printers.interface import JobState, ProgressListener, StreamReport
+from printers.interface import StreamProgressListener, StreamReport, StreamState
 from printers.job_run import JobRun
 from printers.program import GcodeProgram
 from printers.replies import (
     Action,
     Busy,
+    ErrorReply,
     Ok,
     Other,
-    PrinterError,
     Resend,
     Start,
     TemperatureReport,
@@ -148,7 +148,9 @@ class MarlinLink:
             self._connected = True
         return info
 
-    def start(self, program: GcodeProgram, listener: ProgressListener | None, backend: str) -> None:
+    def start(
+        self, program: GcodeProgram, listener: StreamProgressListener | None, backend: str
+    ) -> None:
         with self._lock:
             self._require_connected()
             if self._active_job():
@@ -156,7 +158,7 @@ class MarlinLink:
             self._job = JobRun(program, backend, listener, self.settings.progress_interval_s)
             self._job.temperatures = self._temperatures
             if not len(program):
-                self._job.finish(JobState.COMPLETED, "")
+                self._job.finish(StreamState.COMPLETED, "")
 
     def wait(self, timeout_s: float | None = None) -> StreamReport | None:
         job = self._job
@@ -186,7 +188,7 @@ class MarlinLink:
                     s for s in self._retransmit if s.item.job_index is None
                 )
                 self._host_queue.extend(_Outgoing(c) for c in CANCEL_SCRIPT)
-                job.finish(JobState.CANCELLED, "cancelled by the user")
+                job.finish(StreamState.CANCELLED, "cancelled by the user")
 
     def emergency_stop(self) -> None:
         """M112 goes out now, ahead of everything queued (Marlin's emergency parser)."""
@@ -200,7 +202,7 @@ class MarlinLink:
             self._retransmit.clear()
             self._in_flight.clear()
             self._connected = False
-            self._end_job(JobState.FAILED, "emergency stop (M112) sent")
+            self._end_job(StreamState.FAILED, "emergency stop (M112) sent")
 
     def temperatures(self) -> Temperatures | None:
         with self._lock:
@@ -211,14 +213,14 @@ class MarlinLink:
         return self._connected
 
     @property
-    def job_state(self) -> JobState | None:
+    def job_state(self) -> StreamState | None:
         job = self._job
         return job.report.state if job else None
 
     def close(self) -> None:
         with self._lock:
             self._closing = True
-            self._end_job(JobState.INTERRUPTED, "disconnected by the host")
+            self._end_job(StreamState.INTERRUPTED, "disconnected by the host")
             self._connected = False
         if self._thread and self._thread is not threading.current_thread():
             self._thread.join(timeout=2)
@@ -335,11 +337,11 @@ class MarlinLink:
         elif isinstance(reply, Start):
             if self._connected or self._active_job():
                 self._lose("the printer restarted (start banner)")
-        elif isinstance(reply, PrinterError):
+        elif isinstance(reply, ErrorReply):
             if reply.fatal:
                 self._connected = False
                 self._lost_reason = reply.text
-                self._end_job(JobState.FAILED, f"printer halted: {reply.text}")
+                self._end_job(StreamState.FAILED, f"printer halted: {reply.text}")
         elif isinstance(reply, Action):
             self._on_action(reply.name)
         elif isinstance(reply, Other) and self._in_flight:
@@ -580,7 +582,7 @@ class MarlinLink:
         job = self._job
         return job if job and not job.final else None
 
-    def _end_job(self, state: JobState, reason: str) -> None:
+    def _end_job(self, state: StreamState, reason: str) -> None:
         job = self._active_job()
         if job:
             job.finish(state, reason)
@@ -588,13 +590,13 @@ class MarlinLink:
     def _lose(self, reason: str) -> None:
         self._connected = False
         self._lost_reason = reason
-        self._end_job(JobState.INTERRUPTED, reason)
+        self._end_job(StreamState.INTERRUPTED, reason)
 
     def _protocol_failure(self, reason: str, job: JobRun | None = None) -> None:
         self._lost_reason = reason
         job = job or self._job
         if job and not job.final:
-            job.finish(JobState.INTERRUPTED, reason)
+            job.finish(StreamState.INTERRUPTED, reason)
 
     def _record_temperatures(self, temps: Temperatures) -> None:
         self._temperatures = temps

@@ -20,12 +20,12 @@ from octorest import OctoRest
 from printers.errors import OctoPrintRefused, PrinterBusy, PrinterNotConnected, PrinterTimeout
 from printers.firmware import FirmwareInfo
 from printers.interface import (
-    JobState,
     Printer,
     PrinterStatus,
-    Progress,
-    ProgressListener,
+    StreamProgress,
+    StreamProgressListener,
     StreamReport,
+    StreamState,
 )
 from printers.program import GcodeProgram
 from printers.registry import register
@@ -108,7 +108,9 @@ class OctoPrintPrinter(Printer):
 
     # ----------------------------------------------------------------- job
 
-    def start(self, program: GcodeProgram, on_progress: ProgressListener | None = None) -> None:
+    def start(
+        self, program: GcodeProgram, on_progress: StreamProgressListener | None = None
+    ) -> None:
         client = self.client
         if self._report and not self._report.state.final:
             raise PrinterBusy("job", self._report.job_name, "is still running")
@@ -131,7 +133,7 @@ class OctoPrintPrinter(Printer):
         self._watcher.start()
 
     def _watch(
-        self, program: GcodeProgram, report: StreamReport, listener: ProgressListener | None
+        self, program: GcodeProgram, report: StreamReport, listener: StreamProgressListener | None
     ) -> None:
         started = time.monotonic()
         seen_printing = False
@@ -140,32 +142,32 @@ class OctoPrintPrinter(Printer):
                 job = self.client.job_info()
                 self._poll_temperatures(report, started)
             except (requests.RequestException, RuntimeError) as exc:
-                self._end(report, JobState.INTERRUPTED, f"OctoPrint unreachable ({exc})")
+                self._end(report, StreamState.INTERRUPTED, f"OctoPrint unreachable ({exc})")
                 return
             state = str(job.get("state", ""))
             progress = job.get("progress") or {}
             completion = float(progress.get("completion") or 0.0)
             printing = state.startswith(("Printing", "Pausing", "Paused", "Resuming"))
             seen_printing = seen_printing or printing or completion > 0
-            report.state = JobState.PAUSED if state.startswith("Paused") else JobState.RUNNING
+            report.state = StreamState.PAUSED if state.startswith("Paused") else StreamState.RUNNING
             if state.startswith(("Error", "Offline")):
-                self._end(report, JobState.INTERRUPTED, f"OctoPrint reports {state!r}")
+                self._end(report, StreamState.INTERRUPTED, f"OctoPrint reports {state!r}")
                 return
             if seen_printing and state.startswith("Operational"):
                 if self._cancel_requested or completion < 100.0:
-                    self._end(report, JobState.CANCELLED, "cancelled")
+                    self._end(report, StreamState.CANCELLED, "cancelled")
                 else:
                     # OctoPrint has had an ok for every line before it calls the job done
                     report.lines_sent = report.lines_acknowledged = report.lines_total
                     report.extrusion_lines_acknowledged = report.extrusion_lines_total
                     report.last_acknowledged_line = program.file_lines[-1]
-                    self._end(report, JobState.COMPLETED, "")
+                    self._end(report, StreamState.COMPLETED, "")
                 return
             if listener:
                 elapsed_s = time.monotonic() - started
                 left = progress.get("printTimeLeft")
                 listener(
-                    Progress(
+                    StreamProgress(
                         report.state,
                         int(len(program) * completion / 100.0),
                         len(program),
@@ -191,7 +193,7 @@ class OctoPrintPrinter(Printer):
                 self._temperatures = Temperatures(readings)
                 report.temperature_log.append((time.monotonic() - started, self._temperatures))
 
-    def _end(self, report: StreamReport, state: JobState, reason: str) -> None:
+    def _end(self, report: StreamReport, state: StreamState, reason: str) -> None:
         report.state = state
         report.reason = reason
         report.ended_at = dt.datetime.now(dt.UTC)
@@ -228,5 +230,5 @@ class OctoPrintPrinter(Printer):
         if self._watcher:
             self._watcher.join(timeout=5)
         if self._report and not self._report.state.final:
-            self._end(self._report, JobState.INTERRUPTED, "disconnected by the host")
+            self._end(self._report, StreamState.INTERRUPTED, "disconnected by the host")
         self._client = None

@@ -84,7 +84,7 @@ class Start:
 
 
 @dataclass(frozen=True)
-class PrinterError:
+class ErrorReply:
     """An `Error:` line; `fatal` when the firmware has halted (kill, thermal runaway)."""
 
     text: str
@@ -98,7 +98,7 @@ class Other:
     text: str
 
 
-Reply = Ok | Resend | Busy | TemperatureReport | Action | Start | PrinterError | Other
+Reply = Ok | Resend | Busy | TemperatureReport | Action | Start | ErrorReply | Other
 
 
 def parse_temperatures(text: str) -> Temperatures | None:
@@ -132,9 +132,9 @@ def parse(line: str) -> Reply:
     if resend:
         return Resend(int(resend.group(1)))
     if lower.startswith("error"):
-        return PrinterError(text, any(word in lower for word in _FATAL))
+        return ErrorReply(text, any(word in lower for word in _FATAL))
     if lower.startswith("!!"):
-        return PrinterError(text, True)
+        return ErrorReply(text, True)
     if lower.startswith("//action:"):
         return Action(text[len("//action:") :].strip().split(" ", 1)[0].lower())
     if "busy" in lower and (lower.startswith("echo:busy") or lower.startswith("busy")):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from printers.errors import PrinterNotConnected
 from printers.firmware import FirmwareInfo
-from printers.interface import Printer, PrinterStatus, ProgressListener, StreamReport
+from printers.interface import Printer, PrinterStatus, StreamProgressListener, StreamReport
 from printers.marlin_link import LinkSettings, MarlinLink
 from printers.program import GcodeProgram
 from printers.registry import register
@@ -47,7 +47,9 @@ class SerialPrinter(Printer):
             raise PrinterNotConnected("printer", self.port or self.backend_name, "connect() first")
         return self._link
 
-    def start(self, program: GcodeProgram, on_progress: ProgressListener | None = None) -> None:
+    def start(
+        self, program: GcodeProgram, on_progress: StreamProgressListener | None = None
+    ) -> None:
         self.link.start(program, on_progress, self.backend_name)
 
     def wait(self, timeout_s: float | None = None) -> StreamReport | None:

@@ -8,7 +8,10 @@ for none), `faults` (see `printers.sim_marlin.Faults`) and the firmware's `advan
 
 from __future__ import annotations
 
+import dataclasses
+
 from printers.firmware import FirmwareInfo
+from printers.interface import PrinterStatus
 from printers.marlin_link import LinkSettings
 from printers.memory_link import MemoryCable
 from printers.registry import register
@@ -52,6 +55,9 @@ class SimPrinter(SerialPrinter):
         self.firmware_side.start()
         self._transport = self.cable.host
         return super().connect()
+
+    def status(self) -> PrinterStatus:
+        return dataclasses.replace(super().status(), time_scale=self._speed_factor)
 
     def disconnect(self) -> None:
         super().disconnect()

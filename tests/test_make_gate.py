@@ -15,9 +15,10 @@ from dosing.calculate import calculate
 from dosing.design import design_tablet
 from dosing.prescription import parse_prescription
 from gcode.profile import load_profile
-from printmed.catalog import formulation, read_prescription
-from printmed.gate import DoseGateFailed, GateTarget, check_dose
-from printmed.make import PlateItem, make_batch, make_plate
+from printmed.catalog import formulation
+from printmed.intake import read_prescription
+from printmed.manufacture import PlateItem, make_batch, make_plate
+from printmed.manufacture.gate import DoseGateFailed, GateTarget, check_dose
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 ON = dt.date(2026, 11, 25)

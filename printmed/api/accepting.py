@@ -15,11 +15,10 @@ from sqlalchemy.orm import Session
 
 from dosing.prescription import Prescription
 from printmed.api import idempotency, orders
-from printmed.api.tables import Order
 from printmed.auth.dependencies import settings_of, store_of
 from printmed.auth.principal import Principal
-from printmed.jobs.making import PreparedBatch, prepare_batch
-from printmed.store.models import Job
+from printmed.manufacture import GatedBatch, manufacture
+from printmed.store.models import Batch, Order
 
 
 def accept_order(
@@ -31,8 +30,8 @@ def accept_order(
     source: str,
     resource: dict[str, Any] | None,
     printer: str | None,
-    answer_existing: Callable[[Order, Job], Response],
-    answer_created: Callable[[Order, Job], idempotency.Answer],
+    answer_existing: Callable[[Order, Batch], Response],
+    answer_created: Callable[[Order, Batch], idempotency.Answer],
 ) -> Response:
     """The response to an order (runs in a worker thread: slicing and the gate are slow)."""
     store, settings = store_of(request), settings_of(request)
@@ -48,7 +47,7 @@ def accept_order(
                 raise
             return answer_existing(*orders.get_order(session, who, duplicate.existing_id))
 
-    def write(session: Session, prepared: PreparedBatch) -> idempotency.Answer:
+    def write(session: Session, prepared: GatedBatch) -> idempotency.Answer:
         order, job = orders.record(
             session,
             who,
@@ -62,7 +61,7 @@ def accept_order(
 
     try:
         return idempotency.create_once(
-            store, request, who.label, body, lambda: prepare_batch(rx, printer), write
+            store, request, who.label, body, lambda: manufacture(rx, printer), write
         )
     except orders.DuplicateOrder as duplicate:
         # The same order, sent again while the first was being made: answer with the first.

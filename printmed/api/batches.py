@@ -19,8 +19,9 @@ from printmed.api.wire import Responses
 from printmed.audit import canonical_json
 from printmed.auth import current_user, require_roles, settings_of
 from printmed.auth.dependencies import store_of
+from printmed.auth.users import RECORD_ROLES
 from printmed.errors import InputError
-from printmed.jobs.service import get_job
+from printmed.jobs.service import get_batch
 from printmed.records.batch_record import load_record
 from printmed.records.integrity import verify_records
 from printmed.records.label import label_pdf
@@ -29,7 +30,6 @@ from printmed.records.release import release
 from printmed.records.signatures import MEANINGS, authenticate_signer, sign
 from printmed.records.weighing import qc_of, record_weights
 from printmed.store.models import Signature, User
-from printmed.users import RECORD_ROLES
 
 router = APIRouter(prefix="/api/v1/batches", tags=["batches"])
 Staff = Annotated[User, Depends(current_user)]
@@ -106,7 +106,7 @@ def get_record(request: Request, batch_number: str, user: Staff) -> dict[str, An
 def get_integrity(request: Request, batch_number: str, user: Staff) -> dict[str, Any]:
     """Any staff member."""
     with store_of(request).read_session() as session:
-        get_job(session, batch_number)
+        get_batch(session, batch_number)
         return verify_records(session, batch_number).to_dict()
 
 
@@ -127,7 +127,7 @@ def post_weights(
     """Technicians and pharmacists. A second weighing is a correction and needs a reason."""
 
     def write(session: Session) -> idempotency.Answer:
-        job = get_job(session, batch_number, for_update=True)
+        job = get_batch(session, batch_number, for_update=True)
         qc = record_weights(
             session, job, user, weights.weights_mg, source=weights.source, reason=weights.reason
         )
@@ -147,7 +147,7 @@ def post_weights(
 def check_weights(request: Request, batch_number: str, weights: Weights, user: Maker) -> Any:
     """Technicians and pharmacists; the weighing page's live check."""
     with store_of(request).read_session() as session:
-        return qc_of(get_job(session, batch_number), weights.weights_mg)
+        return qc_of(get_batch(session, batch_number), weights.weights_mg)
 
 
 @router.post(
@@ -170,7 +170,7 @@ def post_signature(
         signer = authenticate_signer(session, user.username, signing.password, signing.meaning)
         if signing.meaning == "released":
             raise InputError("meaning", "released", "is given only by POST .../release")
-        signature = sign(session, get_job(session, batch_number), signer, signing.meaning)
+        signature = sign(session, get_batch(session, batch_number), signer, signing.meaning)
         return idempotency.json_answer(201, signature_view(signature).model_dump_json())
 
     return idempotency.model_once(

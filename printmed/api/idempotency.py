@@ -21,9 +21,9 @@ from sqlalchemy.orm import Session
 
 from printmed import audit
 from printmed.api.problems import Conflict
-from printmed.api.tables import IdempotentAnswer
 from printmed.errors import InputError
 from printmed.store import Store
+from printmed.store.models import IdempotentAnswer
 
 HEADER = "Idempotency-Key"
 MAX_KEY_CHARS = 255

@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session
 from printmed.api.wire import JobView, Responses, job_view
 from printmed.auth import current_user, require_roles
 from printmed.auth.dependencies import store_of
+from printmed.auth.users import RECORD_ROLES
 from printmed.jobs import service
-from printmed.jobs.states import JobState
-from printmed.store.models import GcodeProgram, PrintProgress, User
-from printmed.users import RECORD_ROLES
+from printmed.jobs.states import BatchState
+from printmed.store.models import PrintProgress, StoredGcode, User
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 Staff = Annotated[User, Depends(current_user)]
@@ -26,7 +26,7 @@ Maker = Annotated[User, Depends(require_roles(*sorted(RECORD_ROLES)))]
 NOT_FOUND: Responses = {404: {"description": "no such batch"}}
 
 
-class Progress(BaseModel):
+class PrintProgressView(BaseModel):
     """Telemetry of the print: lines acknowledged by the printer, temperatures sampled."""
 
     lines_total: int
@@ -41,11 +41,11 @@ class Rejection(BaseModel):
     reason: str = Field(min_length=1, max_length=2000, description="recorded in the trail")
 
 
-def progress_of(session: Session, job_id: int) -> Progress | None:
+def progress_of(session: Session, job_id: int) -> PrintProgressView | None:
     row = session.get(PrintProgress, job_id)
     if row is None:
         return None
-    return Progress(
+    return PrintProgressView(
         lines_total=row.lines_total,
         lines_sent=row.lines_sent,
         lines_acknowledged=row.lines_acknowledged,
@@ -56,29 +56,29 @@ def progress_of(session: Session, job_id: int) -> Progress | None:
 
 
 @router.get("", response_model=list[JobView], summary="Jobs, oldest first, by state")
-def list_jobs(request: Request, user: Staff, state: JobState | None = None) -> list[JobView]:
+def list_batches(request: Request, user: Staff, state: BatchState | None = None) -> list[JobView]:
     """Any staff member."""
     with store_of(request).read_session() as session:
-        return [job_view(j, full=False) for j in service.list_jobs(session, state)]
+        return [job_view(j, full=False) for j in service.list_batches(session, state)]
 
 
 @router.get("/{batch_number}", response_model=JobView, responses=NOT_FOUND, summary="One job")
-def get_job(request: Request, batch_number: str, user: Staff) -> JobView:
+def get_batch(request: Request, batch_number: str, user: Staff) -> JobView:
     """Any staff member."""
     with store_of(request).read_session() as session:
-        return job_view(service.get_job(session, batch_number))
+        return job_view(service.get_batch(session, batch_number))
 
 
 @router.get(
     "/{batch_number}/progress",
-    response_model=Progress | None,
+    response_model=PrintProgressView | None,
     responses=NOT_FOUND,
     summary="Print progress (null before printing)",
 )
-def get_progress(request: Request, batch_number: str, user: Staff) -> Progress | None:
+def get_progress(request: Request, batch_number: str, user: Staff) -> PrintProgressView | None:
     """Any staff member."""
     with store_of(request).read_session() as session:
-        return progress_of(session, service.get_job(session, batch_number).id)
+        return progress_of(session, service.get_batch(session, batch_number).id)
 
 
 @router.get(
@@ -90,8 +90,8 @@ def get_progress(request: Request, batch_number: str, user: Staff) -> Progress |
 def get_gcode(request: Request, batch_number: str, user: Staff) -> PlainTextResponse:
     """Any staff member."""
     with store_of(request).read_session() as session:
-        job = service.get_job(session, batch_number)
-        program = session.get(GcodeProgram, job.gcode_sha256) if job.gcode_sha256 else None
+        job = service.get_batch(session, batch_number)
+        program = session.get(StoredGcode, job.gcode_sha256) if job.gcode_sha256 else None
         if program is None:
             raise service.UnknownBatch(batch_number)
         return PlainTextResponse(program.text)
@@ -106,7 +106,7 @@ def get_gcode(request: Request, batch_number: str, user: Staff) -> PlainTextResp
 def queue_job(request: Request, batch_number: str, user: Maker) -> JobView:
     """Technicians and pharmacists."""
     with store_of(request).session() as session:
-        job = service.get_job(session, batch_number, for_update=True)
+        job = service.get_batch(session, batch_number, for_update=True)
         service.queue(session, job, user)
         return job_view(job)
 
@@ -120,6 +120,6 @@ def queue_job(request: Request, batch_number: str, user: Maker) -> JobView:
 def reject_job(request: Request, batch_number: str, rejection: Rejection, user: Maker) -> JobView:
     """Technicians and pharmacists."""
     with store_of(request).session() as session:
-        job = service.get_job(session, batch_number, for_update=True)
+        job = service.get_batch(session, batch_number, for_update=True)
         service.reject(session, job, user, rejection.reason)
         return job_view(job)

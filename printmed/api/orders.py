@@ -16,11 +16,11 @@ from sqlalchemy.orm import Session
 from dosing.prescription import Prescription
 from printmed import audit
 from printmed.api.problems import Conflict, NotFound
-from printmed.api.tables import Order
 from printmed.auth.principal import Principal
-from printmed.jobs.making import PreparedBatch, record_made_job
-from printmed.jobs.service import get_job
-from printmed.store.models import Job, User
+from printmed.jobs.making import record_gated_batch
+from printmed.jobs.service import get_batch
+from printmed.manufacture import GatedBatch
+from printmed.store.models import Batch, Order, User
 
 
 class UnknownOrder(NotFound):
@@ -49,7 +49,7 @@ def find_duplicate(session: Session, who: Principal, rx: Prescription) -> None:
     )
     if existing is None:
         return
-    job = get_job(session, existing.batch_number)
+    job = get_batch(session, existing.batch_number)
     same = job.prescription_json == audit.canonical_json(rx.model_dump(mode="json"))
     raise DuplicateOrder(existing, same)
 
@@ -58,17 +58,17 @@ def record(
     session: Session,
     who: Principal,
     actor: User,
-    prepared: PreparedBatch,
+    prepared: GatedBatch,
     *,
     source: str,
     resource: dict[str, Any] | None = None,
     batch_prefix: str = "PM",
-) -> tuple[Order, Job]:
+) -> tuple[Order, Batch]:
     """Write the job, its verification and the order in the caller's transaction."""
     audit.lock_chain(session)  # the duplicate check and the batch number see one order at a time
-    find_duplicate(session, who, prepared.rx)
-    job = record_made_job(
-        session, actor, prepared, printer=str(prepared.profile["id"]), batch_prefix=batch_prefix
+    find_duplicate(session, who, prepared.prescription)
+    job = record_gated_batch(
+        session, actor, prepared, printer=prepared.profile.id, batch_prefix=batch_prefix
     )
     order_id = uuid.uuid4().hex
     stored = None
@@ -77,7 +77,7 @@ def record(
     order = Order(
         id=order_id,
         source=source,
-        prescription_id=prepared.rx.id,
+        prescription_id=prepared.prescription.id,
         resource_json=None if stored is None else audit.canonical_json(stored),
         batch_number=job.batch_number,
         received_from=who.label,
@@ -88,20 +88,20 @@ def record(
     return order, job
 
 
-def get_order(session: Session, who: Principal, order_id: str) -> tuple[Order, Job]:
+def get_order(session: Session, who: Principal, order_id: str) -> tuple[Order, Batch]:
     """The order and its job; a prescribing system sees only the orders it sent."""
     order = session.get(Order, order_id)
     if order is None or (who.kind == "client" and order.received_from != who.label):
         raise UnknownOrder(order_id)
-    return order, get_job(session, order.batch_number)
+    return order, get_batch(session, order.batch_number)
 
 
 def order_of_batch(session: Session, batch_number: str) -> Order | None:
     return session.scalar(select(Order).where(Order.batch_number == batch_number))
 
 
-def list_orders(session: Session, who: Principal, limit: int = 100) -> list[tuple[Order, Job]]:
-    query = select(Order, Job).join(Job, Job.batch_number == Order.batch_number)
+def list_orders(session: Session, who: Principal, limit: int = 100) -> list[tuple[Order, Batch]]:
+    query = select(Order, Batch).join(Batch, Batch.batch_number == Order.batch_number)
     if who.kind == "client":
         query = query.where(Order.received_from == who.label)
     rows = session.execute(query.order_by(Order.created_at.desc()).limit(limit)).all()

@@ -14,13 +14,12 @@ from pydantic import BaseModel
 from dosing.prescription import Prescription
 from printmed.api import idempotency, orders
 from printmed.api.accepting import accept_order
-from printmed.api.tables import Order
 from printmed.api.wire import OrderView, Responses, order_view
 from printmed.auth import SCOPE_ORDER_READ, SCOPE_ORDER_WRITE, require_scope
 from printmed.auth.dependencies import store_of
 from printmed.auth.principal import Principal
-from printmed.store.models import Job
-from printmed.tablet import plan_tablet
+from printmed.manufacture import plan_tablet
+from printmed.store.models import Batch, Order
 
 router = APIRouter(prefix="/api/v1/prescriptions", tags=["prescriptions"])
 PROBLEMS: Responses = {
@@ -35,7 +34,7 @@ def location(order: Order) -> str:
     return f"/api/v1/prescriptions/{order.id}"
 
 
-def existing(order: Order, job: Job) -> Response:
+def existing(order: Order, job: Batch) -> Response:
     return Response(
         order_view(order, job).model_dump_json(),
         200,
@@ -44,7 +43,7 @@ def existing(order: Order, job: Job) -> Response:
     )
 
 
-def created(order: Order, job: Job) -> idempotency.Answer:
+def created(order: Order, job: Batch) -> idempotency.Answer:
     return idempotency.json_answer(201, order_view(order, job).model_dump_json(), location(order))
 
 
@@ -109,7 +108,7 @@ def check_prescription(
     """Clients with prescriptions.write; technicians and pharmacists."""
     plan = plan_tablet(rx, printer)
     return TabletPlanView(
-        printer=str(plan.printer["id"]), dose=plan.dose.to_dict(), design=plan.design.to_dict()
+        printer=plan.profile.id, dose=plan.dose.to_dict(), design=plan.design.to_dict()
     )
 
 

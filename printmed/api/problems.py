@@ -18,11 +18,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dosing.errors import DosingError
 from gcode.errors import GcodeError
+from printmed.auth.users import AuthenticationFailed, NotPermitted
 from printmed.errors import InputError
 from printmed.jobs.service import UnknownBatch
 from printmed.jobs.states import IllegalTransition
 from printmed.records.errors import QcNotPassed, RecordNotIntact
-from printmed.users import AuthenticationFailed, NotPermitted
 
 PROBLEM_JSON = "application/problem+json"
 FHIR_JSON = "application/fhir+json"

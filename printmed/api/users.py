@@ -11,14 +11,12 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from printmed import users
 from printmed.api import idempotency
 from printmed.api.idempotency import IdempotencyKey
 from printmed.api.wire import Responses
-from printmed.auth import SCOPES, clients, current_user, require_roles
+from printmed.auth import SCOPES, clients, current_user, require_roles, users
 from printmed.auth.dependencies import store_of
-from printmed.auth.tables import ApiClient
-from printmed.store.models import User
+from printmed.store.models import ApiClient, User
 
 router = APIRouter(prefix="/api/v1", tags=["users"])
 Staff = Annotated[User, Depends(current_user)]

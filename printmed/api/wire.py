@@ -9,9 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from printmed.api.tables import Order
 from printmed.jobs.service import column_value
-from printmed.store.models import Job
+from printmed.store.models import Batch, Order
 
 # The `responses=` of a route: status → OpenAPI response object.
 Responses = dict[int | str, dict[str, Any]]
@@ -44,7 +43,7 @@ class OrderView(BaseModel):
     job: JobView
 
 
-def job_view(job: Job, *, full: bool = True) -> JobView:
+def job_view(job: Batch, *, full: bool = True) -> JobView:
     return JobView(
         batch_number=job.batch_number,
         state=job.state,
@@ -59,7 +58,7 @@ def job_view(job: Job, *, full: bool = True) -> JobView:
     )
 
 
-def order_view(order: Order, job: Job, *, full: bool = True) -> OrderView:
+def order_view(order: Order, job: Batch, *, full: bool = True) -> OrderView:
     return OrderView(
         id=order.id,
         source=order.source,

@@ -17,11 +17,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from printmed import audit
-from printmed.auth.tables import ApiClient
+from printmed.auth.users import hash_password, require_role
 from printmed.errors import InputError
 from printmed.settings import Settings
-from printmed.store.models import User
-from printmed.users import hash_password, require_role
+from printmed.store.models import ApiClient, User
 
 SCOPE_ORDER_WRITE = "prescriptions.write"
 SCOPE_ORDER_READ = "prescriptions.read"

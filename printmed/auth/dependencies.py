@@ -12,8 +12,10 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
+from printers.interface import Printer
 from printmed.auth import clients, principal, sessions
 from printmed.auth.principal import Principal
+from printmed.auth.rules import Action, roles_for
 from printmed.settings import Settings
 from printmed.store import Store
 from printmed.store.models import User
@@ -49,6 +51,12 @@ def store_of(request: Request) -> Store:
 def settings_of(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+def printers_of(request: Request) -> dict[str, Printer]:
+    """The printers this process drives, by name (none when workers run elsewhere)."""
+    printers: dict[str, Printer] = getattr(request.app.state, "printers", None) or {}
+    return printers
 
 
 def current_principal(
@@ -110,6 +118,12 @@ def require_roles(*roles: str) -> Callable[..., User]:
         return user
 
     return dependency
+
+
+def require_action(action: Action) -> Callable[..., User]:
+    """A dependency giving the staff member if the rule for `action` allows their role, else
+    403 (the pages wrap the same rule in a page of their own)."""
+    return require_roles(*sorted(roles_for(action)))
 
 
 def require_scope(scope: str) -> Callable[..., Principal]:

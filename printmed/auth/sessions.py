@@ -1,4 +1,4 @@
-"""Staff sign-in: username and password (argon2, printmed.users) open a server-side session.
+"""Staff sign-in: username and password (argon2, printmed.auth.users) open a server-side session.
 
 A session is a random token given once (cookie for the pages, bearer token for API use); it ends
 at logout or after `session_idle_minutes` without a request.
@@ -13,9 +13,8 @@ import secrets
 from sqlalchemy.orm import Session
 
 from printmed import audit
-from printmed.auth.tables import StaffSession
-from printmed.store.models import User
-from printmed.users import authenticate
+from printmed.auth.users import authenticate
+from printmed.store.models import StaffSession, User
 
 COOKIE_NAME = "printmed_session"
 SESSION_KINDS = ("cookie", "bearer")

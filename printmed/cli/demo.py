@@ -10,7 +10,8 @@ from rich.table import Table
 
 from printmed import catalog
 from printmed.errors import user_errors
-from printmed.tablet import plan_tablet
+from printmed.intake import read_prescription
+from printmed.manufacture import plan_tablet
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         if path.name.startswith("Observation-"):
             continue
         try:
-            plan = plan_tablet(catalog.read_prescription(path))
+            plan = plan_tablet(read_prescription(path))
         except user_errors() as exc:
             table.add_row(path.name, "", f"refused: {exc}", "", "", "", "", "")
             continue

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from printmed.catalog import read_prescription
 from printmed.cli.output import print_json, print_pairs, write_atomically
-from printmed.tablet import plan_tablet
+from printmed.intake import read_prescription
+from printmed.manufacture import plan_tablet
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,12 +28,14 @@ def run(args: argparse.Namespace) -> int:
     plan = plan_tablet(rx, args.printer, chamfer_mm=args.chamfer_mm, sa_v_per_mm=args.sa_v_per_mm)
     design = plan.design
     if args.output is not None:
-        write_atomically(args.output, design.mesh.export(file_type="stl"))
+        stl = design.mesh.export(file_type="stl")
+        assert isinstance(stl, bytes)  # trimesh exports STL as binary
+        write_atomically(args.output, stl)
     if args.json:
         print_json(
             {
                 "prescription_id": rx.id,
-                "printer": plan.printer["id"],
+                "printer": plan.profile.id,
                 "stl": str(args.output) if args.output else None,
                 **design.to_dict(),
             }
@@ -49,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
             (
                 "tablet",
                 f"{design.shape}: {dimensions} mm ({design.layers} layers of "
-                f"{design.layer_height_mm:g} mm on {plan.printer['id']})",
+                f"{design.layer_height_mm:g} mm on {plan.profile.id})",
             ),
             ("units", f"{design.units_per_dose} per dose, {design.units_total} in all"),
             ("volume", f"{design.volume_mm3:.3f} mm³ per unit (mesh {design.mesh_volume_mm3:.3f})"),

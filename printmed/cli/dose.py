@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from printmed.catalog import read_prescription
 from printmed.cli.output import print_json, print_pairs
-from printmed.tablet import dose_for
+from printmed.intake import read_prescription
+from printmed.manufacture import dose_for
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from printmed.catalog import read_prescription
 from printmed.cli.output import print_json
 from printmed.cli.store_access import (
     acting_user,
@@ -17,8 +16,9 @@ from printmed.cli.store_access import (
     add_user_options,
     open_cli_store,
 )
+from printmed.intake import read_prescription
 from printmed.jobs import service
-from printmed.jobs.states import JobState
+from printmed.jobs.states import BatchState
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     new.add_argument("--profile", required=True, help="printer profile id (fixtures/printers)")
     new.add_argument("--queue", action="store_true", help="queue it at once")
     listing = actions.add_parser("list", help="jobs and their states")
-    listing.add_argument("--state", choices=[s.value for s in JobState])
+    listing.add_argument("--state", choices=[s.value for s in BatchState])
     listing.add_argument("--json", action="store_true")
     show = actions.add_parser("show", help="one job's state and progress")
     show.add_argument("batch")
@@ -51,12 +51,12 @@ def run(args: argparse.Namespace) -> int:
     settings, store = open_cli_store(args)
     try:
         if args.action == "new":
-            from printmed.jobs.making import make_job
+            from printmed.jobs.making import enter_prescription
 
             rx = read_prescription(args.prescription)
             with store.session() as session:
                 user = acting_user(session, args)
-                job = make_job(
+                job = enter_prescription(
                     session,
                     user,
                     rx,
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         if args.action in ("queue", "reject"):
             with store.session() as session:
                 user = acting_user(session, args)
-                job = service.get_job(session, args.batch)
+                job = service.get_batch(session, args.batch)
                 if args.action == "queue":
                     service.queue(session, job, user)
                 else:
@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
                         "created_by": j.created_by,
                         "created_at": j.created_at,
                     }
-                    for j in service.list_jobs(session, args.state)
+                    for j in service.list_batches(session, args.state)
                 ]
                 if args.json:
                     print_json(rows)
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
                         f"{row['created_by']:<12} {row['created_at']}"
                     )
                 return 0
-            job = service.get_job(session, args.batch)
+            job = service.get_batch(session, args.batch)
             data = service.snapshot(job)
             from printmed.store.models import PrintProgress
 

@@ -16,7 +16,8 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 
 from printmed import catalog
 from printmed.cli.output import print_json, print_pairs, write_atomically
-from printmed.make import make_batch
+from printmed.intake import read_prescription
+from printmed.manufacture import make_batch
 
 STAGES = {"slice": "slicing", "write": "writing G-code", "gate": "reading back (dose gate)"}
 
@@ -60,7 +61,7 @@ def stage_progress() -> Iterator[Callable[[str, int, int], None]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    rx = catalog.read_prescription(args.prescription)
+    rx = read_prescription(args.prescription)
     lot = catalog.formulation(rx.formulation)
     profile = catalog.printer_profile(args.printer)
     with stage_progress() as report:

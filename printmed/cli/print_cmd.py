@@ -15,7 +15,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.prompt import Prompt
 
 from printers import GcodeProgram, Printer, open_printer
-from printers.interface import Progress as PrintProgress
+from printers.interface import StreamProgress
 from printers.interface import StreamReport
 from printmed.errors import InputError
 
@@ -77,7 +77,7 @@ def _stream_with_progress(
     with Progress(*columns, console=console, transient=False) as bar:
         task = bar.add_task(f"layer 0/{program.layers}", total=len(program), heaters="")
 
-        def show(event: PrintProgress) -> None:
+        def show(event: StreamProgress) -> None:
             heaters = event.temperatures.describe() if event.temperatures else ""
             state = "" if event.state.value == "running" else f" [{event.state.value}]"
             bar.update(

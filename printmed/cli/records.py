@@ -20,7 +20,7 @@ from printmed.cli.store_access import (
     read_password,
     username_of,
 )
-from printmed.jobs.service import get_job
+from printmed.jobs.service import get_batch
 from printmed.records.batch_record import BatchRecord, load_record
 from printmed.records.deviations import record_deviation
 from printmed.records.integrity import IntegrityReport, verify_records
@@ -67,13 +67,13 @@ def run(args: argparse.Namespace) -> int:
             if args.action == "verify":
                 report = verify_records(session, args.batch)
                 if args.batch is not None:
-                    get_job(session, args.batch)
+                    get_batch(session, args.batch)
                 return show_integrity(report, args.json)
             if args.action == "sign":
                 signer = authenticate_signer(
                     session, username_of(args), read_password(args), args.meaning
                 )
-                signature = sign(session, get_job(session, args.batch), signer, args.meaning)
+                signature = sign(session, get_batch(session, args.batch), signer, args.meaning)
                 print(
                     f"{args.batch}: signed as {args.meaning} by {signature.printed_name} "
                     f"at {signature.signed_at} (record {signature.record_hash[:16]}…)"
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
             if args.action == "deviation":
                 user = acting_user(session, args)
                 record_deviation(
-                    session, get_job(session, args.batch), user, args.what, args.reason
+                    session, get_batch(session, args.batch), user, args.what, args.reason
                 )
                 print(f"{args.batch}: deviation recorded")
                 return 0

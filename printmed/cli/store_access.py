@@ -13,11 +13,11 @@ import sys
 
 from sqlalchemy.orm import Session
 
+from printmed.auth.users import FIRST_ADMIN, authenticate, ensure_first_admin
 from printmed.errors import InputError
 from printmed.settings import Settings, load_settings
 from printmed.store import Store, open_store
 from printmed.store.models import User
-from printmed.users import FIRST_ADMIN, authenticate, ensure_first_admin
 
 
 def add_store_options(parser: argparse.ArgumentParser) -> None:

@@ -9,6 +9,7 @@ import argparse
 import getpass
 import sys
 
+from printmed.auth.users import ROLES, create_user, list_users, set_active, set_password
 from printmed.cli.store_access import (
     acting_user,
     add_store_options,
@@ -16,7 +17,6 @@ from printmed.cli.store_access import (
     open_cli_store,
 )
 from printmed.errors import InputError
-from printmed.users import ROLES, create_user, list_users, set_active, set_password
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

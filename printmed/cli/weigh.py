@@ -15,7 +15,7 @@ from printmed.cli.store_access import (
     open_cli_store,
 )
 from printmed.errors import InputError
-from printmed.jobs.service import get_job
+from printmed.jobs.service import get_batch
 from printmed.records.qc import parse_weights
 from printmed.records.weighing import record_weights, unit_count
 
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     _, store = open_cli_store(args)
     try:
         with store.session() as session:
-            units = unit_count(get_job(session, args.batch))
+            units = unit_count(get_batch(session, args.batch))
         if args.weights is not None:
             weights, source = parse_weights(args.weights), "manual"
         else:
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
             user = acting_user(session, args)
             qc = record_weights(
                 session,
-                get_job(session, args.batch),
+                get_batch(session, args.batch),
                 user,
                 weights,
                 source=source,

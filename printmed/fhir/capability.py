@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from printmed.fhir.medication_request import FORMULATION_EXTENSION, SHAPE_EXTENSION
+from printmed.intake.fhir_order import FORMULATION_EXTENSION, SHAPE_EXTENSION
 
 SOFTWARE_VERSION = "0.1.0"
 

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from printmed.api.tables import Order
 from printmed.fhir.task import BATCH_SYSTEM, patient_reference
 from printmed.jobs.service import column_value
-from printmed.store.models import Job
+from printmed.store.models import Batch, Order
 
 
 def dispense_resource(
-    order: Order, job: Job, request: dict[str, Any], released_at: str
+    order: Order, job: Batch, request: dict[str, Any], released_at: str
 ) -> dict[str, Any]:
     """FHIR JSON (R4) for the released `job` of `order`; `request` is the stored order."""
     design = column_value(job, "design_json") or {}

@@ -16,17 +16,16 @@ from printmed import catalog
 from printmed.api import idempotency, orders
 from printmed.api.accepting import accept_order
 from printmed.api.problems import FHIR_JSON, error_response
-from printmed.api.tables import Order
 from printmed.audit import entries_for
 from printmed.auth import SCOPE_ORDER_READ, SCOPE_ORDER_WRITE, require_scope
 from printmed.auth.dependencies import store_of
 from printmed.auth.principal import Principal
 from printmed.fhir.capability import capability_statement
 from printmed.fhir.dispense import dispense_resource
-from printmed.fhir.medication_request import prescription_from_fhir
 from printmed.fhir.task import task_resource
-from printmed.jobs.states import JobState
-from printmed.store.models import Job
+from printmed.intake.fhir_order import prescription_from_fhir
+from printmed.jobs.states import BatchState
+from printmed.store.models import Batch, Order
 
 router = APIRouter(prefix="/fhir", tags=["fhir"])
 ACCEPTED_MEDIA = ("application/fhir+json", "application/json")
@@ -131,11 +130,11 @@ async def create_medication_request(
     def location(order: Order) -> str:
         return f"{base}/fhir/MedicationRequest/{order.id}/_history/1"
 
-    def existing(order: Order, job: Job) -> Response:
+    def existing(order: Order, job: Batch) -> Response:
         stored = json.loads(order.resource_json or "{}")
         return fhir_response(stored, 200, headers={"Location": location(order)})
 
-    def created(order: Order, job: Job) -> idempotency.Answer:
+    def created(order: Order, job: Batch) -> idempotency.Answer:
         return idempotency.Answer(201, FHIR_JSON, order.resource_json or "{}", location(order))
 
     return await run_in_threadpool(
@@ -153,14 +152,14 @@ async def create_medication_request(
     )
 
 
-def _fhir_order(session: Session, who: Principal, order_id: str) -> tuple[Order, Job]:
+def _fhir_order(session: Session, who: Principal, order_id: str) -> tuple[Order, Batch]:
     order, job = orders.get_order(session, who, order_id)
     if order.source != "fhir":
         raise orders.UnknownOrder(order_id)
     return order, job
 
 
-def _task(session: Session, order: Order, job: Job) -> dict[str, Any]:
+def _task(session: Session, order: Order, job: Batch) -> dict[str, Any]:
     trail = entries_for(session, job.batch_number)
     last = trail[-1].at if trail else order.created_at
     return task_resource(order, job, last, len(trail) or 1)
@@ -256,7 +255,7 @@ def read_medication_dispense(
         released = [
             e.at for e in entries_for(session, job.batch_number) if e.action == "record.release"
         ]
-        if job.state != JobState.RELEASED or not released:
+        if job.state != BatchState.RELEASED or not released:
             raise orders.UnknownOrder(dispense_id)
         resource = json.loads(order.resource_json or "{}")
         return fhir_response(dispense_resource(order, job, resource, released[-1]))

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from printmed.api.tables import Order
 from printmed.jobs.service import column_value
-from printmed.jobs.states import JobState
-from printmed.store.models import Job
+from printmed.jobs.states import BatchState
+from printmed.store.models import Batch, Order
 
 JOB_STATE_SYSTEM = "https://printmed.example.org/fhir/CodeSystem/job-state"
 BATCH_SYSTEM = "https://printmed.example.org/fhir/NamingSystem/batch-number"
-S = JobState
+S = BatchState
 TASK_STATUS = {
     S.DRAFT: "received",
     S.VERIFIED: "accepted",
@@ -43,16 +42,16 @@ STATE_TEXT = {
 
 
 def task_status(state: str) -> str:
-    return TASK_STATUS[JobState(state)]
+    return TASK_STATUS[BatchState(state)]
 
 
-def patient_reference(job: Job) -> dict[str, str]:
+def patient_reference(job: Batch) -> dict[str, str]:
     return {"reference": f"Patient/{column_value(job, 'prescription_json')['patient']['id']}"}
 
 
-def task_resource(order: Order, job: Job, last_modified: str, version: int) -> dict[str, Any]:
+def task_resource(order: Order, job: Batch, last_modified: str, version: int) -> dict[str, Any]:
     """The Task of `order` as FHIR JSON (R4)."""
-    state = JobState(job.state)
+    state = BatchState(job.state)
     task: dict[str, Any] = {
         "resourceType": "Task",
         "id": order.id,

@@ -1,6 +1,6 @@
 """Moving a job through its states, recording every value and change in the audit trail.
 
-A job's columns change only through `_change`, which writes old and new values to the trail in
+A job's columns change only through `record_change`, which writes old and new values to the trail in
 the same transaction; the record can therefore be rebuilt from the trail and checked against it.
 """
 
@@ -15,10 +15,10 @@ from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
 from printmed import audit
+from printmed.auth.users import RECORD_ROLES, require_role
 from printmed.errors import InputError
-from printmed.jobs.states import JobState, check_transition
-from printmed.store.models import GcodeProgram, Job, PrintProgress, User
-from printmed.users import RECORD_ROLES, require_role
+from printmed.jobs.states import BatchState, check_transition
+from printmed.store.models import Batch, PrintProgress, StoredGcode, User
 
 JSON_COLUMNS = frozenset(
     {
@@ -65,19 +65,19 @@ def worker_actor(worker_id: str) -> str:
     return f"worker:{worker_id}"
 
 
-def column_value(job: Job, column: str) -> Any:
+def column_value(job: Batch, column: str) -> Any:
     """A column as data: JSON columns decoded."""
     raw = getattr(job, column)
     return json.loads(raw) if column in JSON_COLUMNS and raw is not None else raw
 
 
-def snapshot(job: Job) -> dict[str, Any]:
+def snapshot(job: Batch) -> dict[str, Any]:
     """Every recorded column of the job, decoded."""
     return {column: column_value(job, column) for column in RECORDED_COLUMNS}
 
 
-def get_job(session: Session, batch_number: str, *, for_update: bool = False) -> Job:
-    query = select(Job).where(Job.batch_number == batch_number)
+def get_batch(session: Session, batch_number: str, *, for_update: bool = False) -> Batch:
+    query = select(Batch).where(Batch.batch_number == batch_number)
     if for_update:
         query = query.with_for_update()
     job = session.scalar(query)
@@ -86,16 +86,16 @@ def get_job(session: Session, batch_number: str, *, for_update: bool = False) ->
     return job
 
 
-def list_jobs(session: Session, state: str | None = None) -> list[Job]:
-    query = select(Job).order_by(Job.id)
+def list_batches(session: Session, state: str | None = None) -> list[Batch]:
+    query = select(Batch).order_by(Batch.id)
     if state is not None:
-        query = query.where(Job.state == JobState(state).value)
+        query = query.where(Batch.state == BatchState(state).value)
     return list(session.scalars(query))
 
 
-def _change(
+def record_change(
     session: Session,
-    job: Job,
+    job: Batch,
     actor: str,
     action: str,
     changes: Mapping[str, Any],
@@ -135,12 +135,12 @@ def next_batch_number(session: Session, prefix: str, today: dt.date | None = Non
     """`PREFIX-YYYYMMDD-NNNN`, numbered within the day."""
     stem = f"{prefix}-{(today or dt.datetime.now(dt.UTC).date()).strftime('%Y%m%d')}-"
     count = session.scalar(
-        select(func.count()).select_from(Job).where(Job.batch_number.like(stem + "%"))
+        select(func.count()).select_from(Batch).where(Batch.batch_number.like(stem + "%"))
     )
     return f"{stem}{(count or 0) + 1:04d}"
 
 
-def create_job(
+def create_batch(
     session: Session,
     actor: User,
     *,
@@ -149,15 +149,15 @@ def create_job(
     printer: str,
     profile_id: str,
     batch_prefix: str = "PM",
-) -> Job:
+) -> Batch:
     """A draft batch for a prescription, a lot and a printer, entered by `actor`."""
     require_role(actor, RECORD_ROLES, "enter a prescription")
     if not printer.strip():
         raise InputError("printer", printer, "is empty")
     audit.lock_chain(session)  # two creators must not count the same day's jobs at once
-    job = Job(
+    job = Batch(
         batch_number=next_batch_number(session, batch_prefix),
-        state=JobState.DRAFT.value,
+        state=BatchState.DRAFT.value,
         printer=printer,
         profile_id=profile_id,
         prescription_json=audit.canonical_json(prescription),
@@ -183,7 +183,7 @@ def create_job(
 
 def record_verification(
     session: Session,
-    job: Job,
+    job: Batch,
     actor: User,
     *,
     dose: Mapping[str, Any],
@@ -199,10 +199,10 @@ def record_verification(
     actual = audit.sha256_text(gcode_text)
     if actual != gcode_sha256:
         raise InputError("gcode_sha256", gcode_sha256, f"does not match the G-code ({actual})")
-    if session.get(GcodeProgram, actual) is None:
-        session.add(GcodeProgram(sha256=actual, text=gcode_text, lines=gcode_text.count("\n") + 1))
+    if session.get(StoredGcode, actual) is None:
+        session.add(StoredGcode(sha256=actual, text=gcode_text, lines=gcode_text.count("\n") + 1))
         session.flush()
-    _change(
+    record_change(
         session,
         job,
         actor.username,
@@ -213,35 +213,35 @@ def record_verification(
             "gate_json": dict(gate),
             "gcode_sha256": actual,
             "parameters_json": dict(parameters),
-            "state": JobState.VERIFIED.value,
+            "state": BatchState.VERIFIED.value,
         },
         reason="passed the dose gate on the G-code",
     )
 
 
-def queue(session: Session, job: Job, actor: User) -> None:
+def queue(session: Session, job: Batch, actor: User) -> None:
     require_role(actor, RECORD_ROLES, "queue a job")
-    _change(session, job, actor.username, "job.queue", {"state": JobState.QUEUED.value})
+    record_change(session, job, actor.username, "job.queue", {"state": BatchState.QUEUED.value})
 
 
-def reject(session: Session, job: Job, actor: User, reason: str) -> None:
+def reject(session: Session, job: Batch, actor: User, reason: str) -> None:
     """End a batch that will not be released; the reason is required and recorded."""
     require_role(actor, RECORD_ROLES, "reject a batch")
     if not reason.strip():
         raise InputError("reason", reason, "is required to reject a batch")
-    _change(
+    record_change(
         session,
         job,
         actor.username,
         "job.reject",
-        {"state": JobState.REJECTED.value},
+        {"state": BatchState.REJECTED.value},
         reason=reason.strip(),
     )
 
 
 def claim_next(
     session: Session, printer: str, worker_id: str, firmware: Mapping[str, Any]
-) -> Job | None:
+) -> Batch | None:
     """Take the oldest queued job of `printer`, or None.
 
     The conditional UPDATE (state still 'queued') is the claim: of several workers sharing a
@@ -250,32 +250,32 @@ def claim_next(
     """
     audit.lock_chain(session)
     candidates = session.scalars(
-        select(Job.id)
-        .where(Job.printer == printer, Job.state == JobState.QUEUED.value)
-        .order_by(Job.id)
+        select(Batch.id)
+        .where(Batch.printer == printer, Batch.state == BatchState.QUEUED.value)
+        .order_by(Batch.id)
         .limit(5)
     )
     for job_id in list(candidates):
         taken: CursorResult[Any] = session.execute(  # type: ignore[assignment]
-            update(Job)
-            .where(Job.id == job_id, Job.state == JobState.QUEUED.value)
+            update(Batch)
+            .where(Batch.id == job_id, Batch.state == BatchState.QUEUED.value)
             .values(claimed_by=worker_id)
             .execution_options(synchronize_session=False)
         )
         if taken.rowcount != 1:
             continue
-        job = session.get(Job, job_id)
+        job = session.get(Batch, job_id)
         assert job is not None
         session.refresh(job)
         # The claim above set claimed_by without an entry; the entry below records it.
         job.claimed_by = None
-        _change(
+        record_change(
             session,
             job,
             worker_actor(worker_id),
             "job.print.start",
             {
-                "state": JobState.PRINTING.value,
+                "state": BatchState.PRINTING.value,
                 "claimed_by": worker_id,
                 "firmware_json": dict(firmware),
             },
@@ -299,16 +299,16 @@ def claim_next(
 
 def finish_print(
     session: Session,
-    job: Job,
+    job: Batch,
     worker_id: str,
     outcome: str,
     report: Mapping[str, Any],
     reason: str = "",
 ) -> None:
     """Record the stream report and end the print as printed, failed or interrupted."""
-    if outcome not in (JobState.PRINTED, JobState.FAILED, JobState.INTERRUPTED):
+    if outcome not in (BatchState.PRINTED, BatchState.FAILED, BatchState.INTERRUPTED):
         raise InputError("outcome", outcome, "is not printed, failed or interrupted")
-    _change(
+    record_change(
         session,
         job,
         worker_actor(worker_id),
@@ -318,7 +318,7 @@ def finish_print(
     )
 
 
-def saved_progress_report(session: Session, job: Job) -> dict[str, Any]:
+def saved_progress_report(session: Session, job: Batch) -> dict[str, Any]:
     """A stream report from the progress saved during the print (when no report came back)."""
     progress = session.get(PrintProgress, job.id)
     return {
@@ -338,9 +338,9 @@ def recover_interrupted(session: Session, printer: str, worker_id: str) -> list[
     The report records the last line the printer acknowledged, from the saved progress.
     """
     stranded = session.scalars(
-        select(Job)
-        .where(Job.printer == printer, Job.state == JobState.PRINTING.value)
-        .order_by(Job.id)
+        select(Batch)
+        .where(Batch.printer == printer, Batch.state == BatchState.PRINTING.value)
+        .order_by(Batch.id)
     )
     recovered = []
     for job in list(stranded):
@@ -348,7 +348,7 @@ def recover_interrupted(session: Session, printer: str, worker_id: str) -> list[
             session,
             job,
             worker_id,
-            JobState.INTERRUPTED,
+            BatchState.INTERRUPTED,
             saved_progress_report(session, job),
             reason="the service stopped while printing; not resumed",
         )

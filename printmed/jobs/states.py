@@ -11,7 +11,7 @@ from enum import StrEnum
 from printmed.errors import InputError
 
 
-class JobState(StrEnum):
+class BatchState(StrEnum):
     DRAFT = "draft"
     VERIFIED = "verified"
     QUEUED = "queued"
@@ -24,8 +24,8 @@ class JobState(StrEnum):
     INTERRUPTED = "interrupted"
 
 
-S = JobState
-TRANSITIONS: dict[JobState, frozenset[JobState]] = {
+S = BatchState
+TRANSITIONS: dict[BatchState, frozenset[BatchState]] = {
     S.DRAFT: frozenset({S.VERIFIED, S.REJECTED}),
     S.VERIFIED: frozenset({S.QUEUED, S.REJECTED}),
     S.QUEUED: frozenset({S.PRINTING, S.VERIFIED, S.REJECTED}),
@@ -45,7 +45,7 @@ class IllegalTransition(InputError):
     """A move between states that the job's life does not allow."""
 
     def __init__(self, batch_number: str, old: str, new: str) -> None:
-        allowed = ", ".join(sorted(TRANSITIONS.get(JobState(old), ()))) or "nothing (final)"
+        allowed = ", ".join(sorted(TRANSITIONS.get(BatchState(old), ()))) or "nothing (final)"
         super().__init__(
             "state", new, f"cannot follow {old} for {batch_number} (allowed: {allowed})"
         )
@@ -53,5 +53,5 @@ class IllegalTransition(InputError):
 
 def check_transition(batch_number: str, old: str, new: str) -> None:
     """Refuse `old` → `new` unless TRANSITIONS lists it."""
-    if JobState(new) not in TRANSITIONS[JobState(old)]:
+    if BatchState(new) not in TRANSITIONS[BatchState(old)]:
         raise IllegalTransition(batch_number, old, new)

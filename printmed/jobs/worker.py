@@ -18,15 +18,14 @@ from typing import Any
 
 from printers.errors import PrinterError
 from printers.firmware import FirmwareInfo
-from printers.interface import JobState as StreamState
-from printers.interface import Printer, Progress, StreamReport
-from printers.program import GcodeProgram as Program
+from printers.interface import Printer, StreamProgress, StreamReport, StreamState
+from printers.program import GcodeProgram
 from printers.replies import Temperatures
 from printmed import audit
 from printmed.jobs import service
-from printmed.jobs.states import JobState
+from printmed.jobs.states import BatchState
 from printmed.store import Store
-from printmed.store.models import GcodeProgram, Job, PrintProgress
+from printmed.store.models import Batch, PrintProgress, StoredGcode
 
 TEMPERATURE_SAMPLE_S = 1.0
 log = logging.getLogger("printmed.worker")
@@ -52,13 +51,13 @@ def as_data(value: Any) -> Any:
     return value
 
 
-def outcome_of(report: StreamReport) -> JobState:
+def outcome_of(report: StreamReport) -> BatchState:
     """printed only if every line was acknowledged once; a lost link is interrupted."""
     if report.complete:
-        return JobState.PRINTED
+        return BatchState.PRINTED
     if report.state is StreamState.INTERRUPTED:
-        return JobState.INTERRUPTED
-    return JobState.FAILED
+        return BatchState.INTERRUPTED
+    return BatchState.FAILED
 
 
 class PrinterWorker:
@@ -110,7 +109,7 @@ class PrinterWorker:
             if job is None:
                 return None
             batch, job_id = job.batch_number, job.id
-            stored = session.get(GcodeProgram, job.gcode_sha256)
+            stored = session.get(StoredGcode, job.gcode_sha256)
             text = stored.text if stored is not None else ""
             if audit.sha256_text(text) != job.gcode_sha256:
                 # What would be streamed is not what passed the dose gate: print nothing.
@@ -118,16 +117,16 @@ class PrinterWorker:
                     session,
                     job,
                     self.worker_id,
-                    JobState.FAILED,
+                    BatchState.FAILED,
                     {"complete": False, "lines_sent": 0, "lines_acknowledged": 0},
                     reason=f"stored G-code does not hash to {job.gcode_sha256}; not streamed",
                 )
                 return batch
-        program = Program.from_text(text, name=batch)
+        program = GcodeProgram.from_text(text, name=batch)
         self._temperatures = []
         self._saved_at = self._sampled_at = 0.0
 
-        def on_progress(event: Progress) -> None:
+        def on_progress(event: StreamProgress) -> None:
             self._save_progress(job_id, program, event)
 
         try:
@@ -140,7 +139,7 @@ class PrinterWorker:
             self._write_progress(
                 session, job_id, program, report.lines_acknowledged, report.lines_sent
             )
-            job = session.get(Job, job_id)
+            job = session.get(Batch, job_id)
             assert job is not None
             service.finish_print(
                 session,
@@ -154,11 +153,11 @@ class PrinterWorker:
 
     def _end_without_report(self, job_id: int, reason: str) -> None:
         with self.store.session() as session:
-            job = session.get(Job, job_id)
+            job = session.get(Batch, job_id)
             assert job is not None
             report = service.saved_progress_report(session, job)
             service.finish_print(
-                session, job, self.worker_id, JobState.INTERRUPTED, report, reason=reason
+                session, job, self.worker_id, BatchState.INTERRUPTED, report, reason=reason
             )
 
     def run(self, stop: threading.Event, *, until_idle: bool = False) -> list[str]:
@@ -182,7 +181,7 @@ class PrinterWorker:
             stop.wait(self.poll_s)
         return printed
 
-    def _save_progress(self, job_id: int, program: Program, event: Progress) -> None:
+    def _save_progress(self, job_id: int, program: GcodeProgram, event: StreamProgress) -> None:
         now = time.monotonic()
         if event.temperatures is not None and now - self._sampled_at >= TEMPERATURE_SAMPLE_S:
             self._sampled_at = now
@@ -194,7 +193,7 @@ class PrinterWorker:
             self._write_progress(session, job_id, program, event.lines_acknowledged, None)
 
     def _write_progress(
-        self, session: Any, job_id: int, program: Program, acknowledged: int, sent: int | None
+        self, session: Any, job_id: int, program: GcodeProgram, acknowledged: int, sent: int | None
     ) -> None:
         progress = session.get(PrintProgress, job_id)
         progress.lines_total = len(program)

@@ -12,11 +12,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from printmed.audit import decoded, entries_for
-from printmed.jobs.service import get_job, snapshot
+from printmed.jobs.service import get_batch, snapshot
 from printmed.records.deviations import deviations_in
 from printmed.records.integrity import IntegrityReport, verify_records
 from printmed.records.signatures import signatures_of
-from printmed.store.models import GcodeProgram, PrintProgress
+from printmed.store.models import PrintProgress, StoredGcode
 
 # Columns whose later values are the job's life, not corrections of what was entered.
 LIFECYCLE_COLUMNS = frozenset({"state", "claimed_by", "stream_report_json", "firmware_json"})
@@ -113,9 +113,9 @@ def corrections_of(trail: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]
 
 
 def load_record(session: Session, batch_number: str) -> BatchRecord:
-    job = get_job(session, batch_number)
+    job = get_batch(session, batch_number)
     trail = [decoded(entry) for entry in entries_for(session, batch_number)]
-    program = session.get(GcodeProgram, job.gcode_sha256) if job.gcode_sha256 else None
+    program = session.get(StoredGcode, job.gcode_sha256) if job.gcode_sha256 else None
     progress = session.get(PrintProgress, job.id)
     signatures = [
         {

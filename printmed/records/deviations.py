@@ -9,15 +9,15 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from printmed import audit
+from printmed.auth.users import RECORD_ROLES, require_role
 from printmed.errors import InputError
-from printmed.store.models import Job, User
-from printmed.users import RECORD_ROLES, require_role
+from printmed.store.models import Batch, User
 
 DEVIATION_ACTION = "record.deviation"
 
 
 def record_deviation(
-    session: Session, job: Job, actor: User, description: str, reason: str
+    session: Session, job: Batch, actor: User, description: str, reason: str
 ) -> None:
     """Add a deviation (what happened, and why it was acceptable or what was done) to a batch."""
     require_role(actor, RECORD_ROLES, "record a deviation")

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from printmed import audit
 from printmed.jobs.service import snapshot
-from printmed.store.models import AuditEntry, GcodeProgram, Job, Signature
+from printmed.store.models import AuditEntry, Batch, Signature, StoredGcode
 
 
 def replay(session: Session, batch_number: str, through_seq: int | None = None) -> dict[str, Any]:
@@ -63,7 +63,7 @@ def signature_hash(signature: Signature) -> str:
     )
 
 
-def batch_problems(session: Session, job: Job) -> list[str]:
+def batch_problems(session: Session, job: Batch) -> list[str]:
     """What is wrong with one batch's record (empty when whole)."""
     problems = []
     recorded = replay(session, job.batch_number)
@@ -74,7 +74,7 @@ def batch_problems(session: Session, job: Job) -> list[str]:
                 f"{recorded.get(column)!r} in the audit trail"
             )
     if job.gcode_sha256 is not None:
-        program = session.get(GcodeProgram, job.gcode_sha256)
+        program = session.get(StoredGcode, job.gcode_sha256)
         if program is None or audit.sha256_text(program.text) != job.gcode_sha256:
             problems.append(
                 f"{job.batch_number}: stored G-code does not hash to {job.gcode_sha256}"
@@ -125,9 +125,9 @@ class IntegrityReport:
 def verify_records(session: Session, batch_number: str | None = None) -> IntegrityReport:
     """Walk the whole chain, then check one batch (or every batch) against it."""
     chain = audit.verify_chain(session)
-    query = select(Job).order_by(Job.id)
+    query = select(Batch).order_by(Batch.id)
     if batch_number is not None:
-        query = query.where(Job.batch_number == batch_number)
+        query = query.where(Batch.batch_number == batch_number)
     problems = [
         problem for job in session.scalars(query) for problem in batch_problems(session, job)
     ]

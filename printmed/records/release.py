@@ -9,13 +9,13 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from printmed.audit import entries_for, lock_chain
-from printmed.jobs.service import _change, column_value, get_job
-from printmed.jobs.states import JobState
+from printmed.auth.users import NotPermitted, require_role
+from printmed.jobs.service import column_value, get_batch, record_change
+from printmed.jobs.states import BatchState
 from printmed.records.errors import QcNotPassed, RecordNotIntact
 from printmed.records.integrity import verify_records
 from printmed.records.signatures import authenticate_signer, sign, signatures_of
-from printmed.store.models import Job, Signature, User
-from printmed.users import NotPermitted, require_role
+from printmed.store.models import Batch, Signature, User
 
 MANUFACTURING_ACTIONS = frozenset(
     {"job.create", "job.verify", "job.queue", "record.weigh", "record.weigh.correct"}
@@ -23,7 +23,7 @@ MANUFACTURING_ACTIONS = frozenset(
 MANUFACTURING_MEANINGS = frozenset({"performed", "checked"})
 
 
-def manufacturers(session: Session, job: Job) -> set[str]:
+def manufacturers(session: Session, job: Batch) -> set[str]:
     """Usernames of everyone who did a manufacturing step of the batch."""
     actors = {
         e.actor for e in entries_for(session, job.batch_number) if e.action in MANUFACTURING_ACTIONS
@@ -36,10 +36,10 @@ def manufacturers(session: Session, job: Job) -> set[str]:
     return actors | signers
 
 
-def check_releasable(session: Session, job: Job, user: User) -> None:
+def check_releasable(session: Session, job: Batch, user: User) -> None:
     """Every condition of release, in the order a pharmacist would want to hear of them."""
     require_role(user, {"pharmacist"}, "release a batch")
-    if job.state != JobState.WEIGHED:
+    if job.state != BatchState.WEIGHED:
         raise QcNotPassed("state", job.state, f"is not weighed; {job.batch_number} has no QC")
     qc = column_value(job, "qc_json") or {}
     if not qc.get("passed"):
@@ -68,15 +68,15 @@ def release(session: Session, batch_number: str, username: str, password: str) -
     """Release after the pharmacist re-enters their password; returns the 'released' signature."""
     user = authenticate_signer(session, username, password, "released")
     lock_chain(session)  # before the job's row, as every audited transaction does
-    job = get_job(session, batch_number, for_update=True)
+    job = get_batch(session, batch_number, for_update=True)
     check_releasable(session, job, user)
     signature = sign(session, job, user, "released")
-    _change(
+    record_change(
         session,
         job,
         user.username,
         "record.release",
-        {"state": JobState.RELEASED.value},
+        {"state": BatchState.RELEASED.value},
         reason=f"released by {user.full_name} (signature {signature.id})",
     )
     return signature

@@ -8,10 +8,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from printmed import audit
+from printmed.auth.users import RECORD_ROLES, authenticate, require_role
 from printmed.errors import InputError
 from printmed.records.integrity import record_hash, signature_hash
-from printmed.store.models import AuditEntry, Job, Signature, User
-from printmed.users import RECORD_ROLES, authenticate, require_role
+from printmed.store.models import AuditEntry, Batch, Signature, User
 
 MEANINGS = ("performed", "checked", "reviewed", "released")
 
@@ -25,7 +25,7 @@ def authenticate_signer(session: Session, username: str, password: str, meaning:
     return user
 
 
-def sign(session: Session, job: Job, signer: User, meaning: str) -> Signature:
+def sign(session: Session, job: Batch, signer: User, meaning: str) -> Signature:
     """Sign the batch's record as it stands now (`signer` already re-authenticated)."""
     if meaning not in MEANINGS:
         raise InputError("meaning", meaning, f"is not one of {', '.join(MEANINGS)}")

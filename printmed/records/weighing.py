@@ -11,15 +11,15 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from printmed.auth.users import RECORD_ROLES, require_role
 from printmed.errors import InputError
-from printmed.jobs.service import _change, column_value
-from printmed.jobs.states import JobState
+from printmed.jobs.service import column_value, record_change
+from printmed.jobs.states import BatchState
 from printmed.records.qc import assess
-from printmed.store.models import Job, User
-from printmed.users import RECORD_ROLES, require_role
+from printmed.store.models import Batch, User
 
 
-def unit_count(job: Job) -> int:
+def unit_count(job: Batch) -> int:
     """Units in the batch: the gate's tablets when recorded, else the prescription's units."""
     gate = column_value(job, "gate_json") or {}
     tablets = gate.get("tablets")
@@ -28,7 +28,7 @@ def unit_count(job: Job) -> int:
     return int(column_value(job, "prescription_json")["units"])
 
 
-def unit_dose_mg(job: Job) -> float:
+def unit_dose_mg(job: Batch) -> float:
     """The dose one printed unit holds: per administration ÷ units per dose (mini-tablets)."""
     design = column_value(job, "design_json")
     if design and "dose_mg" in design:
@@ -39,7 +39,7 @@ def unit_dose_mg(job: Job) -> float:
     return float(dose["dose_mg"])
 
 
-def qc_of(job: Job, weights_mg: Sequence[float]) -> dict[str, Any]:
+def qc_of(job: Batch, weights_mg: Sequence[float]) -> dict[str, Any]:
     """The QC of these unit weights for this batch, recording nothing (also the live check)."""
     return assess(
         list(weights_mg),
@@ -51,7 +51,7 @@ def qc_of(job: Job, weights_mg: Sequence[float]) -> dict[str, Any]:
 
 def record_weights(
     session: Session,
-    job: Job,
+    job: Batch,
     actor: User,
     weights_mg: Sequence[float],
     *,
@@ -60,11 +60,11 @@ def record_weights(
 ) -> dict[str, Any]:
     """Store the weights and their QC on a printed (or, as a correction, weighed) batch."""
     require_role(actor, RECORD_ROLES, "weigh a batch")
-    correction = job.state == JobState.WEIGHED
+    correction = job.state == BatchState.WEIGHED
     if correction and not reason.strip():
         raise InputError("reason", reason, "is required to correct recorded weights")
     qc = qc_of(job, weights_mg)
-    _change(
+    record_change(
         session,
         job,
         actor.username,
@@ -72,7 +72,7 @@ def record_weights(
         {
             "weights_json": {"weights_mg": list(weights_mg), "source": source},
             "qc_json": qc,
-            "state": JobState.WEIGHED.value,
+            "state": BatchState.WEIGHED.value,
         },
         reason=reason.strip() or "unit weights entered",
     )

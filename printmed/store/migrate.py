@@ -12,13 +12,13 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, text
 
-PACKAGE_DIR = Path(__file__).resolve().parent.parent
+STORE_DIR = Path(__file__).resolve().parent
 MIGRATION_LOCK_KEY = 7_310_001
 
 
 def alembic_config() -> Config:
-    config = Config(str(PACKAGE_DIR / "alembic.ini"))
-    config.set_main_option("script_location", str(PACKAGE_DIR / "migrations"))
+    config = Config(str(STORE_DIR / "alembic.ini"))
+    config.set_main_option("script_location", str(STORE_DIR / "migrations"))
     return config
 
 

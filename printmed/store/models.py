@@ -1,4 +1,5 @@
-"""The tables: users, jobs, G-code programs, print progress, audit entries and signatures.
+"""Every table: users, batches, stored G-code, print progress, audit entries, signatures, orders
+received, idempotent answers, staff sessions and API clients.
 
 Times are ISO-8601 UTC text so that a hashed value reads back byte for byte on every database.
 Audit entries, signatures and G-code programs are append-only (triggers in the migrations).
@@ -6,7 +7,7 @@ Audit entries, signatures and G-code programs are append-only (triggers in the m
 
 from __future__ import annotations
 
-from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -26,7 +27,7 @@ class User(Base):
     created_at: Mapped[str] = mapped_column(String(40))
 
 
-class Job(Base):
+class Batch(Base):
     """A batch in the making; every change of a column here is also an audit entry."""
 
     __tablename__ = "jobs"
@@ -52,7 +53,7 @@ class Job(Base):
     created_at: Mapped[str] = mapped_column(String(40))
 
 
-class GcodeProgram(Base):
+class StoredGcode(Base):
     """A G-code text, stored once under its SHA-256."""
 
     __tablename__ = "gcode_programs"
@@ -116,3 +117,68 @@ class Signature(Base):
     through_seq: Mapped[int] = mapped_column(Integer)
     record_hash: Mapped[str] = mapped_column(String(64))
     signature_hash: Mapped[str] = mapped_column(String(64))
+
+
+class Order(Base):
+    """One accepted prescription: `id` is also the FHIR MedicationRequest and Task id.
+
+    source: "native" or "fhir"; resource_json: the stored MedicationRequest (FHIR orders).
+    """
+
+    __tablename__ = "orders"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    source: Mapped[str] = mapped_column(String(8))
+    prescription_id: Mapped[str] = mapped_column(String(128), index=True)
+    resource_json: Mapped[str | None] = mapped_column(Text)
+    batch_number: Mapped[str] = mapped_column(ForeignKey("jobs.batch_number"), unique=True)
+    received_from: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[str] = mapped_column(String(40))
+
+
+class IdempotentAnswer(Base):
+    """The first answer to a creating POST, replayed for a retry with the same key and body."""
+
+    __tablename__ = "idempotent_answers"
+    __table_args__ = (UniqueConstraint("principal", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    principal: Mapped[str] = mapped_column(String(128))
+    key: Mapped[str] = mapped_column(String(255))
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    media_type: Mapped[str] = mapped_column(String(64))
+    location: Mapped[str | None] = mapped_column(String(255))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[str] = mapped_column(String(40))
+
+
+class StaffSession(Base):
+    """A signed-in staff member: `kind` is "cookie" (pages) or "bearer" (API use).
+
+    Times are ISO-8601 UTC text; the session ends `session_idle_minutes` after last_seen_at.
+    """
+
+    __tablename__ = "staff_sessions"
+
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[str] = mapped_column(String(40))
+    last_seen_at: Mapped[str] = mapped_column(String(40))
+    ended_at: Mapped[str | None] = mapped_column(String(40))
+
+
+class ApiClient(Base):
+    """A prescribing system allowed the OAuth2 client-credentials grant, with its scopes."""
+
+    __tablename__ = "api_clients"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(48), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    secret_hash: Mapped[str] = mapped_column(String(255))
+    scopes: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[str] = mapped_column(String(40))

@@ -12,9 +12,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from printmed.auth import settings_of, store_of
-from printmed.jobs import service
-from printmed.jobs.states import JobState
+from printmed.auth import printers_of, settings_of, store_of
+from printmed.auth.users import RECORD_ROLES, AuthenticationFailed, NotPermitted
+from printmed.jobs import printers, service
+from printmed.jobs.states import BatchState
 from printmed.records.balance import read_weights
 from printmed.records.batch_record import load_record
 from printmed.records.label import label_pdf
@@ -24,8 +25,6 @@ from printmed.records.release import check_releasable, release
 from printmed.records.signatures import authenticate_signer, sign
 from printmed.records.weighing import record_weights, unit_count
 from printmed.store.models import User
-from printmed.users import RECORD_ROLES, AuthenticationFailed, NotPermitted
-from printmed.web import fleet
 from printmed.web.batch_view import BatchView, load_batch
 from printmed.web.refusals import refusals, sentence
 from printmed.web.rendering import not_permitted, render, templates
@@ -34,8 +33,10 @@ from printmed.web.session import CheckedForm, PageRoute, PageUser
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 BALANCE_UNIT_TIMEOUT_S = 60.0
 BATCHES_LISTED = 200
-WEIGHABLE = frozenset({JobState.PRINTED, JobState.WEIGHED})
-REJECTABLE = frozenset({JobState.PRINTED, JobState.WEIGHED, JobState.FAILED, JobState.INTERRUPTED})
+WEIGHABLE = frozenset({BatchState.PRINTED, BatchState.WEIGHED})
+REJECTABLE = frozenset(
+    {BatchState.PRINTED, BatchState.WEIGHED, BatchState.FAILED, BatchState.INTERRUPTED}
+)
 
 
 def _batch(request: Request, batch_number: str) -> BatchView:
@@ -60,7 +61,7 @@ def _refused(request: Request, user: User, heading: str, exc: Exception, back: s
 @router.get("/batches")
 def batches_page(request: Request, user: PageUser) -> Response:
     with store_of(request).session() as session:
-        jobs = service.list_jobs(session)[-BATCHES_LISTED:]
+        jobs = service.list_batches(session)[-BATCHES_LISTED:]
         batches = [BatchView(job.batch_number, service.snapshot(job)) for job in reversed(jobs)]
     return render(
         request, "batches.html", user, title="Batches", section="batches", batches=batches
@@ -74,8 +75,8 @@ def review_page(request: Request, batch_number: str, user: PageUser) -> Response
     except refusals() as exc:
         return _refused(request, user, "No such batch", exc, "/batches")
     printer_state = (
-        fleet.status(request, b.printer)["state_label"]
-        if b.printer in fleet.printer_names()
+        printers.status(store_of(request), printers_of(request), b.printer).state_label
+        if b.printer in printers.printer_names()
         else "not configured"
     )
     href, label = b.next_step
@@ -98,7 +99,7 @@ def queue_batch(request: Request, batch_number: str, user: PageUser, form: Check
         with store_of(request).session() as session:
             actor = session.get(User, user.id)
             assert actor is not None
-            service.queue(session, service.get_job(session, batch_number, for_update=True), actor)
+            service.queue(session, service.get_batch(session, batch_number, for_update=True), actor)
     except refusals() as exc:
         return _refused(request, user, "Not queued", exc, f"/batches/{batch_number}/review")
     return RedirectResponse(f"/printers?queued={batch_number}", status_code=303)
@@ -129,7 +130,7 @@ def reject_batch(
             actor = session.get(User, user.id)
             assert actor is not None
             service.reject(
-                session, service.get_job(session, batch_number, for_update=True), actor, reason
+                session, service.get_batch(session, batch_number, for_update=True), actor, reason
             )
     except refusals() as exc:
         return _refused(request, user, "Not rejected", exc, back)
@@ -138,7 +139,7 @@ def reject_batch(
 
 def _weights(form: dict[str, str], units: int) -> tuple[list[float], str]:
     """The typed unit weights (mg) in unit order, blanks skipped, and the first problem."""
-    weights = []
+    weights: list[float] = []
     for n in range(1, units + 1):
         text = form.get(f"w{n}", "").strip().replace(",", ".")
         if not text:
@@ -210,7 +211,7 @@ def _weigh_page(
 def weigh_page(request: Request, batch_number: str, user: PageUser) -> Response:
     try:
         with store_of(request).session() as session:
-            units = unit_count(service.get_job(session, batch_number))
+            units = unit_count(service.get_batch(session, batch_number))
             b = load_batch(session, batch_number)
     except refusals() as exc:
         return _refused(request, user, "No such batch", exc, "/batches")
@@ -235,7 +236,7 @@ def weigh_page(request: Request, batch_number: str, user: PageUser) -> Response:
 def weigh_check(request: Request, batch_number: str, user: PageUser, form: CheckedForm) -> Response:
     """The live QC panel (an HTML fragment) for the weights typed so far."""
     with store_of(request).session() as session:
-        units = unit_count(service.get_job(session, batch_number))
+        units = unit_count(service.get_batch(session, batch_number))
         b = load_batch(session, batch_number)
     weights, problem = _weights(form, units)
     qc, qc_error = _qc(b, units, weights)
@@ -272,7 +273,7 @@ def weigh_submit(
     request: Request, batch_number: str, user: PageUser, form: CheckedForm
 ) -> Response:
     with store_of(request).session() as session:
-        units = unit_count(service.get_job(session, batch_number))
+        units = unit_count(service.get_batch(session, batch_number))
         b = load_batch(session, batch_number)
     weights, problem = _weights(form, units)
     if problem:
@@ -281,7 +282,7 @@ def weigh_submit(
         with store_of(request).session() as session:
             actor = session.get(User, user.id)
             assert actor is not None
-            job = service.get_job(session, batch_number, for_update=True)
+            job = service.get_batch(session, batch_number, for_update=True)
             record_weights(
                 session,
                 job,
@@ -301,7 +302,7 @@ def _release_page(
     with store_of(request).session() as session:
         b = load_batch(session, batch_number)
         record = load_record(session, batch_number)
-        job = service.get_job(session, batch_number)
+        job = service.get_batch(session, batch_number)
         actor = session.get(User, user.id)
         assert actor is not None
         cannot_sign = ""
@@ -349,7 +350,7 @@ def sign_batch(request: Request, batch_number: str, user: PageUser, form: Checke
                 release(session, batch_number, user.username, password)
             else:
                 signer = authenticate_signer(session, user.username, password, meaning)
-                job = service.get_job(session, batch_number, for_update=True)
+                job = service.get_batch(session, batch_number, for_update=True)
                 sign(session, job, signer, meaning)
     except AuthenticationFailed:
         return _release_page(

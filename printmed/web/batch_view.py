@@ -9,21 +9,21 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from printmed.jobs.service import get_job, snapshot
-from printmed.jobs.states import JobState
+from printmed.jobs.service import get_batch, snapshot
+from printmed.jobs.states import BatchState
 
 # what a page offers next, by state: (path under /batches/<b>/, label)
 NEXT_STEP = {
-    JobState.DRAFT: ("review", "Review"),
-    JobState.VERIFIED: ("review", "Review and queue"),
-    JobState.QUEUED: ("printers", "Watch the printer"),
-    JobState.PRINTING: ("printers", "Watch the printer"),
-    JobState.PRINTED: ("weigh", "Weigh the units"),
-    JobState.WEIGHED: ("release", "Review for release"),
-    JobState.RELEASED: ("release", "Batch record"),
-    JobState.REJECTED: ("release", "Batch record"),
-    JobState.FAILED: ("release", "Batch record"),
-    JobState.INTERRUPTED: ("release", "Batch record"),
+    BatchState.DRAFT: ("review", "Review"),
+    BatchState.VERIFIED: ("review", "Review and queue"),
+    BatchState.QUEUED: ("printers", "Watch the printer"),
+    BatchState.PRINTING: ("printers", "Watch the printer"),
+    BatchState.PRINTED: ("weigh", "Weigh the units"),
+    BatchState.WEIGHED: ("release", "Review for release"),
+    BatchState.RELEASED: ("release", "Batch record"),
+    BatchState.REJECTED: ("release", "Batch record"),
+    BatchState.FAILED: ("release", "Batch record"),
+    BatchState.INTERRUPTED: ("release", "Batch record"),
 }
 
 
@@ -100,12 +100,12 @@ class BatchView:
 
     @property
     def next_step(self) -> tuple[str, str]:
-        page, label = NEXT_STEP[JobState(self.state)]
+        page, label = NEXT_STEP[BatchState(self.state)]
         href = "/printers" if page == "printers" else f"/batches/{self.batch_number}/{page}"
         return href, label
 
 
 def load_batch(session: Session, batch_number: str) -> BatchView:
     """The batch's recorded columns; UnknownBatch (a refusal) if there is none."""
-    job = get_job(session, batch_number)
+    job = get_batch(session, batch_number)
     return BatchView(job.batch_number, snapshot(job))

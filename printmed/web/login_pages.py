@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from printmed.auth import COOKIE_NAME, login, logout, set_session_cookie, settings_of, store_of
-from printmed.users import AuthenticationFailed
+from printmed.auth.users import AuthenticationFailed
 from printmed.web.rendering import render
 from printmed.web.session import (
     CSRF_FIELD,

@@ -1,7 +1,7 @@
 """The new-prescription page: the form with live checks, and the orders that came over the API.
 
 A valid prescription is dosed, designed, sliced and held to its dose on the G-code (the job
-service's `prepare_batch`, then `record_made_job`) before the technician sees the review page;
+service's `manufacture`, then `record_gated_batch`) before the technician sees the review page;
 a refused one changes nothing.
 """
 
@@ -15,26 +15,25 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from printmed import catalog
-from printmed.api.tables import Order
 from printmed.auth import settings_of, store_of
-from printmed.jobs.making import prepare_batch, record_made_job
-from printmed.jobs.states import JobState
-from printmed.store.models import Job, User
-from printmed.users import RECORD_ROLES
-from printmed.web import fleet
-from printmed.web.prescription_form import (
+from printmed.auth.users import RECORD_ROLES
+from printmed.jobs import printers
+from printmed.jobs.making import record_gated_batch
+from printmed.jobs.states import BatchState
+from printmed.manufacture import gate_plan
+from printmed.store.models import Batch, Order, User
+from printmed.intake.form import (
     BSA_FORMULAS,
     DOSE_UNITS,
     FIELDS,
     ORDER_FIELDS,
     PATIENT_FIELDS,
     SHAPES,
-    FormCheck,
     blank_values,
-    check_form,
     formulation_choices,
     values_from,
 )
+from printmed.web.prescription_form import FormCheck, check_form
 from printmed.web.refusals import refusals, sentence
 from printmed.web.rendering import not_permitted, render, when
 from printmed.web.session import CheckedForm, PageRoute, PageUser
@@ -44,14 +43,14 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 def _printer_profiles() -> dict[str, str]:
     """Printer name → the profile its G-code is written for (one printer per profile)."""
-    return {name: name for name in fleet.printer_names()}
+    return {name: name for name in printers.printer_names()}
 
 
 def _printer_choices() -> list[tuple[str, str]]:
     choices = []
     for name, profile in catalog.printer_profiles().items():
-        nozzle = f"{profile['nozzle_mm']} mm nozzle"
-        choices.append((name, f"{name} — {str(profile['process']).upper()}, {nozzle}"))
+        nozzle = f"{profile.nozzle_mm} mm nozzle"
+        choices.append((name, f"{name} — {profile.process.upper()}, {nozzle}"))
     return choices
 
 
@@ -59,9 +58,9 @@ def _orders(request: Request) -> list[dict[str, Any]]:
     """Orders received over the API whose batch waits for review (verified, not queued)."""
     with store_of(request).session() as session:
         rows = session.execute(
-            select(Order, Job)
-            .join(Job, Job.batch_number == Order.batch_number)
-            .where(Job.state == JobState.VERIFIED.value)
+            select(Order, Batch)
+            .join(Batch, Batch.batch_number == Order.batch_number)
+            .where(Batch.state == BatchState.VERIFIED.value)
             .order_by(Order.created_at)
         ).all()
         orders = []
@@ -130,16 +129,17 @@ def submit_prescription(request: Request, user: PageUser, form: CheckedForm) -> 
         return not_permitted(request, user, "enter prescriptions")
     profiles = _printer_profiles()
     check = check_form(values_from(form), profiles)
-    if not check.ok or check.prescription is None:
+    if not check.ok or check.prescription is None or check.plan is None:
         return _page(request, user, check, status_code=422)
     printer = check.values["printer"]
     try:
-        # slice and gate outside the transaction: the store's writer is not held for seconds
-        prepared = prepare_batch(check.prescription, profiles[printer])
+        # slice and gate the plan the form showed, outside the transaction: the store's writer
+        # is not held for seconds
+        prepared = gate_plan(check.plan)
         with store_of(request).session() as session:
             actor = session.get(User, user.id)
             assert actor is not None
-            job = record_made_job(
+            job = record_gated_batch(
                 session,
                 actor,
                 prepared,

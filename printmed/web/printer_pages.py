@@ -5,6 +5,7 @@ server-sent events, with pause, resume, cancel and emergency stop (the last two 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -13,11 +14,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from sqlalchemy import select
 
-from printmed.auth import COOKIE_NAME, store_of
-from printmed.jobs.states import JobState
-from printmed.store.models import Job
-from printmed.users import RECORD_ROLES
-from printmed.web import fleet
+from printmed.auth import COOKIE_NAME, printers_of, store_of
+from printmed.auth.users import RECORD_ROLES
+from printmed.jobs import printers
+from printmed.jobs.states import BatchState
+from printmed.store.models import Batch
 from printmed.web.refusals import refusals, sentence
 from printmed.web.rendering import duration, not_permitted, render
 from printmed.web.session import CheckedForm, PageRoute, PageUser, session_live
@@ -64,16 +65,20 @@ def _view(status: dict[str, Any]) -> dict[str, Any]:
 
 
 def statuses(request: Request) -> list[dict[str, Any]]:
-    return [_view(fleet.status(request, name)) for name in fleet.printer_names()]
+    store, driven = store_of(request), printers_of(request)
+    return [
+        _view(dataclasses.asdict(printers.status(store, driven, name)))
+        for name in printers.printer_names()
+    ]
 
 
 @router.get("/printers")
 def printers_page(request: Request, user: PageUser) -> Response:
     with store_of(request).session() as session:
         jobs = session.scalars(
-            select(Job)
-            .where(Job.state.in_([JobState.QUEUED.value, JobState.PRINTING.value]))
-            .order_by(Job.id)
+            select(Batch)
+            .where(Batch.state.in_([BatchState.QUEUED.value, BatchState.PRINTING.value]))
+            .order_by(Batch.id)
         )
         queue = [
             {
@@ -149,7 +154,9 @@ def printer_control(
             confirm_label=label,
         )
     try:
-        fleet.control(request, name, action, user)
+        printers.control(
+            store_of(request), printers_of(request), name, action, user, "the printers page"
+        )
     except refusals() as exc:
         return render(
             request,

@@ -20,8 +20,7 @@ from fastapi.routing import APIRoute
 
 from printmed.auth import COOKIE_NAME, settings_of, store_of
 from printmed.auth.sessions import token_sha256, user_for_token
-from printmed.auth.tables import StaffSession
-from printmed.store.models import User
+from printmed.store.models import StaffSession, User
 
 LOGIN_CSRF_COOKIE = "printmed_login_csrf"
 CSRF_FIELD = "csrf_token"

@@ -14,10 +14,10 @@ from fastapi.testclient import TestClient
 
 from printmed.app import create_app
 from printmed.auth import clients, login
+from printmed.auth.users import create_user
 from printmed.settings import Settings, load_settings
 from printmed.store import Store, open_store
 from printmed.store.models import User
-from printmed.users import create_user
 
 PASSWORD = "correct horse battery"
 STAFF = {

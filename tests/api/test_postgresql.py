@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 
 from printmed.app import create_app
 from printmed.auth import login
+from printmed.auth.users import create_user
 from printmed.store import open_store
-from printmed.users import create_user
 from tests.api.conftest import PASSWORD, api_settings
 from tests.api.payloads import native_order
 from tests.store.conftest import fresh_postgres_database, postgres_url

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from sqlalchemy import select, text
 
+from printmed.auth.users import create_user
 from printmed.store import open_store
 from printmed.store.models import User
-from printmed.users import create_user
 
 WRITER_HOLDS_S = 3.0
 

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from printmed.auth import COOKIE_NAME, login
-from printmed.auth.tables import StaffSession
+from printmed.store.models import StaffSession
 from tests.api.conftest import PASSWORD, Callers, client_token, staff_token
 from tests.api.fhir_helpers import post_order
 from tests.api.payloads import adult_fixed_dose_order, native_order

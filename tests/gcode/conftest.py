@@ -13,7 +13,7 @@ from gcode.mesh_io import PartMesh, check_mesh
 from gcode.profile import MachineProfile, load_profile
 from gcode.settings import settings_for
 from gcode.slice import SlicedPart, slice_part
-from gcode.write import Job, PlacedTablet, write_gcode
+from gcode.write import PlacedTablet, PlateHeader, write_gcode
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +53,7 @@ def print_solid(
         flow = plan_flow(sliced, config.line_width_mm, target, f"part{i}")
         tablets.append(PlacedTablet(f"part{i}", sliced, (40.0 + 20.0 * i, 50.0), flow, None))
     temp = 60.0 if profile.process == "sse" else 200.0
-    job = Job("test-job", "LOT-T", "test-lot", temp, 0.0, profile.mm3_per_e())
+    job = PlateHeader("test-job", "LOT-T", "test-lot", temp, 0.0, profile.mm3_per_e())
     text = write_gcode(tablets, profile, job)
     assert part is not None and sliced is not None
     return Printed(part, sliced, tablets, text, analyze(text, profile.mm3_per_e(), True))

@@ -11,7 +11,7 @@ from gcode.errors import MaterialWindowRefused, SettingsInvalid
 from gcode.flow import plan_flow
 from gcode.settings import settings_for
 from gcode.slice import slice_part
-from gcode.write import Job, PlacedTablet, check_temperatures, write_gcode
+from gcode.write import PlacedTablet, PlateHeader, check_temperatures, write_gcode
 from tests.gcode.conftest import print_solid
 
 
@@ -66,7 +66,7 @@ def test_one_after_another_needs_the_gantry_to_clear_the_tablets(fdm):
     part = slice_part(mesh.triangles, config)
     flow = plan_flow(part, config.line_width_mm, None)
     tablets = [PlacedTablet(f"t{i}", part, (30.0 + 15 * i, 30.0), flow) for i in range(2)]
-    job = Job("j", "lot", "f", 200.0, 60.0, fdm.mm3_per_e())
+    job = PlateHeader("j", "lot", "f", 200.0, 60.0, fdm.mm3_per_e())
     with pytest.raises(SettingsInvalid):
         write_gcode(tablets, fdm, job, sequence="parts")
     cleared = fdm.model_copy(update={"gantry_clearance_mm": 20.0})

@@ -33,7 +33,7 @@ def _wait_for_acknowledged_lines(store_url: str, batch: str, lines: int, timeout
     try:
         while time.monotonic() < deadline:
             with store.session() as session:
-                job = service.get_job(session, batch)
+                job = service.get_batch(session, batch)
                 progress = session.get(PrintProgress, job.id)
                 if job.state == "printing" and progress and progress.lines_acknowledged >= lines:
                     return progress.lines_acknowledged
@@ -69,7 +69,7 @@ def test_sigkill_while_printing_leaves_an_interrupted_job_and_a_whole_record(
 
     store = open_store(url, migrate=False)
     with store.session() as session:
-        assert service.get_job(session, batch).state == "printing"
+        assert service.get_batch(session, batch).state == "printing"
 
     restarted = subprocess.run(
         _printmed(tmp_path, "worker", "--printer", "sim-1", "--until-idle", "--poll-s", "0.1"),
@@ -82,7 +82,7 @@ def test_sigkill_while_printing_leaves_an_interrupted_job_and_a_whole_record(
     assert f"{batch}: done" not in restarted.stdout  # never resumed silently
 
     with store.session() as session:
-        job = service.get_job(session, batch)
+        job = service.get_batch(session, batch)
         report = service.column_value(job, "stream_report_json")
         assert job.state == "interrupted"
         assert report["complete"] is False

@@ -11,10 +11,10 @@ from dosing.errors import DosingError
 from dosing.prescription import parse_prescription
 from printmed.audit import entries_for
 from printmed.jobs import service
-from printmed.jobs.making import make_job
+from printmed.jobs.making import enter_prescription
 from printmed.records.integrity import verify_records
 from printmed.store import Store
-from printmed.store.models import GcodeProgram
+from printmed.store.models import StoredGcode
 from tests.records.builders import PRESCRIPTION, add_users
 
 SMALL_BATCH = {**PRESCRIPTION, "units": 2}
@@ -24,12 +24,12 @@ def test_a_gated_job_records_gcode_hash_lot_printer_and_parameters(store: Store)
     users = add_users(store, "tech")
     rx = parse_prescription(SMALL_BATCH)
     with store.session() as session:
-        batch = make_job(
+        batch = enter_prescription(
             session, users["tech"], rx, printer="sim-1", profile_id="fdm-pharma-04"
         ).batch_number
     with store.session() as session:
-        job = service.get_job(session, batch)
-        program = session.get(GcodeProgram, job.gcode_sha256)
+        job = service.get_batch(session, batch)
+        program = session.get(StoredGcode, job.gcode_sha256)
         assert program is not None
         assert hashlib.sha256(program.text.encode()).hexdigest() == job.gcode_sha256
         gate = service.column_value(job, "gate_json")
@@ -50,6 +50,6 @@ def test_a_refused_prescription_leaves_no_job_behind(store: Store) -> None:
         {**SMALL_BATCH, "dose": {"value": 500.0, "unit": "mg"}, "max_single_dose_mg": 40}
     )
     with pytest.raises(DosingError), store.session() as session:
-        make_job(session, users["tech"], rx, printer="sim-1", profile_id="fdm-pharma-04")
+        enter_prescription(session, users["tech"], rx, printer="sim-1", profile_id="fdm-pharma-04")
     with store.session() as session:
-        assert service.list_jobs(session) == []
+        assert service.list_batches(session) == []

@@ -9,10 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from printmed.audit import entries_for
+from printmed.auth.users import NotPermitted
 from printmed.jobs import service
-from printmed.jobs.states import TRANSITIONS, IllegalTransition, JobState, check_transition
+from printmed.jobs.states import TRANSITIONS, BatchState, IllegalTransition, check_transition
 from printmed.store import Store
-from printmed.users import NotPermitted
 from tests.records.builders import (
     add_users,
     draft_job,
@@ -30,8 +30,8 @@ def test_happy_path_is_a_chain_of_legal_transitions() -> None:
         check_transition("PM-TEST", old, new)
 
 
-@given(st.sampled_from(list(JobState)), st.sampled_from(list(JobState)))
-def test_a_transition_is_allowed_exactly_when_listed(old: JobState, new: JobState) -> None:
+@given(st.sampled_from(list(BatchState)), st.sampled_from(list(BatchState)))
+def test_a_transition_is_allowed_exactly_when_listed(old: BatchState, new: BatchState) -> None:
     if new in TRANSITIONS[old]:
         check_transition("PM-TEST", old, new)
     else:
@@ -42,8 +42,8 @@ def test_a_transition_is_allowed_exactly_when_listed(old: JobState, new: JobStat
 
 
 def test_released_and_rejected_are_final() -> None:
-    assert TRANSITIONS[JobState.RELEASED] == frozenset()
-    assert TRANSITIONS[JobState.REJECTED] == frozenset()
+    assert TRANSITIONS[BatchState.RELEASED] == frozenset()
+    assert TRANSITIONS[BatchState.REJECTED] == frozenset()
 
 
 def test_printing_cannot_be_resumed_from_interrupted() -> None:
@@ -66,9 +66,9 @@ def test_a_draft_cannot_be_queued_before_the_dose_gate(store: Store) -> None:
     users = add_users(store, "tech")
     batch = draft_job(store, users["tech"])
     with pytest.raises(IllegalTransition, match="cannot follow draft"), store.session() as session:
-        service.queue(session, service.get_job(session, batch), users["tech"])
+        service.queue(session, service.get_batch(session, batch), users["tech"])
     with store.session() as session:
-        assert service.get_job(session, batch).state == "draft"
+        assert service.get_batch(session, batch).state == "draft"
         assert [e.action for e in entries_for(session, batch)] == ["job.create"]
 
 
@@ -76,7 +76,7 @@ def test_an_admin_cannot_enter_or_change_a_record(store: Store) -> None:
     users = add_users(store, "tech", "boss")
     batch = verified_job(store, users["tech"])
     with pytest.raises(NotPermitted, match="role admin"), store.session() as session:
-        service.queue(session, service.get_job(session, batch), users["boss"])
+        service.queue(session, service.get_batch(session, batch), users["boss"])
 
 
 def test_batch_numbers_count_up_within_the_day(store: Store) -> None:
@@ -93,5 +93,5 @@ def test_wrong_gcode_hash_is_refused_and_nothing_is_written(store: Store) -> Non
     with pytest.raises(ValueError, match="does not match the G-code"):
         verify(store, batch, users["tech"], gcode_text(), sha256="0" * 64)
     with store.session() as session:
-        assert service.get_job(session, batch).state == "draft"
+        assert service.get_batch(session, batch).state == "draft"
         assert [e.action for e in entries_for(session, batch)] == ["job.create"]

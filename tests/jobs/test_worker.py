@@ -29,7 +29,7 @@ def test_worker_prints_a_queued_job_and_records_the_stream_report(store: Store) 
     finally:
         worker.printer.disconnect()
     with store.session() as session:
-        job = service.get_job(session, batch)
+        job = service.get_batch(session, batch)
         report = service.column_value(job, "stream_report_json")
         firmware = service.column_value(job, "firmware_json")
         assert job.state == "printed"
@@ -49,7 +49,7 @@ def test_printer_that_resets_mid_print_leaves_the_job_interrupted(store: Store) 
     finally:
         worker.printer.disconnect()
     with store.session() as session:
-        job = service.get_job(session, batch)
+        job = service.get_batch(session, batch)
         report = service.column_value(job, "stream_report_json")
         assert job.state == "interrupted"
         assert report["complete"] is False
@@ -66,7 +66,7 @@ def test_an_idle_worker_takes_nothing_of_another_printer(store: Store) -> None:
     finally:
         worker.printer.disconnect()
     with store.session() as session:
-        assert service.get_job(session, batch).state == "queued"
+        assert service.get_batch(session, batch).state == "queued"
 
 
 def test_a_host_error_while_streaming_ends_the_job_interrupted_and_surfaces(
@@ -87,7 +87,7 @@ def test_a_host_error_while_streaming_ends_the_job_interrupted_and_surfaces(
     finally:
         worker.printer.disconnect()
     with store.session() as session:
-        job = service.get_job(session, batch)
+        job = service.get_batch(session, batch)
         report = service.column_value(job, "stream_report_json")
         assert job.state == "interrupted"
         assert report["lines_acknowledged"] == 0
@@ -111,7 +111,7 @@ def test_gcode_altered_after_the_gate_is_never_streamed(store: Store) -> None:
     # Only the connection's own commands (M115, autoreport) reached the printer.
     assert not [c for _, c in executed if c.split()[0] in ("G1", "G28", "M104", "M486")]
     with store.session() as session:
-        job = service.get_job(session, batch)
+        job = service.get_batch(session, batch)
         assert job.state == "failed"
         assert service.column_value(job, "stream_report_json")["lines_sent"] == 0
 
@@ -135,4 +135,4 @@ def test_after_an_emergency_stop_the_worker_claims_nothing_and_stays_alive(
         thread.join(5)
         worker.printer.disconnect()
     with store.session() as session:
-        assert service.get_job(session, batch).state == "queued"
+        assert service.get_batch(session, batch).state == "queued"

@@ -14,8 +14,8 @@ from printers.program import GcodeProgram
 from printers.replies import (
     Action,
     Busy,
+    ErrorReply,
     Ok,
-    PrinterError,
     Resend,
     Start,
     TemperatureReport,
@@ -74,7 +74,7 @@ def test_other_replies_are_typed():
     assert parse("echo:busy: processing") == Busy("echo:busy: processing")
     assert isinstance(parse(" T:190.0 /190.0 B:40.0 /40.0 @:0"), TemperatureReport)
     assert parse("//action:pause") == Action("pause")
-    assert parse("Error:Printer halted. kill() called!") == PrinterError(
+    assert parse("Error:Printer halted. kill() called!") == ErrorReply(
         "Error:Printer halted. kill() called!", True
     )
     assert parse("Error:checksum mismatch, Last Line: 3").fatal is False  # type: ignore[union-attr]

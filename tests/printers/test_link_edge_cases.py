@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from printers.interface import JobState
+from printers.interface import StreamState
 from printers.memory_link import MemoryCable
 from printers.program import GcodeProgram
 from printers.serial_printer import SerialPrinter
@@ -63,6 +63,6 @@ def test_a_request_for_an_acknowledged_line_interrupts_the_job_naming_it():
     report = printer.stream(program)
     stop.set()
     printer.disconnect()
-    assert report.state is JobState.INTERRUPTED
+    assert report.state is StreamState.INTERRUPTED
     assert "asked again for line N2" in report.reason
     assert not report.complete

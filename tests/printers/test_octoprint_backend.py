@@ -7,7 +7,7 @@ import time
 import pytest
 
 from printers.errors import OctoPrintRefused
-from printers.interface import JobState
+from printers.interface import StreamState
 from printers.octoprint_printer import OctoPrintPrinter
 from printers.program import GcodeProgram
 from tests.printers.printer_test_helpers import tablet_program
@@ -58,7 +58,7 @@ def test_a_print_can_be_paused_resumed_and_cancelled(octoprint):
     assert _wait_for(octoprint, "Printing") == "Printing"
     octoprint.cancel()
     report = octoprint.wait(30)
-    assert report is not None and report.state is JobState.CANCELLED
+    assert report is not None and report.state is StreamState.CANCELLED
     assert not report.complete
 
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from printers.interface import JobState
+from printers.interface import StreamState
 from printers.program import GcodeProgram
 from printers.sim_marlin import Faults
 from tests.printers.printer_test_helpers import executed_program_lines, tablet_program
@@ -82,7 +82,7 @@ def test_printer_reset_mid_print_interrupts_and_names_last_acknowledged_line(mak
     program = tablet_program(100)
     sim = make_sim(faults=Faults(reset_at=FIRST + 50))
     report = sim.stream(program)
-    assert report.state is JobState.INTERRUPTED
+    assert report.state is StreamState.INTERRUPTED
     assert "restarted" in report.reason
     assert not report.complete
     acked = report.lines_acknowledged
@@ -93,7 +93,7 @@ def test_printer_reset_mid_print_interrupts_and_names_last_acknowledged_line(mak
 def test_vanished_port_interrupts_the_job(make_sim):
     sim = make_sim(faults=Faults(disconnect_at=FIRST + 30))
     report = sim.stream(tablet_program(100))
-    assert report.state is JobState.INTERRUPTED
+    assert report.state is StreamState.INTERRUPTED
     assert "vanished" in report.reason
     assert report.lines_acknowledged <= 30
 
@@ -101,7 +101,7 @@ def test_vanished_port_interrupts_the_job(make_sim):
 def test_thermal_runaway_fails_the_job(make_sim):
     sim = make_sim(faults=Faults(thermal_runaway_at=FIRST + 25))
     report = sim.stream(tablet_program(100))
-    assert report.state is JobState.FAILED
+    assert report.state is StreamState.FAILED
     assert "Thermal Runaway" in report.reason or "halted" in report.reason
     assert not report.complete
     assert len(executed_program_lines(sim)) == 25  # program lines 0..24 ran, then the halt
@@ -140,7 +140,7 @@ def test_pause_holds_the_program_and_resume_finishes_it(make_sim):
     time.sleep(0.3)
     assert held is None
     assert sim.link._job.report.lines_acknowledged == acked_while_paused
-    assert sim.link.job_state is JobState.PAUSED
+    assert sim.link.job_state is StreamState.PAUSED
     sim.resume()
     report = sim.wait(30)
     assert report is not None and report.complete
@@ -153,7 +153,7 @@ def test_cancel_stops_the_program_and_switches_heaters_off(make_sim):
     time.sleep(0.3)
     sim.cancel()
     report = sim.wait(5)
-    assert report is not None and report.state is JobState.CANCELLED
+    assert report is not None and report.state is StreamState.CANCELLED
     assert not report.complete
     deadline = time.monotonic() + 5  # the script runs once the M109 under way has finished
     while sim.firmware_side.executed[-1][1] != "M140 S0" and time.monotonic() < deadline:
@@ -169,7 +169,7 @@ def test_emergency_stop_halts_the_firmware_at_once(make_sim):
     time.sleep(0.2)
     sim.emergency_stop()
     report = sim.wait(5)
-    assert report is not None and report.state is JobState.FAILED
+    assert report is not None and report.state is StreamState.FAILED
     time.sleep(0.1)
     assert sim.firmware_side.killed
 
@@ -180,9 +180,9 @@ def test_host_action_pause_from_the_printer_pauses_the_job(make_sim):
     sim = make_sim(speed_factor=20.0)
     sim.start(program)
     deadline = time.monotonic() + 5
-    while sim.link.job_state is not JobState.PAUSED and time.monotonic() < deadline:
+    while sim.link.job_state is not StreamState.PAUSED and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert sim.link.job_state is JobState.PAUSED
+    assert sim.link.job_state is StreamState.PAUSED
     sim.resume()
     report = sim.wait(20)
     assert report is not None and report.complete
@@ -197,4 +197,4 @@ def test_progress_events_report_layers_and_reach_the_total(make_sim):
     assert events[-1].lines_acknowledged == len(program)
     assert events[-1].percent == 100.0
     assert events[-1].layers == 4 and events[-1].layer == 3
-    assert events[-1].state is JobState.COMPLETED
+    assert events[-1].state is StreamState.COMPLETED

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from dosing.errors import InvalidPrescription
-from printmed.catalog import fixtures_dir, read_prescription
-from printmed.fhir.medication_request import prescription_from_fhir
-from printmed.tablet import dose_for
+from printmed.catalog import fixtures_dir
+from printmed.intake import read_prescription
+from printmed.intake.fhir_order import prescription_from_fhir
+from printmed.manufacture import dose_for
 
 PRESCRIPTIONS = fixtures_dir() / "prescriptions"
 

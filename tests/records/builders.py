@@ -8,10 +8,10 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from printmed.auth.users import create_user
 from printmed.jobs import service
 from printmed.store import Store
-from printmed.store.models import Job, User
-from printmed.users import create_user
+from printmed.store.models import Batch, User
 
 PASSWORD = "correct horse battery"
 FORMULATION: dict[str, Any] = {
@@ -82,7 +82,7 @@ def add_users(store: Store, *names: str) -> dict[str, User]:
 def draft_job(store: Store, actor: User, *, printer: str = "sim-1") -> str:
     """A job entered by `actor`, not yet through the dose gate; its batch number."""
     with store.session() as session:
-        return service.create_job(
+        return service.create_batch(
             session,
             actor,
             prescription=PRESCRIPTION,
@@ -97,7 +97,7 @@ def verify(store: Store, batch: str, actor: User, text: str, sha256: str | None 
     with store.session() as session:
         service.record_verification(
             session,
-            service.get_job(session, batch),
+            service.get_batch(session, batch),
             actor,
             dose={"dose_mg": DOSE_MG, "doses": 10},
             design={"shape": "round", "volume_mm3": DOSE_MG / 0.125},
@@ -118,13 +118,13 @@ def verified_job(store: Store, actor: User, *, printer: str = "sim-1", lines: in
 def queued_job(store: Store, actor: User, **kwargs: Any) -> str:
     batch = verified_job(store, actor, **kwargs)
     with store.session() as session:
-        service.queue(session, service.get_job(session, batch), actor)
+        service.queue(session, service.get_batch(session, batch), actor)
     return batch
 
 
-def job(store: Store, batch: str) -> Job:
+def job(store: Store, batch: str) -> Batch:
     with store.session() as session:
-        return service.get_job(session, batch)
+        return service.get_batch(session, batch)
 
 
 def printed_job(store: Store, actor: User, **kwargs: Any) -> str:

@@ -119,9 +119,9 @@ def test_bad_weights_are_refused_naming_the_entry(
     assert signed(monkeypatch, data_dir, "tech", "weigh", batch, "--weights", "125,-3") == 2
     assert "weights[1]: -3.0 is not a positive mass in mg" in capsys.readouterr().err
     with cli_store.session() as session:
-        from printmed.jobs.service import get_job
+        from printmed.jobs.service import get_batch
 
-        assert get_job(session, batch).state == "printed"
+        assert get_batch(session, batch).state == "printed"
 
 
 def test_records_verify_names_the_first_broken_entry(

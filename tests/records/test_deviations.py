@@ -19,7 +19,7 @@ def test_a_deviation_is_in_the_record_with_who_what_and_why(store: Store) -> Non
     with store.session() as session:
         record_deviation(
             session,
-            service.get_job(session, batch),
+            service.get_batch(session, batch),
             users["tech"],
             "unit 4 lifted from the bed",
             "discarded; 9 units supplied",
@@ -38,15 +38,15 @@ def test_a_deviation_needs_a_description_and_a_reason(store: Store) -> None:
     users = add_users(store, "tech")
     batch = printed_job(store, users["tech"])
     with pytest.raises(InputError, match="description"), store.session() as session:
-        record_deviation(session, service.get_job(session, batch), users["tech"], " ", "x")
+        record_deviation(session, service.get_batch(session, batch), users["tech"], " ", "x")
     with pytest.raises(InputError, match="reason"), store.session() as session:
-        record_deviation(session, service.get_job(session, batch), users["tech"], "x", "")
+        record_deviation(session, service.get_batch(session, batch), users["tech"], "x", "")
 
 
 def test_a_closed_record_takes_no_deviation(store: Store) -> None:
     users = add_users(store, "tech")
     batch = printed_job(store, users["tech"])
     with store.session() as session:
-        service.reject(session, service.get_job(session, batch), users["tech"], "unit lost")
+        service.reject(session, service.get_batch(session, batch), users["tech"], "unit lost")
     with pytest.raises(InputError, match="is rejected"), store.session() as session:
-        record_deviation(session, service.get_job(session, batch), users["tech"], "x", "y")
+        record_deviation(session, service.get_batch(session, batch), users["tech"], "x", "y")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
+from printmed.auth.users import AuthenticationFailed, NotPermitted, get_user
 from printmed.jobs import service
 from printmed.records.batch_record import load_record
 from printmed.records.errors import QcNotPassed, RecordNotIntact
@@ -13,7 +14,6 @@ from printmed.records.release import release
 from printmed.records.signatures import authenticate_signer, sign
 from printmed.records.weighing import record_weights
 from printmed.store import Store
-from printmed.users import AuthenticationFailed, NotPermitted, get_user
 from tests.records.builders import PASSWORD, add_users, good_weights, printed_job
 
 
@@ -25,14 +25,14 @@ def _weighed(
     batch = printed_job(store, users["tech"])
     with store.session() as session:
         record_weights(
-            session, service.get_job(session, batch), users[weigher], weights or good_weights()
+            session, service.get_batch(session, batch), users[weigher], weights or good_weights()
         )
     return batch
 
 
 def _state(store: Store, batch: str) -> str:
     with store.session() as session:
-        return service.get_job(session, batch).state
+        return service.get_batch(session, batch).state
 
 
 def test_pharmacist_who_made_nothing_releases_a_passing_batch(store: Store) -> None:
@@ -61,7 +61,7 @@ def test_pharmacist_who_signed_as_performer_is_refused(store: Store) -> None:
     batch = _weighed(store, "tech2")
     with store.session() as session:
         signer = authenticate_signer(session, "pharm", PASSWORD, "performed")
-        sign(session, service.get_job(session, batch), signer, "performed")
+        sign(session, service.get_batch(session, batch), signer, "performed")
     with pytest.raises(NotPermitted, match="four eyes"), store.session() as session:
         release(session, batch, "pharm", PASSWORD)
 
@@ -121,10 +121,10 @@ def test_corrected_weights_show_as_a_change_with_its_reason(store: Store) -> Non
     with store.session() as session:
         tech = get_user(session, "tech")
         with pytest.raises(ValueError, match="reason"):
-            record_weights(session, service.get_job(session, batch), tech, corrected)
+            record_weights(session, service.get_batch(session, batch), tech, corrected)
         record_weights(
             session,
-            service.get_job(session, batch),
+            service.get_batch(session, batch),
             tech,
             corrected,
             reason="unit 3 re-weighed: balance not settled",
@@ -143,7 +143,7 @@ def test_signature_moved_to_another_batch_is_found(store: Store) -> None:
     first = _weighed(store, "tech", others=("tech2",))
     with store.session() as session:
         signer = authenticate_signer(session, "tech2", PASSWORD, "checked")
-        signature_id = sign(session, service.get_job(session, first), signer, "checked").id
+        signature_id = sign(session, service.get_batch(session, first), signer, "checked").id
     with store.session() as session:
         tech = get_user(session, "tech")
     second = printed_job(store, tech)
@@ -175,7 +175,7 @@ def test_a_signature_whose_trail_entry_was_removed_is_found(store: Store) -> Non
     batch = _weighed(store, "tech", others=("tech2",))
     with store.session() as session:
         signer = authenticate_signer(session, "tech2", PASSWORD, "checked")
-        signature_id = sign(session, service.get_job(session, batch), signer, "checked").id
+        signature_id = sign(session, service.get_batch(session, batch), signer, "checked").id
     with store.engine.begin() as connection:
         # The last entry (the signature's) removed: the chain alone cannot see a cut tail.
         connection.execute(text("DROP TRIGGER audit_entries_no_delete"))

@@ -24,7 +24,7 @@ def _printed_minitablet_batch(store: Store) -> tuple[str, dict]:
     with store.session() as session:
         service.record_verification(
             session,
-            service.get_job(session, batch),
+            service.get_batch(session, batch),
             tech,
             # 12.5 mg a dose as 10 mini-tablets of 1.25 mg (10 mm³ at 0.125 mg/mm³)
             dose={"dose_mg": 12.5, "doses": 1},
@@ -39,7 +39,7 @@ def _printed_minitablet_batch(store: Store) -> tuple[str, dict]:
             gcode_sha256=hashlib.sha256(text.encode()).hexdigest(),
             parameters={"nozzle_temp_c": 190, "layer_height_mm": 0.2},
         )
-        service.queue(session, service.get_job(session, batch), tech)
+        service.queue(session, service.get_batch(session, batch), tech)
     with store.session() as session:
         job = service.claim_next(session, "sim-1", "w1", {"name": "Marlin test", "fields": {}})
         assert job is not None
@@ -58,7 +58,7 @@ def test_a_uniform_minitablet_batch_passes_against_the_per_unit_dose(store: Stor
     # 12.5 mg of material at 10 % loading and 100 % assay holds 1.25 mg: the per-unit dose
     weights = [12.5 + ((i % 5) - 2) * 0.1 for i in range(10)]
     with store.session() as session:
-        qc = record_weights(session, service.get_job(session, batch), users["tech"], weights)
+        qc = record_weights(session, service.get_batch(session, batch), users["tech"], weights)
     assert qc["dose_mg"] == pytest.approx(1.25)
     assert qc["acceptance_value"]["value"] < 15
     assert qc["passed"] is True
@@ -68,7 +68,7 @@ def test_the_live_check_judges_units_the_same_way_and_records_nothing(store: Sto
     batch, _ = _printed_minitablet_batch(store)
     weights = [12.5 + ((i % 5) - 2) * 0.1 for i in range(10)]
     with store.session() as session:
-        qc = qc_of(service.get_job(session, batch), weights)
+        qc = qc_of(service.get_batch(session, batch), weights)
         assert qc["dose_mg"] == pytest.approx(1.25)
         assert qc["passed"] is True
-        assert service.get_job(session, batch).state == "printed"
+        assert service.get_batch(session, batch).state == "printed"

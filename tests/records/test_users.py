@@ -5,10 +5,7 @@ from __future__ import annotations
 import pytest
 
 from printmed.audit import verify_chain
-from printmed.errors import InputError
-from printmed.store import Store
-from printmed.store.models import AuditEntry
-from printmed.users import (
+from printmed.auth.users import (
     AuthenticationFailed,
     NotPermitted,
     authenticate,
@@ -17,6 +14,9 @@ from printmed.users import (
     set_active,
     set_password,
 )
+from printmed.errors import InputError
+from printmed.store import Store
+from printmed.store.models import AuditEntry
 from tests.records.builders import PASSWORD, add_users
 
 

@@ -19,7 +19,7 @@ def test_claim_records_worker_and_firmware_before_streaming(any_store: Store) ->
         job = service.claim_next(session, "sim-1", "w1", FIRMWARE)
         assert job is not None and job.batch_number == batch
     with any_store.session() as session:
-        job = service.get_job(session, batch)
+        job = service.get_batch(session, batch)
         assert (job.state, job.claimed_by) == ("printing", "w1")
         assert service.column_value(job, "firmware_json") == FIRMWARE
         assert job.gcode_sha256 is not None
@@ -73,7 +73,7 @@ def test_recovery_marks_printing_jobs_interrupted_with_last_acknowledged_line(
     with any_store.session() as session:
         assert service.recover_interrupted(session, "sim-1", "w2") == [batch]
     with any_store.session() as session:
-        job = service.get_job(session, batch)
+        job = service.get_batch(session, batch)
         report = service.column_value(job, "stream_report_json")
         assert job.state == "interrupted"
         assert report["last_acknowledged_line"] == 57
@@ -110,5 +110,5 @@ def test_two_service_instances_print_each_queued_job_exactly_once(any_store: Sto
     every = [batch for done in printed.values() for batch in done]
     assert sorted(every) == sorted(batches)
     with any_store.session() as session:
-        assert {service.get_job(session, b).state for b in batches} == {"printed"}
+        assert {service.get_batch(session, b).state for b in batches} == {"printed"}
         assert verify_records(session).intact

@@ -13,12 +13,12 @@ from printmed.errors import InputError
 from printmed.settings import load_settings
 from printmed.store import Store, open_store
 from printmed.store.engine import normalise_url
-from printmed.store.migrate import PACKAGE_DIR, alembic_config, upgrade
+from printmed.store.migrate import STORE_DIR, alembic_config, upgrade
 
 
 def test_migrations_ship_inside_the_package() -> None:
-    assert (PACKAGE_DIR / "alembic.ini").is_file()
-    assert (PACKAGE_DIR / "migrations" / "versions" / "0001_initial.py").is_file()
+    assert (STORE_DIR / "alembic.ini").is_file()
+    assert (STORE_DIR / "migrations" / "versions" / "0001_initial.py").is_file()
 
 
 def test_migrated_store_has_every_table_and_its_version(any_store: Store) -> None:

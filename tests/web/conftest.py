@@ -25,12 +25,12 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from dosing.prescription import parse_prescription
 from gcode.profile import load_profile
 from printmed import catalog
+from printmed.auth.users import create_user, get_user
 from printmed.jobs import service as jobs
-from printmed.jobs.making import make_job
-from printmed.make import make_batch
+from printmed.jobs.making import enter_prescription
+from printmed.manufacture import make_batch
 from printmed.settings import load_settings
 from printmed.store import Store, open_store
-from printmed.users import create_user, get_user
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -237,7 +237,7 @@ def printed_batch(service: Service, username: str, rx: dict[str, object], printe
     prescription = parse_prescription(rx)
     with service.store.session() as session:
         user = get_user(session, username)
-        batch = make_job(session, user, prescription, printer=printer, profile_id=printer)
+        batch = enter_prescription(session, user, prescription, printer=printer, profile_id=printer)
         jobs.queue(session, batch, user)
         claimed = jobs.claim_next(session, printer, "test-bench", {"name": "Marlin (test bench)"})
         assert claimed is not None and claimed.batch_number == batch.batch_number

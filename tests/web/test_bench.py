@@ -70,7 +70,7 @@ def test_an_order_from_the_api_is_picked_up_from_the_entry_page_and_cancelled_wi
     expect(card.locator("[data-field=job]")).to_have_text("none", timeout=20_000)
 
     with service.store.session() as session:
-        assert jobs.get_job(session, batch).state == "failed"
+        assert jobs.get_batch(session, batch).state == "failed"
         controls = [
             (e.actor, e.action)
             for e in entries_for(session, batch)
@@ -138,5 +138,5 @@ def test_weights_are_read_from_the_bench_balance_one_unit_at_a_time(
     page.get_by_role("button", name="Record weights").click()
     page.wait_for_url(re.compile(rf".*/batches/{batch}/release$"))
     with service.store.session() as session:
-        weights = jobs.column_value(jobs.get_job(session, batch), "weights_json")
+        weights = jobs.column_value(jobs.get_batch(session, batch), "weights_json")
     assert weights == {"weights_mg": [54.12, 53.98, 54.3], "source": "balance: units 1, 2; manual"}

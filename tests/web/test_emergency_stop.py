@@ -8,9 +8,9 @@ from playwright.sync_api import Browser, expect
 
 from dosing.prescription import parse_prescription
 from printmed.audit import entries_for
+from printmed.auth.users import get_user
 from printmed.jobs import service as jobs
-from printmed.jobs.making import make_job
-from printmed.users import get_user
+from printmed.jobs.making import enter_prescription
 from tests.web.conftest import (
     HYDROCORTISONE,
     SSE_PRINTER,
@@ -28,7 +28,7 @@ def test_an_emergency_stop_after_confirmation_fails_the_batch_and_names_who_stop
     rx = parse_prescription(HYDROCORTISONE | {"id": "RX-WEB-0007", "units": 21})
     with service.store.session() as session:
         tess = get_user(session, "tess")
-        batch = make_job(session, tess, rx, printer=SSE_PRINTER, profile_id=SSE_PRINTER)
+        batch = enter_prescription(session, tess, rx, printer=SSE_PRINTER, profile_id=SSE_PRINTER)
         jobs.queue(session, batch, tess)
         batch_number = batch.batch_number
     with browser_page(browser, service.url) as page:
@@ -46,7 +46,7 @@ def test_an_emergency_stop_after_confirmation_fails_the_batch_and_names_who_stop
         screenshot(page, "14-after-emergency-stop")
 
     with service.store.session() as session:
-        job = jobs.get_job(session, batch_number)
+        job = jobs.get_batch(session, batch_number)
         report = jobs.column_value(job, "stream_report_json")
         stops = [
             e.actor

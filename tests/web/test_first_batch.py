@@ -155,7 +155,7 @@ def test_a_technician_prints_and_weighs_and_a_pharmacist_releases(
     assert problems == []  # no script error or blocked resource on any page
 
     with service.store.session() as session:
-        job = jobs.get_job(session, batch)
+        job = jobs.get_batch(session, batch)
         assert job.state == "released"
         assert jobs.column_value(job, "stream_report_json")["complete"] is True
         assert jobs.column_value(job, "weights_json")["weights_mg"] == WEIGHTS_MG

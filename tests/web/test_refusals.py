@@ -11,12 +11,11 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select, update
 
 from dosing.prescription import parse_prescription
-from printmed.auth.tables import StaffSession
+from printmed.auth.users import get_user
 from printmed.jobs import service as jobs
-from printmed.jobs.making import make_job
+from printmed.jobs.making import enter_prescription
 from printmed.records.weighing import record_weights
-from printmed.store.models import AuditEntry, User
-from printmed.users import get_user
+from printmed.store.models import AuditEntry, StaffSession, User
 from tests.web.conftest import (
     HYDROCORTISONE,
     SSE_PRINTER,
@@ -46,7 +45,7 @@ def audit_entries(service: Service) -> int:
 
 def batch_count(service: Service) -> int:
     with service.store.session() as session:
-        return len(jobs.list_jobs(session))
+        return len(jobs.list_batches(session))
 
 
 def error_of(page: Page, dom_id: str) -> str:
@@ -112,7 +111,7 @@ def test_a_technician_sees_the_record_but_cannot_release(page: Page, service: Se
     batch = printed_batch(service, "tess", HYDROCORTISONE, SSE_PRINTER)
     with service.store.session() as session:
         tess = get_user(session, "tess")
-        job = jobs.get_job(session, batch)
+        job = jobs.get_batch(session, batch)
         record_weights(session, job, tess, [54.1, 53.8, 54.4])
     log_in(page, "tess")
     page.goto(f"/batches/{batch}/release")
@@ -127,7 +126,7 @@ def test_a_technician_sees_the_record_but_cannot_release(page: Page, service: Se
     )
     assert answer.status == 403
     with service.store.session() as session:
-        assert jobs.get_job(session, batch).state == "weighed"
+        assert jobs.get_batch(session, batch).state == "weighed"
 
 
 def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(
@@ -190,7 +189,7 @@ def test_a_batch_not_yet_printed_cannot_be_weighed_and_an_unknown_one_is_named(
     with service.store.session() as session:
         rx = parse_prescription(HYDROCORTISONE | {"id": "RX-WEB-0006"})
         tess = get_user(session, "tess")
-        batch = make_job(session, tess, rx, printer=SSE_PRINTER, profile_id=SSE_PRINTER)
+        batch = enter_prescription(session, tess, rx, printer=SSE_PRINTER, profile_id=SSE_PRINTER)
         batch_number = batch.batch_number
     answer = page.goto(f"/batches/{batch_number}/weigh")
     assert answer is not None and answer.status == 409
@@ -203,7 +202,7 @@ def test_rejecting_a_batch_asks_for_confirmation_and_records_who_and_why(
     with service.store.session() as session:
         rx = parse_prescription(HYDROCORTISONE | {"id": "RX-WEB-0008"})
         tess = get_user(session, "tess")
-        batch_number = make_job(
+        batch_number = enter_prescription(
             session, tess, rx, printer=SSE_PRINTER, profile_id=SSE_PRINTER
         ).batch_number
     log_in(page, "tess")
@@ -219,4 +218,4 @@ def test_rejecting_a_batch_asks_for_confirmation_and_records_who_and_why(
         "prescription cancelled by the ward"
     )
     with service.store.session() as session:
-        assert jobs.get_job(session, batch_number).state == "rejected"
+        assert jobs.get_batch(session, batch_number).state == "rejected"

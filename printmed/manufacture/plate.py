@@ -1,21 +1,17 @@
-"""From a prescription to G-code that provably holds the dose: design, slice, write, gate.
+"""Tablets of one lot on one plate: slice each design once, arrange, write, and gate.
 
-`make_batch` is what the job service and `printmed make` call; its signature is stable. The
-G-code is returned only after the independent reader has held every tablet to ±1 % of its dose.
+The G-code is returned only after the independent reader has held every tablet to ±1 % of its
+dose; a plate that fails raises and leaves nothing behind.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from dosing.calculate import Dose, calculate
-from dosing.design import TabletDesign, design_tablet
+from dosing.design import TabletDesign
 from dosing.formulation import Formulation
-from dosing.prescription import Prescription
 from gcode.errors import MaterialWindowRefused
 from gcode.flow import PartFlow, plan_flow
 from gcode.mesh_io import PartMesh, check_fits, check_mesh
@@ -23,13 +19,11 @@ from gcode.plate import arrange
 from gcode.profile import MachineProfile
 from gcode.settings import settings_for
 from gcode.slice import SlicedPart, slice_part
-from gcode.write import Job, PlacedTablet, Sequence, write_gcode
-from printmed.gate import DoseGateFailed, GateTarget, TabletCheck, check_dose
-
-__all__ = ["Batch", "DoseGateFailed", "Plate", "PlateItem", "make_batch", "make_plate"]
+from gcode.write import PlacedTablet, PlateHeader, Sequence, write_gcode
+from printmed.manufacture.gate import GateTarget, TabletCheck, check_dose
 
 # (stage, done, total); stages: "slice", "write", "gate"
-Progress = Callable[[str, int, int], None]
+ManufactureProgress = Callable[[str, int, int], None]
 MAX_FILAMENT_MISMATCH_MM = 0.15
 
 
@@ -56,72 +50,13 @@ class Plate:
     sequence: Sequence
 
 
-@dataclass(frozen=True)
-class Batch:
-    """A prescription's batch: its dose, tablet design and the gated plate."""
-
-    dose: Dose
-    design: TabletDesign
-    plate: Plate
-
-    @property
-    def gcode(self) -> str:
-        return self.plate.gcode
-
-    @property
-    def sha256(self) -> str:
-        return self.plate.sha256
-
-    @property
-    def tablets(self) -> list[TabletCheck]:
-        return self.plate.tablets
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "prescription_id": self.dose.prescription_id,
-            "dose": self.dose.to_dict(),
-            "design": self.design.to_dict(),
-            "printer": self.plate.profile_id,
-            "formulation": self.plate.formulation_id,
-            "lot": self.plate.lot,
-            "sha256": self.plate.sha256,
-            "sequence": self.plate.sequence,
-            "print_time_s": self.plate.print_time_s,
-            "mm3_per_e": self.plate.mm3_per_e,
-            "tablets": [t.to_dict() for t in self.plate.tablets],
-        }
-
-
-def make_batch(
-    rx: Prescription,
-    formulation: Formulation,
-    profile: MachineProfile,
-    *,
-    on: dt.date | None = None,
-    progress: Progress | None = None,
-    sequence: Sequence = "layers",
-) -> Batch:
-    """Dose, design and print every unit of `rx` on one plate, gated to ±1 % per tablet.
-
-    Raises the dosing refusals, gcode refusals (part too large, flow implausible) or
-    DoseGateFailed; never returns G-code that failed the gate.
-    """
-    dose = calculate(rx, formulation, on=on)
-    design = design_tablet(dose, formulation, rx.shape, profile.layer_height_mm)
-    items = [PlateItem(design, design.dose_mg)] * design.units_total
-    plate = make_plate(
-        items, formulation, profile, job_id=rx.id, progress=progress, sequence=sequence
-    )
-    return Batch(dose, design, plate)
-
-
 def make_plate(
     items: list[PlateItem],
     formulation: Formulation,
     profile: MachineProfile,
     *,
     job_id: str,
-    progress: Progress | None = None,
+    progress: ManufactureProgress | None = None,
     sequence: Sequence = "layers",
 ) -> Plate:
     """Slice, arrange, write and gate tablets of one lot (doses may differ) on one plate."""
@@ -147,7 +82,7 @@ def make_plate(
         _, part, flow = sliced[id(item.design)]
         name = f"{item.design.shape} {item.target_mg:g} mg"
         tablets.append(PlacedTablet(name, part, offsets[n], flow, item.target_mg))
-    job = Job(
+    header = PlateHeader(
         job_id,
         formulation.lot,
         formulation.id,
@@ -159,7 +94,7 @@ def make_plate(
     text = write_gcode(
         tablets,
         profile,
-        job,
+        header,
         sequence=sequence,
         progress=None if progress is None else lambda d, t: progress("write", d, t),
     )
@@ -185,14 +120,19 @@ def make_plate(
     )
 
 
-def mm3_per_e_for(formulation: Formulation, profile: MachineProfile) -> float:
-    """Volume of one unit of E on this printer with this lot (lot's filament diameter for FDM)."""
+def check_process(formulation: Formulation, profile: MachineProfile) -> None:
+    """The one refusal of a printer for a lot of another process (FDM filament, SSE paste)."""
     if formulation.process != profile.process:
         raise MaterialWindowRefused(
             "printer",
             profile.id,
             f"prints {profile.process}, but lot {formulation.id} is {formulation.process}",
         )
+
+
+def mm3_per_e_for(formulation: Formulation, profile: MachineProfile) -> float:
+    """Volume of one unit of E on this printer with this lot (lot's filament diameter for FDM)."""
+    check_process(formulation, profile)
     if profile.process == "fdm":
         lot_d = formulation.filament_diameter_mm
         assert lot_d is not None and profile.filament_diameter_mm is not None

@@ -1,11 +1,12 @@
 """Alembic environment: runs the migrations on the connection printmed.store.migrate passes in.
 
-Standalone use (`alembic -c printmed/alembic.ini upgrade head`) takes DATABASE_URL instead.
+Standalone use (`alembic -c printmed/store/alembic.ini upgrade head`) takes DATABASE_URL instead.
 """
 
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy import Connection
 
 from printmed.settings import load_settings
 from printmed.store.engine import make_engine
@@ -23,7 +24,7 @@ def run() -> None:
         _migrate(connection)
 
 
-def _migrate(connection: object) -> None:
+def _migrate(connection: Connection) -> None:
     context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
     with context.begin_transaction():
         context.run_migrations()

@@ -1,0 +1,195 @@
+"""The new-prescription form as an order: its fields, the typed text read into a Prescription,
+and every problem with what was typed, by field, in the pharmacy's words.
+
+The choices (dose units, shapes, body-surface formulas) are dosing's own, with labels here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, get_args
+
+from pydantic import ValidationError
+
+from dosing.errors import MISSING, DosingError
+from dosing.prescription import BsaFormula, DoseUnit, Prescription, ShapeName
+from printmed import catalog
+from printmed.errors import InputError
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One input: dotted name (as in the prescription JSON), label, hint, kind."""
+
+    name: str
+    label: str
+    kind: str = "text"  # text, number, integer, select
+    hint: str = ""
+    required: bool = True
+    step: str = "any"
+    wide: bool = False
+
+    @property
+    def dom_id(self) -> str:
+        return "f-" + self.name.replace(".", "-").replace("_", "-")
+
+
+PATIENT_FIELDS = (
+    FormField("patient.id", "Patient identifier", hint="Hospital number as on the chart"),
+    FormField("patient.weight_kg", "Weight (kg)", "number", step="0.1"),
+    FormField("patient.height_cm", "Height (cm)", "number", "Needed for a dose per m²", False, "1"),
+    FormField("patient.age_years", "Age (years)", "number", required=False, step="0.1"),
+)
+ORDER_FIELDS = (
+    FormField("id", "Prescription number", hint="As written on the prescription"),
+    FormField("formulation", "Formulation lot", "select", "Lots in date with an assay", wide=True),
+    FormField("drug.name", "Drug", hint="As prescribed; checked against the lot"),
+    FormField("drug.code", "SNOMED CT / dm+d code", required=False),
+    FormField("dose.value", "Dose", "number", step="any"),
+    FormField("dose.unit", "Dose unit", "select"),
+    FormField("max_single_dose_mg", "Maximum single dose (mg)", "number", required=False),
+    FormField("bsa_formula", "Body-surface formula", "select", "For a dose per m²"),
+    FormField("frequency_per_day", "Doses a day", "integer", step="1"),
+    FormField("units", "Doses to supply", "integer", step="1"),
+    FormField("shape", "Tablet shape", "select"),
+    FormField("printer", "Printer", "select", "It must print the lot's process", wide=True),
+)
+FIELDS = PATIENT_FIELDS + ORDER_FIELDS
+FIELD_NAMES = frozenset(field.name for field in FIELDS)
+_BY_NAME = {field.name: field for field in FIELDS}
+# refusals that name the whole of a part of the prescription: the field the message sits by
+FIELD_ALIASES = {"dose": "dose.value", "drug": "drug.name", "patient": "patient.weight_kg"}
+
+_LABELS = {
+    "mg": "mg (fixed dose)",
+    "mg/kg": "mg per kg",
+    "mg/m2": "mg per m²",
+    "round": "Round",
+    "caplet": "Caplet",
+    "ring": "Ring",
+    "minitablet": "Mini-tablets",
+    "mosteller": "Mosteller",
+    "dubois": "Du Bois",
+    "haycock": "Haycock",
+}
+
+
+def _choices(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """(value, label) for each value dosing accepts; a value new to dosing shows as itself."""
+    return tuple((value, _LABELS.get(value, value)) for value in values)
+
+
+DOSE_UNITS = _choices(get_args(DoseUnit))
+SHAPES = _choices(get_args(ShapeName))
+BSA_FORMULAS = _choices(get_args(BsaFormula))
+
+_MESSAGES = {
+    "greater_than": "must be more than {gt}",
+    "greater_than_equal": "must be at least {ge}",
+    "less_than": "must be less than {lt}",
+    "less_than_equal": "must be at most {le}",
+    "string_too_short": "is required",
+    "string_too_long": "is too long (at most {max_length} characters)",
+    "string_pattern_mismatch": "may hold only letters, digits, '.', '-' and '_'",
+    "literal_error": "is not one of the choices",
+    "missing": "is required",
+}
+
+
+def blank_values() -> dict[str, str]:
+    return {field.name: "" for field in FIELDS} | {
+        "dose.unit": "mg/kg",
+        "bsa_formula": "mosteller",
+        "shape": "round",
+    }
+
+
+def values_from(form: Mapping[str, Any]) -> dict[str, str]:
+    """The typed text of each known field (nothing else from the request is kept)."""
+    return {name: str(form.get(name, "")).strip() for name in FIELD_NAMES}
+
+
+def prescription_data(values: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The prescription JSON from the typed text, and the fields whose text is not a number."""
+    data: dict[str, Any] = {"patient": {}, "drug": {}, "dose": {}}
+    errors: dict[str, str] = {}
+    for name, text in values.items():
+        field = _BY_NAME[name]
+        if name == "printer" or text == "":
+            continue
+        value: Any = text
+        if field.kind in ("number", "integer"):
+            try:
+                value = int(text) if field.kind == "integer" else float(text.replace(",", "."))
+            except ValueError:
+                kind = "a whole number" if field.kind == "integer" else "a number"
+                errors[name] = f"{field.label}: {text!r} is not {kind}"
+                continue
+            if isinstance(value, float) and not math.isfinite(value):
+                errors[name] = f"{field.label}: {text!r} is not a number"
+                continue
+        target = data
+        *parents, leaf = name.split(".")
+        for parent in parents:
+            target = target.setdefault(parent, {})
+        target[leaf] = value
+    return data, errors
+
+
+def read_form(values: Mapping[str, str]) -> tuple[Prescription | None, dict[str, str]]:
+    """The prescription the typed text makes, or None, and messages by field name.
+
+    A message's key is the field it sits by; the key "" holds a problem no single field owns.
+    """
+    data, errors = prescription_data(values)
+    rx = None
+    try:
+        rx = Prescription.model_validate(data)
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False):
+            name = ".".join(str(part) for part in error["loc"])
+            if name in _BY_NAME and name not in errors:
+                errors[name] = _message(_BY_NAME[name], error)
+            elif name not in FIELD_NAMES:
+                errors.setdefault("", f"{name}: {error['msg']}")
+    return rx, errors
+
+
+def field_of(exc: DosingError | InputError) -> str:
+    """The form field a refusal belongs beside ("" when it is none of them)."""
+    name = FIELD_ALIASES.get(exc.field, exc.field)
+    return name if name in FIELD_NAMES else ""
+
+
+def formulation_choices() -> list[tuple[str, str]]:
+    """Lots that may be printed today (expired lots and lots without an assay are not offered)."""
+    return [
+        (lot.id, f"{lot.drug_name} — {lot.lot} ({lot.process.upper()}, expires {lot.expiry})")
+        for lot in sorted(catalog.usable_formulations(), key=lambda lot: (lot.drug_name, lot.id))
+    ]
+
+
+def _message(field: FormField, error: Mapping[str, Any]) -> str:
+    template = _MESSAGES.get(str(error["type"]))
+    context = {
+        key: f"{value:g}" if isinstance(value, float) else value
+        for key, value in (error.get("ctx") or {}).items()
+    }
+    reason = template.format(**context) if template else str(error["msg"]).lower()
+    return f"{field.label} {reason}"
+
+
+def sentence(exc: DosingError | InputError) -> str:
+    field = _BY_NAME.get(exc.field)
+    label = field.label if field else exc.field
+    value = f"{exc.value:g}" if isinstance(exc.value, float) else str(exc.value)
+    reason = exc.reason.replace("max_single_dose_mg", "the maximum single dose of")
+    if exc.value is None or exc.value == "" or exc.value is MISSING:
+        return f"{label} {reason}"
+    return f"{label}: {value} {reason}"
+
+
+def field_label(name: str) -> str:
+    return _BY_NAME[name].label
