@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from printmed.errors import InputError
 from printmed.store.models import AuditEntry
 
 GENESIS_HASH = "0" * 64
@@ -62,6 +63,44 @@ def lock_chain(session: Session) -> None:
     rows (batch numbers) takes it first as well."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK_KEY})
+
+
+def required_reason(reason: str) -> str:
+    """The reason a change of a record must give, stripped; refused when blank."""
+    if not reason.strip():
+        raise InputError("reason", reason, "is required for a change")
+    return reason.strip()
+
+
+def set_audited(
+    session: Session,
+    row: object,
+    attribute: str,
+    value: Any,
+    *,
+    actor: str,
+    action: str,
+    entity: str,
+    entity_id: str | int,
+    reason: str,
+    shown: tuple[Any, Any] | None = None,
+) -> None:
+    """Set one attribute of `row` and append the entry with its old and new values, in the
+    caller's transaction. `shown` is what the trail says instead (old, new) for a secret."""
+    reason = required_reason(reason)
+    old = getattr(row, attribute)
+    setattr(row, attribute, value)
+    before, after = shown if shown is not None else (old, value)
+    append(
+        session,
+        actor=actor,
+        action=action,
+        entity=entity,
+        entity_id=entity_id,
+        old=before,
+        new=after,
+        reason=reason,
+    )
 
 
 def append(

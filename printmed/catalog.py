@@ -8,13 +8,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 from dosing.errors import FormulationRefused
 from dosing.formulation import Formulation, parse_formulation
 from gcode.profile import MachineProfile, parse_profile
 from printmed.errors import InputError
+
+D = TypeVar("D", bound="_Document")
 
 
 def fixtures_dir() -> Path:
@@ -23,15 +27,40 @@ def fixtures_dir() -> Path:
     return Path(configured) if configured else Path(__file__).resolve().parents[1] / "fixtures"
 
 
+class _Document(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+def _read_folder(
+    folder: Path, parse: Callable[[Any, str], D], duplicate: Callable[[str, str], Exception]
+) -> dict[str, D]:
+    """Every `*.json` in `folder`, parsed and validated, by id; an id defined twice is refused."""
+    documents: dict[str, D] = {}
+    for path in sorted(folder.glob("*.json")):
+        document = parse(json.loads(path.read_text()), path.name)
+        if document.id in documents:
+            raise duplicate(document.id, path.name)
+        documents[document.id] = document
+    return documents
+
+
 @cache
 def _formulations(folder: Path) -> dict[str, Formulation]:
-    lots: dict[str, Formulation] = {}
-    for path in sorted((folder / "materials").glob("*.json")):
-        lot = parse_formulation(json.loads(path.read_text()), source=path.name)
-        if lot.id in lots:
-            raise FormulationRefused("id", lot.id, f"is defined twice ({path.name})")
-        lots[lot.id] = lot
-    return lots
+    return _read_folder(
+        folder / "materials",
+        lambda data, name: parse_formulation(data, source=name),
+        lambda lot_id, name: FormulationRefused("id", lot_id, f"is defined twice ({name})"),
+    )
+
+
+@cache
+def _printer_profiles(folder: Path) -> dict[str, MachineProfile]:
+    return _read_folder(
+        folder / "printers",
+        lambda data, name: parse_profile(data, source=name.removesuffix(".json")),
+        lambda profile_id, name: InputError("printer", profile_id, f"is defined twice ({name})"),
+    )
 
 
 def formulations() -> dict[str, Formulation]:
@@ -78,15 +107,9 @@ def choose_formulation(drug_name: str, drug_code: str | None) -> str:
 def printer_profiles() -> dict[str, MachineProfile]:
     """Every printer profile on file, by id, validated (gcode.profile refuses a malformed one).
 
-    Read afresh on each call, as the lots' folder is read once per folder.
+    Like the lots, read once per fixtures folder for the life of the process.
     """
-    profiles: dict[str, MachineProfile] = {}
-    for path in sorted((fixtures_dir() / "printers").glob("*.json")):
-        profile = parse_profile(json.loads(path.read_text()), source=path.stem)
-        if profile.id in profiles:
-            raise InputError("printer", profile.id, f"is defined twice ({path.name})")
-        profiles[profile.id] = profile
-    return profiles
+    return dict(_printer_profiles(fixtures_dir()))
 
 
 def printer_profile(profile_id: str) -> MachineProfile:

@@ -121,20 +121,17 @@ def set_client_active(
 ) -> ApiClient:
     """Revoke (or restore) a client; its tokens stop working at once."""
     require_role(by, {"admin"}, "manage prescribing systems")
-    if not reason.strip():
-        raise InputError("reason", reason, "is required for a change")
     client = get_client(session, client_id)
-    old = client.active
-    client.active = active
-    audit.append(
+    audit.set_audited(
         session,
+        client,
+        "active",
+        active,
         actor=by.username,
         action="client.active",
         entity="api_client",
         entity_id=client_id,
-        old=old,
-        new=active,
-        reason=reason.strip(),
+        reason=reason,
     )
     return client
 

@@ -111,17 +111,17 @@ def set_password(session: Session, by: User, username: str, password: str, reaso
     if by.username != username:
         require_role(by, {"admin"}, "set another user's password")
     _check_password_strength(password)
-    user = get_user(session, username)
-    user.password_hash = hash_password(password)
-    audit.append(
+    audit.set_audited(
         session,
+        get_user(session, username),
+        "password_hash",
+        hash_password(password),
         actor=by.username,
         action="user.password",
         entity="user",
         entity_id=username,
-        old=None,
-        new="(changed)",
-        reason=_reason(reason),
+        reason=reason,
+        shown=(None, "(changed)"),
     )
 
 
@@ -131,17 +131,16 @@ def set_active(session: Session, by: User, username: str, active: bool, reason: 
     user = get_user(session, username)
     if by.username == username and not active:
         raise NotPermitted(by.username, "deactivate", "an admin cannot lock themselves out")
-    old = user.active
-    user.active = active
-    audit.append(
+    audit.set_audited(
         session,
+        user,
+        "active",
+        active,
         actor=by.username,
         action="user.active",
         entity="user",
         entity_id=username,
-        old=old,
-        new=active,
-        reason=_reason(reason),
+        reason=reason,
     )
 
 
@@ -195,9 +194,3 @@ def _check_password_strength(password: str) -> None:
             f"({len(password)} characters)",
             f"is shorter than {MIN_PASSWORD_CHARS} characters",
         )
-
-
-def _reason(reason: str) -> str:
-    if not reason.strip():
-        raise InputError("reason", reason, "is required for a change")
-    return reason.strip()

@@ -1,7 +1,8 @@
-"""Moving a job through its states, recording every value and change in the audit trail.
+"""Moving a batch through its states, recording every value and change in the audit trail.
 
-A job's columns change only through `record_change`, which writes old and new values to the trail in
-the same transaction; the record can therefore be rebuilt from the trail and checked against it.
+A batch's columns change only through `record_change`, which writes old and new values to the
+trail in the same transaction; the record can therefore be rebuilt from the trail and checked
+against it. (The trail's actions keep their first names, `job.*`, so old records still verify.)
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A job's states and the only transitions allowed between them.
+"""A batch's states and the only transitions allowed between them.
 
 draft → verified (passed the dose gate) → queued → printing → printed → weighed → released or
 rejected; failed and interrupted end a print that did not finish; nothing else moves.

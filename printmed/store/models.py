@@ -28,7 +28,10 @@ class User(Base):
 
 
 class Batch(Base):
-    """A batch in the making; every change of a column here is also an audit entry."""
+    """A batch in the making; every change of a column here is also an audit entry.
+
+    The table keeps its first name, `jobs`, so stores made before the rename need no migration.
+    """
 
     __tablename__ = "jobs"
 

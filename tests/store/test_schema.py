@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
@@ -14,6 +16,7 @@ from printmed.settings import load_settings
 from printmed.store import Store, open_store
 from printmed.store.engine import normalise_url
 from printmed.store.migrate import STORE_DIR, alembic_config, upgrade
+from printmed.store.models import Base
 
 
 def test_migrations_ship_inside_the_package() -> None:
@@ -35,6 +38,14 @@ def test_migrated_store_has_every_table_and_its_version(any_store: Store) -> Non
     with any_store.engine.connect() as connection:
         version = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
     assert version == ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def test_every_table_in_the_store_package_is_what_the_migrations_made(any_store: Store) -> None:
+    """The tables' declarations (all in printmed.store.models) and the migrated schema agree:
+    no table, column, index or constraint on one side only."""
+    with any_store.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []
 
 
 def test_migrating_twice_changes_nothing(any_store: Store) -> None:
