@@ -12,9 +12,9 @@ from dataclasses import asdict, dataclass
 from gcode.analyze import Analysis, analyze
 from gcode.errors import GcodeError
 from gcode.profile import MachineProfile
+from printmed.manufacture.tolerances import TOL
 
-RELEASE_TOLERANCE = 0.01  # ±1 % of the target dose per tablet
-UNLABELLED_LIMIT_MM3 = 1e-6
+RELEASE_TOLERANCE = TOL.dose_relative  # ±1 % of the target dose per tablet
 
 
 class DoseGateFailed(GcodeError):
@@ -67,7 +67,7 @@ def check_dose(
     if problems:
         first = problems[0]
         raise DoseGateFailed(f"gcode.line[{first.line}]", first.text, f"is refused: {first.reason}")
-    if abs(reading.unlabelled_volume_mm3) > UNLABELLED_LIMIT_MM3:
+    if abs(reading.unlabelled_volume_mm3) > TOL.unlabelled_volume_mm3:
         raise DoseGateFailed(
             "gcode.unlabelled_volume_mm3",
             round(reading.unlabelled_volume_mm3, 6),

@@ -21,10 +21,10 @@ from gcode.settings import settings_for
 from gcode.slice import SlicedPart, slice_part
 from gcode.write import PlacedTablet, PlateHeader, Sequence, write_gcode
 from printmed.manufacture.gate import GateTarget, TabletCheck, check_dose
+from printmed.manufacture.tolerances import TOL
 
 # (stage, done, total); stages: "slice", "write", "gate"
 ManufactureProgress = Callable[[str, int, int], None]
-MAX_FILAMENT_MISMATCH_MM = 0.15
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,7 @@ def mm3_per_e_for(formulation: Formulation, profile: MachineProfile) -> float:
     if profile.process == "fdm":
         lot_d = formulation.filament_diameter_mm
         assert lot_d is not None and profile.filament_diameter_mm is not None
-        if abs(lot_d - profile.filament_diameter_mm) > MAX_FILAMENT_MISMATCH_MM:
+        if abs(lot_d - profile.filament_diameter_mm) > TOL.filament_mismatch_mm:
             raise MaterialWindowRefused(
                 "formulation.filament_diameter_mm",
                 lot_d,
