@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, get_args
 
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from pydantic import ValidationError
 
 from dosing.errors import MISSING, InvalidPrescription
-from dosing.prescription import Prescription, parse_prescription
+from dosing.prescription import DoseUnit, Prescription, parse_prescription
 
 UCUM = "http://unitsofmeasure.org"
 LOINC = "http://loinc.org"
@@ -27,7 +27,7 @@ FORMULATION_EXTENSION = EXTENSION_BASE + "formulation"
 SHAPE_EXTENSION = EXTENSION_BASE + "tablet-shape"
 ACCEPTED_STATUS = {"active"}
 ACCEPTED_INTENT = {"order", "original-order", "instance-order"}
-DOSE_UNITS = {"mg", "mg/kg", "mg/m2"}
+DOSE_UNITS = frozenset(get_args(DoseUnit))  # UCUM codes that are also the native units
 WEIGHT_TO_KG = {"kg": 1.0, "g": 0.001}
 HEIGHT_TO_CM = {"cm": 1.0, "m": 100.0}
 PERIOD_PER_DAY = {"d": 1.0, "h": 24.0, "wk": 1.0 / 7.0}
