@@ -17,7 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from printmed import audit
-from printmed.auth.users import hash_password, require_role
+from printmed.auth.rules import Action, require
+from printmed.auth.users import hash_password
 from printmed.errors import InputError
 from printmed.settings import Settings
 from printmed.store.models import ApiClient, User
@@ -71,7 +72,7 @@ def register_client(
     session: Session, by: User, *, client_id: str, name: str, scopes: tuple[str, ...]
 ) -> tuple[ApiClient, str]:
     """A new client and its secret (shown once; only its argon2 hash is kept)."""
-    require_role(by, {"admin"}, "register a prescribing system")
+    require(by, Action.MANAGE_USERS)
     if not client_id or len(client_id) > 48 or not client_id.replace("-", "").isalnum():
         raise InputError("client_id", client_id, "is not 1-48 letters, digits or '-'")
     if session.scalar(select(ApiClient).where(ApiClient.client_id == client_id)) is not None:
@@ -120,7 +121,7 @@ def set_client_active(
     session: Session, by: User, client_id: str, active: bool, reason: str
 ) -> ApiClient:
     """Revoke (or restore) a client; its tokens stop working at once."""
-    require_role(by, {"admin"}, "manage prescribing systems")
+    require(by, Action.MANAGE_USERS)
     client = get_client(session, client_id)
     audit.set_audited(
         session,

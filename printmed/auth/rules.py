@@ -1,16 +1,21 @@
 """Who may do what: one rule per action, the same answer on the pages, the API and the CLI.
 
-Roles only; the four-eyes rule (who entered, made or weighed a batch neither releases it) is
-the records service's, on the batch itself.
+The services check it (`require`), and the pages and the API ask the same table before they
+call them (`auth.require_action`, the pages' own dependency), so no entry point has a rule of
+its own. Roles only: the four-eyes rule (who entered, made or weighed a batch neither releases
+it) belongs to the records service, on the batch itself.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Protocol
 
-from printmed.auth.users import RECORD_ROLES
+from printmed.errors import InputError
 
-ANY_STAFF = frozenset({"technician", "pharmacist", "admin"})
+ROLES = ("technician", "pharmacist", "admin")
+RECORD_ROLES = frozenset({"technician", "pharmacist"})
+ANY_STAFF = frozenset(ROLES)
 
 
 class Action(StrEnum):
@@ -21,6 +26,7 @@ class Action(StrEnum):
     REJECT = "reject a batch"
     CONTROL_PRINTER = "control printers"
     WEIGH = "weigh units"
+    RECORD_DEVIATION = "record a deviation"
     SIGN = "sign a batch record"
     RELEASE = "release a batch"
     READ_RECORD = "read a batch record"
@@ -34,13 +40,30 @@ RULES: dict[Action, frozenset[str]] = {
     Action.REJECT: RECORD_ROLES,
     Action.CONTROL_PRINTER: RECORD_ROLES,
     Action.WEIGH: RECORD_ROLES,
-    Action.SIGN: frozenset({"pharmacist"}),
+    Action.RECORD_DEVIATION: RECORD_ROLES,
+    # performed, checked, reviewed; admins sign nothing (they cannot change records)
+    Action.SIGN: RECORD_ROLES,
     Action.RELEASE: frozenset({"pharmacist"}),
     Action.READ_RECORD: ANY_STAFF,
-    # the label goes on what is handed to the patient: printed by whoever dispenses it
+    # the label goes on what is handed over: printed by whoever dispenses, not by an admin
     Action.DOWNLOAD_LABEL: RECORD_ROLES,
     Action.MANAGE_USERS: frozenset({"admin"}),
 }
+
+
+class NotPermitted(InputError):
+    """The user's role, or the four-eyes rule, does not allow the action."""
+
+    def __init__(self, username: str, action: str, reason: str) -> None:
+        super().__init__("user", username, f"may not {action}: {reason}")
+
+
+class Staff(Protocol):
+    @property
+    def username(self) -> str: ...
+
+    @property
+    def role(self) -> str: ...
 
 
 def roles_for(action: Action) -> frozenset[str]:
@@ -50,3 +73,10 @@ def roles_for(action: Action) -> frozenset[str]:
 
 def may(role: str, action: Action) -> bool:
     return role in RULES[action]
+
+
+def require(user: Staff, action: Action) -> None:
+    """Refuse `user` (NotPermitted, naming the action and the roles) unless the rule allows."""
+    if not may(user.role, action):
+        allowed = " or ".join(sorted(RULES[action]))
+        raise NotPermitted(user.username, action.value, f"role {user.role} is not {allowed}")

@@ -15,11 +15,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from printmed import audit
+from printmed.auth.rules import ROLES, Action, NotPermitted, require
 from printmed.errors import InputError
 from printmed.store.models import User
 
-ROLES = ("technician", "pharmacist", "admin")
-RECORD_ROLES = frozenset({"technician", "pharmacist"})
 MIN_PASSWORD_CHARS = 10
 FIRST_ADMIN = "admin"
 SYSTEM_ACTOR = "system"
@@ -32,13 +31,6 @@ class AuthenticationFailed(InputError):
 
     def __init__(self, username: str) -> None:
         super().__init__("password", "(hidden)", f"does not match an active user {username!r}")
-
-
-class NotPermitted(InputError):
-    """The user's role, or the four-eyes rule, does not allow the action."""
-
-    def __init__(self, username: str, action: str, reason: str) -> None:
-        super().__init__("user", username, f"may not {action}: {reason}")
 
 
 def hash_password(password: str) -> str:
@@ -60,12 +52,6 @@ def authenticate(session: Session, username: str, password: str) -> User:
     return user
 
 
-def require_role(user: User, roles: frozenset[str] | set[str], action: str) -> None:
-    if user.role not in roles:
-        allowed = " or ".join(sorted(roles))
-        raise NotPermitted(user.username, action, f"role {user.role} is not {allowed}")
-
-
 def get_user(session: Session, username: str) -> User:
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
@@ -82,7 +68,7 @@ def create_user(
 ) -> User:
     """A new account, created by an admin (or by the system for the first admin)."""
     if by is not None:
-        require_role(by, {"admin"}, "manage users")
+        require(by, Action.MANAGE_USERS)
     _check_new_user(session, username, full_name, role, password)
     user = User(
         username=username,
@@ -109,7 +95,7 @@ def create_user(
 def set_password(session: Session, by: User, username: str, password: str, reason: str) -> None:
     """An admin sets a password, or a user changes their own."""
     if by.username != username:
-        require_role(by, {"admin"}, "set another user's password")
+        require(by, Action.MANAGE_USERS)
     _check_password_strength(password)
     audit.set_audited(
         session,
@@ -127,7 +113,7 @@ def set_password(session: Session, by: User, username: str, password: str, reaso
 
 def set_active(session: Session, by: User, username: str, active: bool, reason: str) -> None:
     """Deactivate (or reactivate) an account; accounts are never deleted, records name them."""
-    require_role(by, {"admin"}, "manage users")
+    require(by, Action.MANAGE_USERS)
     user = get_user(session, username)
     if by.username == username and not active:
         raise NotPermitted(by.username, "deactivate", "an admin cannot lock themselves out")

@@ -15,8 +15,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.prompt import Prompt
 
 from printers import GcodeProgram, Printer, open_printer
-from printers.interface import StreamProgress
-from printers.interface import StreamReport
+from printers.interface import StreamProgress, StreamReport
 from printmed.errors import InputError
 
 

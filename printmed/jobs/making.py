@@ -11,7 +11,7 @@ import datetime as dt
 from sqlalchemy.orm import Session
 
 from dosing.prescription import Prescription
-from printmed.auth.users import RECORD_ROLES, require_role
+from printmed.auth.rules import Action, require
 from printmed.jobs.service import create_batch, record_verification
 from printmed.manufacture import GatedBatch, manufacture
 from printmed.store.models import Batch, User
@@ -28,7 +28,7 @@ def enter_prescription(
     on: dt.date | None = None,
 ) -> Batch:
     """A verified batch for `rx` on printer `printer` (profile `profile_id`), made by `actor`."""
-    require_role(actor, RECORD_ROLES, "enter a prescription")
+    require(actor, Action.ENTER_PRESCRIPTION)
     gated = manufacture(rx, profile_id, on=on)
     return record_gated_batch(session, actor, gated, printer=printer, batch_prefix=batch_prefix)
 

@@ -16,7 +16,7 @@ from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
 from printmed import audit
-from printmed.auth.users import RECORD_ROLES, require_role
+from printmed.auth.rules import Action, require
 from printmed.errors import InputError
 from printmed.jobs.states import BatchState, check_transition
 from printmed.store.models import Batch, PrintProgress, StoredGcode, User
@@ -152,7 +152,7 @@ def create_batch(
     batch_prefix: str = "PM",
 ) -> Batch:
     """A draft batch for a prescription, a lot and a printer, entered by `actor`."""
-    require_role(actor, RECORD_ROLES, "enter a prescription")
+    require(actor, Action.ENTER_PRESCRIPTION)
     if not printer.strip():
         raise InputError("printer", printer, "is empty")
     audit.lock_chain(session)  # two creators must not count the same day's jobs at once
@@ -196,7 +196,7 @@ def record_verification(
 ) -> None:
     """Record what passed the dose gate (dose trail, design, per-tablet figures, the G-code and
     every process parameter) and move the job to verified; the G-code's hash is checked here."""
-    require_role(actor, RECORD_ROLES, "verify a job")
+    require(actor, Action.ENTER_PRESCRIPTION)
     actual = audit.sha256_text(gcode_text)
     if actual != gcode_sha256:
         raise InputError("gcode_sha256", gcode_sha256, f"does not match the G-code ({actual})")
@@ -221,13 +221,13 @@ def record_verification(
 
 
 def queue(session: Session, job: Batch, actor: User) -> None:
-    require_role(actor, RECORD_ROLES, "queue a job")
+    require(actor, Action.QUEUE)
     record_change(session, job, actor.username, "job.queue", {"state": BatchState.QUEUED.value})
 
 
 def reject(session: Session, job: Batch, actor: User, reason: str) -> None:
     """End a batch that will not be released; the reason is required and recorded."""
-    require_role(actor, RECORD_ROLES, "reject a batch")
+    require(actor, Action.REJECT)
     if not reason.strip():
         raise InputError("reason", reason, "is required to reject a batch")
     record_change(

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from printmed import audit
-from printmed.auth.users import RECORD_ROLES, require_role
+from printmed.auth.rules import Action, require
 from printmed.errors import InputError
 from printmed.store.models import Batch, User
 
@@ -20,7 +20,7 @@ def record_deviation(
     session: Session, job: Batch, actor: User, description: str, reason: str
 ) -> None:
     """Add a deviation (what happened, and why it was acceptable or what was done) to a batch."""
-    require_role(actor, RECORD_ROLES, "record a deviation")
+    require(actor, Action.RECORD_DEVIATION)
     if not description.strip():
         raise InputError("description", description, "is empty: say what deviated")
     if not reason.strip():

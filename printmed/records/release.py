@@ -9,7 +9,8 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from printmed.audit import entries_for, lock_chain
-from printmed.auth.users import NotPermitted, require_role
+from printmed.auth.rules import Action, require
+from printmed.auth.users import NotPermitted
 from printmed.jobs.service import column_value, get_batch, record_change
 from printmed.jobs.states import BatchState
 from printmed.records.errors import QcNotPassed, RecordNotIntact
@@ -38,7 +39,7 @@ def manufacturers(session: Session, job: Batch) -> set[str]:
 
 def check_releasable(session: Session, job: Batch, user: User) -> None:
     """Every condition of release, in the order a pharmacist would want to hear of them."""
-    require_role(user, {"pharmacist"}, "release a batch")
+    require(user, Action.RELEASE)
     if job.state != BatchState.WEIGHED:
         raise QcNotPassed("state", job.state, f"is not weighed; {job.batch_number} has no QC")
     qc = column_value(job, "qc_json") or {}

@@ -8,7 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from printmed import audit
-from printmed.auth.users import RECORD_ROLES, authenticate, require_role
+from printmed.auth.rules import Action, require
+from printmed.auth.users import authenticate
 from printmed.errors import InputError
 from printmed.records.integrity import record_hash, signature_hash
 from printmed.store.models import AuditEntry, Batch, Signature, User
@@ -21,7 +22,7 @@ def authenticate_signer(session: Session, username: str, password: str, meaning:
     if meaning not in MEANINGS:
         raise InputError("meaning", meaning, f"is not one of {', '.join(MEANINGS)}")
     user = authenticate(session, username, password)
-    require_role(user, RECORD_ROLES, f"sign a record as {meaning}")
+    require(user, Action.SIGN)
     return user
 
 
