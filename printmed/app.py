@@ -28,7 +28,6 @@ from printmed.store import Store, open_store
 ROUTERS: tuple[tuple[str, str], ...] = (
     ("printmed.api.sign_in", "router"),
     ("printmed.api.prescriptions", "router"),
-    ("printmed.api.jobs", "router"),
     ("printmed.api.batches", "router"),
     ("printmed.api.printers", "router"),
     ("printmed.api.users", "router"),

@@ -48,7 +48,7 @@ def accept_order(
             return answer_existing(*orders.get_order(session, who, duplicate.existing_id))
 
     def write(session: Session, prepared: GatedBatch) -> idempotency.Answer:
-        order, job = orders.record(
+        order, batch = orders.record(
             session,
             who,
             actor,
@@ -57,7 +57,7 @@ def accept_order(
             resource=resource,
             batch_prefix=settings.batch_prefix,
         )
-        return answer_created(order, job)
+        return answer_created(order, batch)
 
     try:
         return idempotency.create_once(

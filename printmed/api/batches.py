@@ -1,27 +1,36 @@
-"""/api/v1/batches: the batch record (fields, QC, signatures, trail, integrity), unit weights,
-e-signatures, pharmacist release, and the record and label as PDF.
+"""/api/v1/batches: every batch, its state, print progress and verified G-code; the steps a
+technician takes on it (queue for the printer, reject with a reason, weigh units); the batch
+record (fields, QC, signatures, trail, integrity); e-signatures and the pharmacist's release;
+the record and the dispensing label as PDF.
 
 Signing and release re-ask the signer's password, as the pages do.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from printmed.api import idempotency
+from printmed.api.dependencies import ReadSessionDep, SessionDep
 from printmed.api.idempotency import IdempotencyKey
-from printmed.api.wire import Responses
-from printmed.audit import canonical_json
-from printmed.auth import current_user, require_roles, settings_of
-from printmed.auth.dependencies import store_of
-from printmed.auth.users import RECORD_ROLES
+from printmed.api.record_views import (
+    BatchRecordView,
+    IntegrityView,
+    PrintProgressView,
+    QcView,
+    SignatureView,
+)
+from printmed.api.wire import BatchSummary, Responses, batch_summary
+from printmed.auth import require_action, settings_of, store_of
+from printmed.auth.rules import Action
 from printmed.errors import InputError
-from printmed.jobs.service import get_batch
+from printmed.jobs import service
+from printmed.jobs.states import BatchState
 from printmed.records.batch_record import load_record
 from printmed.records.integrity import verify_records
 from printmed.records.label import label_pdf
@@ -29,17 +38,25 @@ from printmed.records.record_pdf import batch_record_pdf
 from printmed.records.release import release
 from printmed.records.signatures import MEANINGS, authenticate_signer, sign
 from printmed.records.weighing import qc_of, record_weights
-from printmed.store.models import Signature, User
+from printmed.store.models import PrintProgress, StoredGcode, User
 
 router = APIRouter(prefix="/api/v1/batches", tags=["batches"])
-Staff = Annotated[User, Depends(current_user)]
-Maker = Annotated[User, Depends(require_roles(*sorted(RECORD_ROLES)))]
-Pharmacist = Annotated[User, Depends(require_roles("pharmacist"))]
+Reader = Annotated[User, Depends(require_action(Action.READ_RECORD))]
+Queuer = Annotated[User, Depends(require_action(Action.QUEUE))]
+Rejecter = Annotated[User, Depends(require_action(Action.REJECT))]
+Weigher = Annotated[User, Depends(require_action(Action.WEIGH))]
+Signer = Annotated[User, Depends(require_action(Action.SIGN))]
+Releaser = Annotated[User, Depends(require_action(Action.RELEASE))]
+Dispenser = Annotated[User, Depends(require_action(Action.DOWNLOAD_LABEL))]
 NOT_FOUND: Responses = {404: {"description": "no such batch"}}
 PDF: Responses = {
     200: {"content": {"application/pdf": {}}, "description": "a PDF document"},
     **NOT_FOUND,
 }
+
+
+class Rejection(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000, description="recorded in the trail")
 
 
 class Weights(BaseModel):
@@ -59,61 +76,114 @@ class ReleaseRequest(BaseModel):
     password: str = Field(min_length=1, max_length=1024, description="the pharmacist re-enters it")
 
 
-class SignatureView(BaseModel):
-    id: int
-    batch_number: str
-    username: str
-    printed_name: str
-    meaning: str
-    signed_at: str
-    through_seq: int
-    record_hash: str
-    signature_hash: str
+def progress_of(session: Session, batch_id: int) -> PrintProgressView | None:
+    """The print's telemetry, or None before the batch is printed."""
+    row = session.get(PrintProgress, batch_id)
+    return None if row is None else PrintProgressView.model_validate(row)
 
 
-def signature_view(signature: Signature) -> SignatureView:
-    return SignatureView(
-        id=signature.id,
-        batch_number=signature.batch_number,
-        username=signature.username,
-        printed_name=signature.printed_name,
-        meaning=signature.meaning,
-        signed_at=signature.signed_at,
-        through_seq=signature.through_seq,
-        record_hash=signature.record_hash,
-        signature_hash=signature.signature_hash,
-    )
+@router.get("", response_model=list[BatchSummary], summary="Batches, oldest first, by state")
+def list_batches(
+    user: Reader, session: ReadSessionDep, state: BatchState | None = None
+) -> list[BatchSummary]:
+    """Any staff member."""
+    return [batch_summary(b, full=False) for b in service.list_batches(session, state)]
+
+
+@router.get(
+    "/{batch_number}",
+    response_model=BatchSummary,
+    responses=NOT_FOUND,
+    summary="One batch with its dose, tablet design and gate figures",
+)
+def get_batch(batch_number: str, user: Reader, session: ReadSessionDep) -> BatchSummary:
+    """Any staff member."""
+    return batch_summary(service.get_batch(session, batch_number))
+
+
+@router.get(
+    "/{batch_number}/progress",
+    response_model=PrintProgressView | None,
+    responses=NOT_FOUND,
+    summary="Print progress (null before printing)",
+)
+def get_progress(
+    batch_number: str, user: Reader, session: ReadSessionDep
+) -> PrintProgressView | None:
+    """Any staff member."""
+    return progress_of(session, service.get_batch(session, batch_number).id)
+
+
+@router.get(
+    "/{batch_number}/gcode",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {}}}, **NOT_FOUND},
+    summary="The verified G-code (its SHA-256 is in the batch)",
+)
+def get_gcode(batch_number: str, user: Reader, session: ReadSessionDep) -> PlainTextResponse:
+    """Any staff member."""
+    batch = service.get_batch(session, batch_number)
+    program = session.get(StoredGcode, batch.gcode_sha256) if batch.gcode_sha256 else None
+    if program is None:
+        raise service.UnknownBatch(batch_number)
+    return PlainTextResponse(program.text)
+
+
+@router.post(
+    "/{batch_number}/queue",
+    response_model=BatchSummary,
+    responses={**NOT_FOUND, 409: {"description": "the batch is not verified"}},
+    summary="Queue a verified batch for its printer",
+)
+def queue_batch(batch_number: str, user: Queuer, session: SessionDep) -> BatchSummary:
+    """Technicians and pharmacists."""
+    batch = service.get_batch(session, batch_number, for_update=True)
+    service.queue(session, batch, user)
+    return batch_summary(batch)
+
+
+@router.post(
+    "/{batch_number}/reject",
+    response_model=BatchSummary,
+    responses={**NOT_FOUND, 409: {"description": "the batch has ended"}},
+    summary="End a batch that will not be released (reason recorded)",
+)
+def reject_batch(
+    batch_number: str, rejection: Rejection, user: Rejecter, session: SessionDep
+) -> BatchSummary:
+    """Technicians and pharmacists."""
+    batch = service.get_batch(session, batch_number, for_update=True)
+    service.reject(session, batch, user, rejection.reason)
+    return batch_summary(batch)
 
 
 @router.get(
     "/{batch_number}/record",
-    response_model=dict[str, Any],
+    response_model=BatchRecordView,
     responses=NOT_FOUND,
     summary="The batch record: fields, corrections, QC, signatures, trail, integrity",
 )
-def get_record(request: Request, batch_number: str, user: Staff) -> dict[str, Any]:
+def get_record(batch_number: str, user: Reader, session: ReadSessionDep) -> BatchRecordView:
     """Any staff member."""
-    with store_of(request).read_session() as session:
-        return load_record(session, batch_number).to_dict()
+    return BatchRecordView.model_validate(load_record(session, batch_number).to_dict())
 
 
 @router.get(
     "/{batch_number}/integrity",
-    response_model=dict[str, Any],
+    response_model=IntegrityView,
     responses=NOT_FOUND,
     summary="Check the audit chain and this batch's record against it",
 )
-def get_integrity(request: Request, batch_number: str, user: Staff) -> dict[str, Any]:
+def get_integrity(batch_number: str, user: Reader, session: ReadSessionDep) -> IntegrityView:
     """Any staff member."""
-    with store_of(request).read_session() as session:
-        get_batch(session, batch_number)
-        return verify_records(session, batch_number).to_dict()
+    service.get_batch(session, batch_number)
+    return IntegrityView.model_validate(verify_records(session, batch_number).to_dict())
 
 
 @router.post(
     "/{batch_number}/weights",
     status_code=201,
-    response_model=dict[str, Any],
+    response_model=QcView,
     responses={**NOT_FOUND, 409: {"description": "the batch is not printed or weighed"}},
     summary="Record unit weights (mg); answered with the QC",
 )
@@ -121,17 +191,17 @@ def post_weights(
     request: Request,
     batch_number: str,
     weights: Weights,
-    user: Maker,
+    user: Weigher,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Technicians and pharmacists. A second weighing is a correction and needs a reason."""
 
     def write(session: Session) -> idempotency.Answer:
-        job = get_batch(session, batch_number, for_update=True)
+        batch = service.get_batch(session, batch_number, for_update=True)
         qc = record_weights(
-            session, job, user, weights.weights_mg, source=weights.source, reason=weights.reason
+            session, batch, user, weights.weights_mg, source=weights.source, reason=weights.reason
         )
-        return idempotency.json_answer(201, canonical_json(qc))
+        return idempotency.json_answer(201, QcView.model_validate(qc).model_dump_json())
 
     return idempotency.model_once(
         store_of(request), request, user.username, weights.model_dump_json(), write
@@ -140,14 +210,17 @@ def post_weights(
 
 @router.post(
     "/{batch_number}/weights/check",
-    response_model=dict[str, Any],
+    response_model=QcView,
     responses={**NOT_FOUND, 409: {"description": "the batch has no recorded dose"}},
     summary="QC of unit weights (mg) as they are typed, recording nothing",
 )
-def check_weights(request: Request, batch_number: str, weights: Weights, user: Maker) -> Any:
+def check_weights(
+    batch_number: str, weights: Weights, user: Weigher, session: ReadSessionDep
+) -> QcView:
     """Technicians and pharmacists; the weighing page's live check."""
-    with store_of(request).read_session() as session:
-        return qc_of(get_batch(session, batch_number), weights.weights_mg)
+    return QcView.model_validate(
+        qc_of(service.get_batch(session, batch_number), weights.weights_mg)
+    )
 
 
 @router.post(
@@ -161,7 +234,7 @@ def post_signature(
     request: Request,
     batch_number: str,
     signing: SignatureRequest,
-    user: Maker,
+    user: Signer,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Technicians and pharmacists, for themselves; the password is asked again."""
@@ -170,8 +243,10 @@ def post_signature(
         signer = authenticate_signer(session, user.username, signing.password, signing.meaning)
         if signing.meaning == "released":
             raise InputError("meaning", "released", "is given only by POST .../release")
-        signature = sign(session, get_batch(session, batch_number), signer, signing.meaning)
-        return idempotency.json_answer(201, signature_view(signature).model_dump_json())
+        signature = sign(session, service.get_batch(session, batch_number), signer, signing.meaning)
+        return idempotency.json_answer(
+            201, SignatureView.model_validate(signature).model_dump_json()
+        )
 
     return idempotency.model_once(
         store_of(request), request, user.username, f"sign {batch_number} {signing.meaning}", write
@@ -193,14 +268,16 @@ def post_release(
     request: Request,
     batch_number: str,
     releasing: ReleaseRequest,
-    user: Pharmacist,
+    user: Releaser,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Pharmacists who made no step of this batch; the password is asked again."""
 
     def write(session: Session) -> idempotency.Answer:
         signature = release(session, batch_number, user.username, releasing.password)
-        return idempotency.json_answer(201, signature_view(signature).model_dump_json())
+        return idempotency.json_answer(
+            201, SignatureView.model_validate(signature).model_dump_json()
+        )
 
     return idempotency.model_once(
         store_of(request), request, user.username, f"release {batch_number}", write
@@ -213,10 +290,11 @@ def post_release(
     responses=PDF,
     summary="The batch record as a PDF",
 )
-def get_record_pdf(request: Request, batch_number: str, user: Staff) -> Response:
+def get_record_pdf(
+    request: Request, batch_number: str, user: Reader, session: ReadSessionDep
+) -> Response:
     """Any staff member."""
-    with store_of(request).read_session() as session:
-        record = load_record(session, batch_number)
+    record = load_record(session, batch_number)
     return Response(batch_record_pdf(record, settings_of(request)), media_type="application/pdf")
 
 
@@ -226,8 +304,9 @@ def get_record_pdf(request: Request, batch_number: str, user: Staff) -> Response
     responses=PDF,
     summary="The dispensing label as a PDF",
 )
-def get_label_pdf(request: Request, batch_number: str, user: Staff) -> Response:
-    """Any staff member."""
-    with store_of(request).read_session() as session:
-        record = load_record(session, batch_number)
+def get_label_pdf(
+    request: Request, batch_number: str, user: Dispenser, session: ReadSessionDep
+) -> Response:
+    """Technicians and pharmacists: whoever dispenses the batch."""
+    record = load_record(session, batch_number)
     return Response(label_pdf(record, settings_of(request)), media_type="application/pdf")

@@ -1,6 +1,6 @@
-"""Accepting an order (native JSON or FHIR) as a job verified by the dose gate, and finding it.
+"""Accepting an order (native JSON or FHIR) as a batch verified by the dose gate; finding it.
 
-Slicing and the gate run before any transaction; the job, its verification and the order are
+Slicing and the gate run before any transaction; the batch, its verification and the order are
 then written together, so a refused order leaves nothing behind. An order repeating an
 identifier its sender already used is the same order, never a second batch.
 """
@@ -49,8 +49,8 @@ def find_duplicate(session: Session, who: Principal, rx: Prescription) -> None:
     )
     if existing is None:
         return
-    job = get_batch(session, existing.batch_number)
-    same = job.prescription_json == audit.canonical_json(rx.model_dump(mode="json"))
+    batch = get_batch(session, existing.batch_number)
+    same = batch.prescription_json == audit.canonical_json(rx.model_dump(mode="json"))
     raise DuplicateOrder(existing, same)
 
 
@@ -64,32 +64,34 @@ def record(
     resource: dict[str, Any] | None = None,
     batch_prefix: str = "PM",
 ) -> tuple[Order, Batch]:
-    """Write the job, its verification and the order in the caller's transaction."""
+    """Write the batch, its verification and the order in the caller's transaction."""
     audit.lock_chain(session)  # the duplicate check and the batch number see one order at a time
     find_duplicate(session, who, prepared.prescription)
-    job = record_gated_batch(
+    batch = record_gated_batch(
         session, actor, prepared, printer=prepared.profile.id, batch_prefix=batch_prefix
     )
     order_id = uuid.uuid4().hex
     stored = None
     if resource is not None:
-        stored = dict(resource, id=order_id, meta={"versionId": "1", "lastUpdated": job.created_at})
+        stored = dict(
+            resource, id=order_id, meta={"versionId": "1", "lastUpdated": batch.created_at}
+        )
     order = Order(
         id=order_id,
         source=source,
         prescription_id=prepared.prescription.id,
         resource_json=None if stored is None else audit.canonical_json(stored),
-        batch_number=job.batch_number,
+        batch_number=batch.batch_number,
         received_from=who.label,
-        created_at=job.created_at,
+        created_at=batch.created_at,
     )
     session.add(order)
     session.flush()
-    return order, job
+    return order, batch
 
 
 def get_order(session: Session, who: Principal, order_id: str) -> tuple[Order, Batch]:
-    """The order and its job; a prescribing system sees only the orders it sent."""
+    """The order and its batch; a prescribing system sees only the orders it sent."""
     order = session.get(Order, order_id)
     if order is None or (who.kind == "client" and order.received_from != who.label):
         raise UnknownOrder(order_id)
@@ -105,4 +107,4 @@ def list_orders(session: Session, who: Principal, limit: int = 100) -> list[tupl
     if who.kind == "client":
         query = query.where(Order.received_from == who.label)
     rows = session.execute(query.order_by(Order.created_at.desc()).limit(limit)).all()
-    return [(order, job) for order, job in rows]
+    return [(order, batch) for order, batch in rows]

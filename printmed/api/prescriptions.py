@@ -1,5 +1,5 @@
 """/api/v1/prescriptions: a prescribing system or a technician sends the native JSON; the answer
-is the order with its job, already through the dose gate (state verified), or a refusal.
+is the order with its batch, already through the dose gate (state verified), or a refusal.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from pydantic import BaseModel
 from dosing.prescription import Prescription
 from printmed.api import idempotency, orders
 from printmed.api.accepting import accept_order
+from printmed.api.dependencies import ReadSessionDep
 from printmed.api.wire import OrderView, Responses, order_view
 from printmed.auth import SCOPE_ORDER_READ, SCOPE_ORDER_WRITE, require_scope
-from printmed.auth.dependencies import store_of
 from printmed.auth.principal import Principal
 from printmed.manufacture import plan_tablet
 from printmed.store.models import Batch, Order
@@ -34,17 +34,17 @@ def location(order: Order) -> str:
     return f"/api/v1/prescriptions/{order.id}"
 
 
-def existing(order: Order, job: Batch) -> Response:
+def existing(order: Order, batch: Batch) -> Response:
     return Response(
-        order_view(order, job).model_dump_json(),
+        order_view(order, batch).model_dump_json(),
         200,
         media_type="application/json",
         headers={"Location": location(order)},
     )
 
 
-def created(order: Order, job: Batch) -> idempotency.Answer:
-    return idempotency.json_answer(201, order_view(order, job).model_dump_json(), location(order))
+def created(order: Order, batch: Batch) -> idempotency.Answer:
+    return idempotency.json_answer(201, order_view(order, batch).model_dump_json(), location(order))
 
 
 @router.post(
@@ -56,7 +56,7 @@ def created(order: Order, job: Batch) -> idempotency.Answer:
         409: {"description": "the identifier was already used for a different order"},
         **PROBLEMS,
     },
-    summary="Send a prescription (native JSON); answered with the verified job",
+    summary="Send a prescription (native JSON); answered with the verified batch",
 )
 async def create_prescription(
     request: Request,
@@ -119,27 +119,24 @@ def check_prescription(
     summary="Recent orders (a client sees the ones it sent)",
 )
 def list_prescriptions(
-    request: Request,
     who: Annotated[Principal, Depends(require_scope(SCOPE_ORDER_READ))],
+    session: ReadSessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[OrderView]:
     """Clients with prescriptions.read; any staff member."""
-    with store_of(request).read_session() as session:
-        return [order_view(o, j, full=False) for o, j in orders.list_orders(session, who, limit)]
+    return [order_view(o, b, full=False) for o, b in orders.list_orders(session, who, limit)]
 
 
 @router.get(
     "/{order_id}",
     response_model=OrderView,
     responses={404: {"description": "no such order for this caller"}, **PROBLEMS},
-    summary="An order with its dose, tablet design and job",
+    summary="An order with its batch: dose, tablet design and gate figures",
 )
 def get_prescription(
-    request: Request,
     order_id: str,
     who: Annotated[Principal, Depends(require_scope(SCOPE_ORDER_READ))],
+    session: ReadSessionDep,
 ) -> OrderView:
     """Clients with prescriptions.read (their own orders); any staff member."""
-    with store_of(request).read_session() as session:
-        order, job = orders.get_order(session, who, order_id)
-        return order_view(order, job)
+    return order_view(*orders.get_order(session, who, order_id))

@@ -13,20 +13,22 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gcode.profile import MachineProfile
-from printmed.api.jobs import PrintProgressView, progress_of
+from printmed.api.batches import progress_of
 from printmed.api.problems import NotFound
-from printmed.auth import current_user, printers_of, require_roles, store_of
-from printmed.auth.users import RECORD_ROLES
+from printmed.api.record_views import PrintProgressView
+from printmed.auth import printers_of, require_action, store_of
+from printmed.auth.rules import Action
 from printmed.jobs import printers
 from printmed.jobs.states import BatchState
 from printmed.store.models import Batch, User
 
 router = APIRouter(prefix="/api/v1/printers", tags=["printers"])
-Staff = Annotated[User, Depends(current_user)]
-Maker = Annotated[User, Depends(require_roles(*sorted(RECORD_ROLES)))]
+# No rule names seeing the printers; reading batch records (any staff member) is the nearest.
+Viewer = Annotated[User, Depends(require_action(Action.READ_RECORD))]
+Controller = Annotated[User, Depends(require_action(Action.CONTROL_PRINTER))]
 
 
-class PrinterStatus(BaseModel):
+class PrinterView(BaseModel):
     """A printer: its profile, how many batches wait, what it prints now (with progress), and
     the live state the pages show (temperatures, controllable)."""
 
@@ -48,7 +50,7 @@ class ControlDone(BaseModel):
     batch_number: str | None = Field(description="the batch it acted on, if one was printing")
 
 
-def status_of(request: Request, profile: MachineProfile) -> PrinterStatus:
+def status_of(request: Request, profile: MachineProfile) -> PrinterView:
     # The live status opens its own transaction: taken first, never inside ours (SQLite).
     live = printers.status(store_of(request), printers_of(request), profile.id)
     with store_of(request).read_session() as session:
@@ -57,7 +59,7 @@ def status_of(request: Request, profile: MachineProfile) -> PrinterStatus:
 
 def _recorded_status(
     session: Session, profile: MachineProfile, live: printers.PrinterStatus
-) -> PrinterStatus:
+) -> PrinterView:
     printer_id = profile.id
     queued = session.scalar(
         select(func.count())
@@ -67,7 +69,7 @@ def _recorded_status(
     printing = session.scalar(
         select(Batch).where(Batch.printer == printer_id, Batch.state == BatchState.PRINTING.value)
     )
-    return PrinterStatus(
+    return PrinterView(
         id=printer_id,
         name=profile.name,
         process=profile.process,
@@ -81,19 +83,19 @@ def _recorded_status(
     )
 
 
-@router.get("", response_model=list[PrinterStatus], summary="Printers with queue and progress")
-def list_printers(request: Request, user: Staff) -> list[PrinterStatus]:
+@router.get("", response_model=list[PrinterView], summary="Printers with queue and progress")
+def list_printers(request: Request, user: Viewer) -> list[PrinterView]:
     """Any staff member."""
     return [status_of(request, printers.printer_profile(name)) for name in printers.printer_names()]
 
 
 @router.get(
     "/{printer_id}",
-    response_model=PrinterStatus,
+    response_model=PrinterView,
     responses={404: {"description": "no such printer"}},
     summary="One printer's status",
 )
-def get_printer(request: Request, printer_id: str, user: Staff) -> PrinterStatus:
+def get_printer(request: Request, printer_id: str, user: Viewer) -> PrinterView:
     """Any staff member."""
     if printer_id not in printers.printer_names():
         raise UnknownPrinter(printer_id)
@@ -110,7 +112,7 @@ def get_printer(request: Request, printer_id: str, user: Staff) -> PrinterStatus
     summary="Pause, resume, cancel or emergency-stop a printer this service drives",
 )
 def control_printer(
-    request: Request, printer_id: str, action: printers.Control, user: Maker
+    request: Request, printer_id: str, action: printers.Control, user: Controller
 ) -> ControlDone:
     """Technicians and pharmacists; the action is in the audit trail before it is sent."""
     if printer_id not in printers.printer_names():

@@ -18,7 +18,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dosing.errors import DosingError
 from gcode.errors import GcodeError
-from printmed.auth.users import AuthenticationFailed, NotPermitted
+from printmed.auth.rules import NotPermitted
+from printmed.auth.users import AuthenticationFailed
 from printmed.errors import InputError
 from printmed.jobs.service import UnknownBatch
 from printmed.jobs.states import IllegalTransition

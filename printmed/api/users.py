@@ -8,23 +8,36 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.orm import Session
 
 from printmed.api import idempotency
+from printmed.api.dependencies import ReadSessionDep, SessionDep
 from printmed.api.idempotency import IdempotencyKey
 from printmed.api.wire import Responses
-from printmed.auth import SCOPES, clients, current_user, require_roles, users
-from printmed.auth.dependencies import store_of
-from printmed.store.models import ApiClient, User
+from printmed.auth import SCOPES, Forbidden, clients, current_user, require_action, store_of, users
+from printmed.auth.rules import Action, may, roles_for
+from printmed.store.models import User
 
 router = APIRouter(prefix="/api/v1", tags=["users"])
-Staff = Annotated[User, Depends(current_user)]
-Admin = Annotated[User, Depends(require_roles("admin"))]
+Admin = Annotated[User, Depends(require_action(Action.MANAGE_USERS))]
 NOT_FOUND: Responses = {404: {"description": "no such account"}}
 
 
+def account_holder(username: str, user: Annotated[User, Depends(current_user)]) -> User:
+    """The caller, if the account `username` is their own or they may manage users; else 403."""
+    if user.username != username and not may(user.role, Action.MANAGE_USERS):
+        needs = " or ".join(sorted(roles_for(Action.MANAGE_USERS)))
+        raise Forbidden(f"role {user.role} may not act on another's account (needs {needs})")
+    return user
+
+
+AccountHolder = Annotated[User, Depends(account_holder)]
+
+
 class UserView(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     username: str
     full_name: str
     role: str
@@ -50,12 +63,20 @@ class ActiveChange(BaseModel):
 
 
 class ClientView(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     client_id: str
     name: str
     scopes: list[str]
     active: bool
     created_by: str
     created_at: str
+
+    @field_validator("scopes", mode="before")
+    @classmethod
+    def _listed(cls, scopes: object) -> object:
+        # The table keeps a client's scopes as one space-separated text (as OAuth2 sends them).
+        return scopes.split() if isinstance(scopes, str) else scopes
 
 
 class NewClient(BaseModel):
@@ -68,32 +89,10 @@ class ClientCreated(ClientView):
     client_secret: str = Field(description="shown once; only its hash is kept")
 
 
-def user_view(user: User) -> UserView:
-    return UserView(
-        username=user.username,
-        full_name=user.full_name,
-        role=user.role,
-        active=user.active,
-        created_at=user.created_at,
-    )
-
-
-def client_view(client: ApiClient) -> ClientView:
-    return ClientView(
-        client_id=client.client_id,
-        name=client.name,
-        scopes=client.scopes.split(),
-        active=client.active,
-        created_by=client.created_by,
-        created_at=client.created_at,
-    )
-
-
 @router.get("/users", response_model=list[UserView], summary="Staff accounts")
-def list_users(request: Request, admin: Admin) -> list[UserView]:
+def list_users(admin: Admin, session: ReadSessionDep) -> list[UserView]:
     """Admins."""
-    with store_of(request).read_session() as session:
-        return [user_view(u) for u in users.list_users(session)]
+    return [UserView.model_validate(u) for u in users.list_users(session)]
 
 
 @router.post(
@@ -117,7 +116,7 @@ def create_user(
             password=new.password,
         )
         return idempotency.json_answer(
-            201, user_view(user).model_dump_json(), f"/api/v1/users/{user.username}"
+            201, UserView.model_validate(user).model_dump_json(), f"/api/v1/users/{user.username}"
         )
 
     fingerprint = new.model_dump_json(exclude={"password"})
@@ -125,12 +124,9 @@ def create_user(
 
 
 @router.get("/users/{username}", response_model=UserView, responses=NOT_FOUND)
-def get_user(request: Request, username: str, user: Staff) -> UserView:
+def get_user(username: str, user: AccountHolder, session: ReadSessionDep) -> UserView:
     """Admins, or the user themselves."""
-    if user.username != username:
-        users.require_role(user, {"admin"}, "read another user's account")
-    with store_of(request).read_session() as session:
-        return user_view(users.get_user(session, username))
+    return UserView.model_validate(users.get_user(session, username))
 
 
 @router.post(
@@ -139,10 +135,11 @@ def get_user(request: Request, username: str, user: Staff) -> UserView:
     responses=NOT_FOUND,
     summary="Set a password (admins) or change your own",
 )
-def change_password(request: Request, username: str, change: PasswordChange, user: Staff) -> None:
+def change_password(
+    username: str, change: PasswordChange, user: AccountHolder, session: SessionDep
+) -> None:
     """Admins, or the user themselves."""
-    with store_of(request).session() as session:
-        users.set_password(session, user, username, change.password, change.reason)
+    users.set_password(session, user, username, change.password, change.reason)
 
 
 @router.post(
@@ -151,18 +148,18 @@ def change_password(request: Request, username: str, change: PasswordChange, use
     responses=NOT_FOUND,
     summary="Deactivate or reactivate an account",
 )
-def change_active(request: Request, username: str, change: ActiveChange, admin: Admin) -> UserView:
+def change_active(
+    username: str, change: ActiveChange, admin: Admin, session: SessionDep
+) -> UserView:
     """Admins."""
-    with store_of(request).session() as session:
-        users.set_active(session, admin, username, change.active, change.reason)
-        return user_view(users.get_user(session, username))
+    users.set_active(session, admin, username, change.active, change.reason)
+    return UserView.model_validate(users.get_user(session, username))
 
 
 @router.get("/clients", response_model=list[ClientView], summary="Prescribing systems")
-def list_clients(request: Request, admin: Admin) -> list[ClientView]:
+def list_clients(admin: Admin, session: ReadSessionDep) -> list[ClientView]:
     """Admins."""
-    with store_of(request).read_session() as session:
-        return [client_view(c) for c in clients.list_clients(session)]
+    return [ClientView.model_validate(c) for c in clients.list_clients(session)]
 
 
 @router.post(
@@ -180,7 +177,9 @@ def create_client(
         client, secret = clients.register_client(
             session, admin, client_id=new.client_id, name=new.name, scopes=tuple(new.scopes)
         )
-        created = ClientCreated(**client_view(client).model_dump(), client_secret=secret)
+        created = ClientCreated(
+            **ClientView.model_validate(client).model_dump(), client_secret=secret
+        )
         return idempotency.json_answer(
             201, created.model_dump_json(), f"/api/v1/clients/{client.client_id}"
         )
@@ -197,9 +196,8 @@ def create_client(
     summary="Revoke or restore a prescribing system (its tokens stop at once)",
 )
 def change_client_active(
-    request: Request, client_id: str, change: ActiveChange, admin: Admin
+    client_id: str, change: ActiveChange, admin: Admin, session: SessionDep
 ) -> ClientView:
     """Admins."""
-    with store_of(request).session() as session:
-        client = clients.set_client_active(session, admin, client_id, change.active, change.reason)
-        return client_view(client)
+    client = clients.set_client_active(session, admin, client_id, change.active, change.reason)
+    return ClientView.model_validate(client)

@@ -9,13 +9,12 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from printmed.auth.clients import SCOPE_ORDER_READ, SCOPE_ORDER_WRITE
+from printmed.auth.rules import Action, may
 from printmed.store.models import User
 
-# A staff member holds a scope when their role allows what the scope allows a client.
-SCOPE_ROLES = {
-    SCOPE_ORDER_WRITE: frozenset({"technician", "pharmacist"}),
-    SCOPE_ORDER_READ: frozenset({"technician", "pharmacist", "admin"}),
-}
+# A staff member holds a scope when the rule for what the scope lets a client do allows their
+# role: sending an order is entering a prescription; reading orders is reading the record.
+SCOPE_ACTIONS = {SCOPE_ORDER_WRITE: Action.ENTER_PRESCRIPTION, SCOPE_ORDER_READ: Action.READ_RECORD}
 CLIENT_PREFIX = "client:"
 # What a prescribing system does in the job service (enter an order, have it verified) is what a
 # technician does; its entries in the trail name the client, never a person.
@@ -41,7 +40,8 @@ class Principal:
     def holds(self, scope: str) -> bool:
         if self.kind == "client":
             return scope in self.scopes
-        return self.role in SCOPE_ROLES.get(scope, frozenset())
+        action = SCOPE_ACTIONS.get(scope)
+        return action is not None and self.role is not None and may(self.role, action)
 
     def actor(self, session: Session) -> User:
         """The User the job service records as actor: the staff member's own account, or for a

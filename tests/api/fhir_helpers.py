@@ -34,8 +34,8 @@ def task_of(client: TestClient, order_id: str, headers: dict[str, str]) -> dict[
     return task
 
 
-def job_of(client: TestClient, order_id: str, headers: dict[str, str]) -> dict[str, Any]:
+def batch_of(client: TestClient, order_id: str, headers: dict[str, str]) -> dict[str, Any]:
     answer = client.get(f"/api/v1/prescriptions/{order_id}", headers=headers)
     assert answer.status_code == 200, answer.text
-    job: dict[str, Any] = answer.json()["job"]
-    return job
+    batch: dict[str, Any] = answer.json()["batch"]
+    return batch

@@ -15,7 +15,7 @@ from printers.sim_printer import SimPrinter
 from printmed.app import create_app
 from printmed.settings import Settings
 from tests.api.conftest import PASSWORD, Callers
-from tests.api.fhir_helpers import job_of, post_order, task_of
+from tests.api.fhir_helpers import batch_of, post_order, task_of
 from tests.api.payloads import paediatric_order
 
 PRINTER = "fdm-pharma-04"
@@ -33,7 +33,7 @@ def printing_client(settings: Settings) -> Iterator[TestClient]:
 def _wait_for_state(client: TestClient, batch: str, headers: dict[str, str], state: str) -> None:
     deadline = time.monotonic() + PRINT_TIMEOUT_S
     while time.monotonic() < deadline:
-        current = client.get(f"/api/v1/jobs/{batch}", headers=headers).json()["state"]
+        current = client.get(f"/api/v1/batches/{batch}", headers=headers).json()["state"]
         if current == state:
             return
         assert current in ("queued", "printing"), current
@@ -46,23 +46,25 @@ def test_released_order_completes_its_task_with_a_dispense_of_the_batch(
 ) -> None:
     client = printing_client
     order_id = post_order(client, paediatric_order(doses=2), callers["epma"]).json()["id"]
-    job = job_of(client, order_id, callers["epma"])
-    batch = job["batch_number"]
-    assert client.post(f"/api/v1/jobs/{batch}/queue", headers=callers["tech"]).status_code == 200
+    made = batch_of(client, order_id, callers["epma"])
+    batch = made["batch_number"]
+    assert client.post(f"/api/v1/batches/{batch}/queue", headers=callers["tech"]).status_code == 200
     _wait_for_state(client, batch, callers["tech"], "printed")
     assert task_of(client, order_id, callers["epma"])["status"] == "in-progress"
 
     record = client.get(f"/api/v1/batches/{batch}/record", headers=callers["tech"]).json()
     lot = record["fields"]["formulation_json"]
     fraction = lot["loading_percent_w_w"] / 100 * lot["assay_percent"] / 100
-    unit_mg = job["dose"]["dose_mg"] / fraction
+    unit_mg = made["dose"]["dose_mg"] / fraction
     weights = {"weights_mg": [unit_mg * 1.002, unit_mg * 0.998]}
     preview = client.post(
         f"/api/v1/batches/{batch}/weights/check", json=weights, headers=callers["tech"]
     )
     assert preview.status_code == 200, preview.text
     assert preview.json()["passed"] is True
-    assert client.get(f"/api/v1/jobs/{batch}", headers=callers["tech"]).json()["state"] == "printed"
+    assert (
+        client.get(f"/api/v1/batches/{batch}", headers=callers["tech"]).json()["state"] == "printed"
+    )
     weighed = client.post(
         f"/api/v1/batches/{batch}/weights",
         json={"weights_mg": [unit_mg * 1.002, unit_mg * 0.998]},
@@ -81,6 +83,14 @@ def test_released_order_completes_its_task_with_a_dispense_of_the_batch(
     assert released.status_code == 201, released.text
     assert released.json()["meaning"] == "released"
 
+    record = client.get(f"/api/v1/batches/{batch}/record", headers=callers["pharm"]).json()
+    assert record["fields"]["qc_json"]["passed"] is True
+    assert record["fields"]["weights_json"]["source"] == "manual"
+    assert [s["meaning"] for s in record["signatures"]] == ["released"]
+    assert record["integrity"]["intact"] is True
+    progress = client.get(f"/api/v1/batches/{batch}/progress", headers=callers["tech"]).json()
+    assert progress["lines_acknowledged"] == progress["lines_total"] > 0
+
     task = task_of(client, order_id, callers["epma"])
     assert task["status"] == "completed"
     output = task["output"][0]["valueReference"]["reference"]
@@ -95,6 +105,9 @@ def test_released_order_completes_its_task_with_a_dispense_of_the_batch(
     pdf = client.get(f"/api/v1/batches/{batch}/record.pdf", headers=callers["pharm"])
     assert pdf.headers["content-type"] == "application/pdf"
     assert pdf.content.startswith(b"%PDF")
+    label = client.get(f"/api/v1/batches/{batch}/label.pdf", headers=callers["tech"])
+    assert label.headers["content-type"] == "application/pdf"
+    assert label.content.startswith(b"%PDF")
 
 
 def test_a_printer_this_service_drives_is_controlled_over_the_api_and_recorded(

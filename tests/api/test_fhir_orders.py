@@ -1,4 +1,4 @@
-"""FHIR MedicationRequests in, as an ePMA sends them: each accepted order is a job through the
+"""FHIR MedicationRequests in, as an ePMA sends them: each accepted order is a batch through the
 dose gate with the dose the prescription asks for; bad orders are refused as OperationOutcome."""
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.task import Task
 
 from tests.api.conftest import Callers
-from tests.api.fhir_helpers import FHIR_JSON, job_of, post_order, task_of
+from tests.api.fhir_helpers import FHIR_JSON, batch_of, post_order, task_of
 from tests.api.payloads import adult_fixed_dose_order, as_bundle, paediatric_order
 
 
-def test_paediatric_weight_based_order_becomes_a_verified_job_of_the_weight_based_dose(
+def test_paediatric_weight_based_order_becomes_a_verified_batch_of_the_weight_based_dose(
     client: TestClient, callers: Callers
 ) -> None:
     answer = post_order(client, paediatric_order(doses=28), callers["epma"])
@@ -24,27 +24,27 @@ def test_paediatric_weight_based_order_becomes_a_verified_job_of_the_weight_base
     assert answer.headers["content-type"].startswith(FHIR_JSON)
     stored = answer.json()
     assert answer.headers["location"].endswith(f"/fhir/MedicationRequest/{stored['id']}/_history/1")
-    job = job_of(client, stored["id"], callers["epma"])
+    batch = batch_of(client, stored["id"], callers["epma"])
     # 1 mg/kg × 12.4 kg = 12.4 mg, rounded to the lot's 0.5 mg step
-    assert job["state"] == "verified"
-    assert job["dose"]["calculated_mg"] == pytest.approx(12.4)
-    assert job["dose"]["dose_mg"] == pytest.approx(12.5)
-    assert job["dose"]["doses"] == 28
-    assert len(job["gate"]["tablets"]) == 28
-    for tablet in job["gate"]["tablets"]:
+    assert batch["state"] == "verified"
+    assert batch["dose"]["calculated_mg"] == pytest.approx(12.4)
+    assert batch["dose"]["dose_mg"] == pytest.approx(12.5)
+    assert batch["dose"]["doses"] == 28
+    assert len(batch["gate"]["tablets"]) == 28
+    for tablet in batch["gate"]["tablets"]:
         assert tablet["target_mg"] == pytest.approx(12.5)
         assert tablet["gcode_mg"] == pytest.approx(12.5, rel=0.01)
 
 
-def test_fixed_dose_adult_order_becomes_a_job_of_that_dose(
+def test_fixed_dose_adult_order_becomes_a_batch_of_that_dose(
     client: TestClient, callers: Callers
 ) -> None:
     answer = post_order(client, adult_fixed_dose_order(doses=1), callers["epma"])
     assert answer.status_code == 201, answer.text
-    job = job_of(client, answer.json()["id"], callers["epma"])
-    assert job["dose"]["dose_mg"] == pytest.approx(200.0)
-    assert job["design"]["shape"] == "ring"
-    assert job["created_by"] == "client:epma"
+    batch = batch_of(client, answer.json()["id"], callers["epma"])
+    assert batch["dose"]["dose_mg"] == pytest.approx(200.0)
+    assert batch["design"]["shape"] == "ring"
+    assert batch["created_by"] == "client:epma"
 
 
 def test_stored_order_is_read_back_with_its_server_id(client: TestClient, callers: Callers) -> None:
@@ -61,7 +61,7 @@ def test_a_bundle_is_refused_clearly(client: TestClient, callers: Callers) -> No
     outcome = OperationOutcome.model_validate(answer.json())
     assert outcome.issue[0].expression == ["resourceType"]
     assert "not a Bundle" in outcome.issue[0].diagnostics
-    assert client.get("/api/v1/jobs", headers=callers["tech"]).json() == []
+    assert client.get("/api/v1/batches", headers=callers["tech"]).json() == []
 
 
 def test_weight_based_order_without_a_weight_is_refused_naming_the_observation(
@@ -117,7 +117,7 @@ def test_xml_is_refused_as_unsupported_media(client: TestClient, callers: Caller
     assert answer.json()["resourceType"] == "OperationOutcome"
 
 
-def test_task_of_an_order_follows_its_job_through_queue_and_rejection(
+def test_task_of_an_order_follows_its_batch_through_queue_and_rejection(
     client: TestClient, callers: Callers
 ) -> None:
     order_id = post_order(client, adult_fixed_dose_order(), callers["epma"]).json()["id"]
@@ -125,12 +125,14 @@ def test_task_of_an_order_follows_its_job_through_queue_and_rejection(
     assert task.status == "accepted"
     assert task.businessStatus.coding[0].code == "verified"
     assert task.focus.reference == f"MedicationRequest/{order_id}"
-    batch = job_of(client, order_id, callers["epma"])["batch_number"]
+    batch = batch_of(client, order_id, callers["epma"])["batch_number"]
 
-    assert client.post(f"/api/v1/jobs/{batch}/queue", headers=callers["tech"]).status_code == 200
+    assert client.post(f"/api/v1/batches/{batch}/queue", headers=callers["tech"]).status_code == 200
     assert task_of(client, order_id, callers["epma"])["status"] == "ready"
     rejected = client.post(
-        f"/api/v1/jobs/{batch}/reject", json={"reason": "ward cancelled"}, headers=callers["tech"]
+        f"/api/v1/batches/{batch}/reject",
+        json={"reason": "ward cancelled"},
+        headers=callers["tech"],
     )
     assert rejected.status_code == 200
     read = client.get(f"/fhir/Task/{order_id}", headers=callers["epma"]).json()

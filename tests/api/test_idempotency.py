@@ -13,8 +13,8 @@ from tests.api.fhir_helpers import post_order
 from tests.api.payloads import adult_fixed_dose_order, native_order
 
 
-def _jobs(client: TestClient, callers: Callers) -> list[dict[str, object]]:
-    return client.get("/api/v1/jobs", headers=callers["tech"]).json()  # type: ignore[no-any-return]
+def _batches(client: TestClient, callers: Callers) -> list[dict[str, object]]:
+    return client.get("/api/v1/batches", headers=callers["tech"]).json()  # type: ignore[no-any-return]
 
 
 def test_a_retry_with_the_same_key_and_body_gets_the_first_answer(
@@ -26,7 +26,7 @@ def test_a_retry_with_the_same_key_and_body_gets_the_first_answer(
     assert again.json() == first.json()
     assert again.headers["location"] == first.headers["location"]
     assert again.headers["idempotent-replayed"] == "true"
-    assert len(_jobs(client, callers)) == 1
+    assert len(_batches(client, callers)) == 1
 
 
 def test_the_same_key_with_another_body_is_refused_and_changes_nothing(
@@ -36,7 +36,7 @@ def test_the_same_key_with_another_body_is_refused_and_changes_nothing(
     other = post_order(client, adult_fixed_dose_order(doses=2), callers["epma"], key="order-8")
     assert other.status_code == 422
     assert other.json()["issue"][0]["expression"] == ["Idempotency-Key"]
-    assert len(_jobs(client, callers)) == 1
+    assert len(_batches(client, callers)) == 1
 
 
 def test_keys_belong_to_their_caller(client: TestClient, callers: Callers) -> None:
@@ -61,7 +61,7 @@ def test_the_same_order_identifier_without_a_key_is_the_same_order(
     again = post_order(client, adult_fixed_dose_order(), callers["epma"])
     assert (first.status_code, again.status_code) == (201, 200)
     assert again.json()["id"] == first.json()["id"]
-    assert len(_jobs(client, callers)) == 1
+    assert len(_batches(client, callers)) == 1
 
 
 def test_a_changed_order_under_a_used_identifier_is_a_conflict(
@@ -71,7 +71,7 @@ def test_a_changed_order_under_a_used_identifier_is_a_conflict(
     changed = post_order(client, adult_fixed_dose_order(doses=2), callers["epma"])
     assert changed.status_code == 409
     assert changed.json()["issue"][0]["code"] == "duplicate"
-    assert len(_jobs(client, callers)) == 1
+    assert len(_batches(client, callers)) == 1
 
 
 def test_concurrent_retries_with_one_key_make_one_batch(
@@ -92,4 +92,4 @@ def test_concurrent_retries_with_one_key_make_one_batch(
         thread.join()
     assert {status for status, _ in answers} <= {200, 201}
     assert len({order_id for _, order_id in answers}) == 1
-    assert len(_jobs(client, callers)) == 1
+    assert len(_batches(client, callers)) == 1

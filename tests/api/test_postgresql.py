@@ -61,11 +61,11 @@ def test_concurrent_orders_on_postgresql_get_distinct_batch_numbers(
     bodies = [(json.dumps(native_order(rx_id=f"RX-PG-{n}")), headers) for n in range(6)]
     answers = _send_all(client, bodies)
     assert [a["status"] for a in answers] == [201] * 6, answers
-    batches = {a["job"]["batch_number"] for a in answers}  # type: ignore[index]
+    batches = {a["batch"]["batch_number"] for a in answers}  # type: ignore[index]
     assert len(batches) == 6
-    jobs = client.get("/api/v1/jobs", headers=headers).json()
-    assert sorted(j["batch_number"] for j in jobs) == sorted(batches)
-    assert {j["state"] for j in jobs} == {"verified"}
+    listed = client.get("/api/v1/batches", headers=headers).json()
+    assert sorted(b["batch_number"] for b in listed) == sorted(batches)
+    assert {b["state"] for b in listed} == {"verified"}
 
 
 def test_a_key_retried_concurrently_on_postgresql_makes_one_batch(
@@ -77,4 +77,4 @@ def test_a_key_retried_concurrently_on_postgresql_makes_one_batch(
     answers = _send_all(client, [(body, keyed)] * 4)
     assert {a["status"] for a in answers} <= {200, 201}, answers
     assert len({a["id"] for a in answers}) == 1
-    assert len(client.get("/api/v1/jobs", headers=headers).json()) == 1
+    assert len(client.get("/api/v1/batches", headers=headers).json()) == 1

@@ -39,20 +39,20 @@ def test_a_dose_refusal_from_the_dosing_rules_is_a_problem_naming_the_field(
     assert answer.status_code == 422
     assert answer.json()["field"] == "formulation"
     assert answer.json()["value"] == "no-such-lot"
-    assert client.get("/api/v1/jobs", headers=callers["tech"]).json() == []
+    assert client.get("/api/v1/batches", headers=callers["tech"]).json() == []
 
 
-def test_a_native_order_is_read_back_with_dose_design_and_job(
+def test_a_native_order_is_read_back_with_dose_design_and_batch(
     client: TestClient, callers: Callers
 ) -> None:
     created = client.post("/api/v1/prescriptions", json=native_order(), headers=callers["tech"])
     assert created.status_code == 201
     read = client.get(created.headers["location"], headers=callers["tech"]).json()
     assert read["prescription"]["id"] == "RX-0001"
-    assert read["job"]["state"] == "verified"
-    assert read["job"]["dose"]["dose_mg"] == 12.5
-    assert read["job"]["design"]["shape"] == "round"
-    assert len(read["job"]["gcode_sha256"]) == 64
+    assert read["batch"]["state"] == "verified"
+    assert read["batch"]["dose"]["dose_mg"] == 12.5
+    assert read["batch"]["design"]["shape"] == "round"
+    assert len(read["batch"]["gcode_sha256"]) == 64
 
 
 def test_an_unknown_order_is_404_as_a_problem(client: TestClient, callers: Callers) -> None:
@@ -152,4 +152,4 @@ def test_a_prescription_is_checked_without_recording_anything(
     assert answer.status_code == 200, answer.text
     assert answer.json()["dose"]["dose_mg"] == 12.5
     assert answer.json()["printer"] == "fdm-pharma-04"
-    assert client.get("/api/v1/jobs", headers=callers["tech"]).json() == []
+    assert client.get("/api/v1/batches", headers=callers["tech"]).json() == []

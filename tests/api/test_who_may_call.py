@@ -40,7 +40,7 @@ def test_every_operation_but_the_public_ones_refuses_a_caller_without_credential
 
 
 def test_an_unknown_bearer_token_is_401_as_a_problem(client: TestClient) -> None:
-    answer = client.get("/api/v1/jobs", headers={"Authorization": "Bearer not-a-token"})
+    answer = client.get("/api/v1/batches", headers={"Authorization": "Bearer not-a-token"})
     assert answer.status_code == 401
     assert answer.headers["content-type"] == PROBLEM
     assert answer.json()["status"] == 401
@@ -61,24 +61,50 @@ def test_a_forged_client_jwt_is_401(client: TestClient) -> None:
     [
         ("viewer", "POST", "/api/v1/prescriptions"),
         ("viewer", "POST", "/fhir/MedicationRequest"),
-        ("epma", "GET", "/api/v1/jobs"),
+        ("epma", "GET", "/api/v1/batches"),
         ("epma", "GET", "/api/v1/users"),
         ("tech", "GET", "/api/v1/users"),
         ("tech", "POST", "/api/v1/clients"),
         ("pharm", "POST", "/api/v1/users"),
         ("admin", "POST", "/api/v1/prescriptions"),
-        ("admin", "POST", "/api/v1/jobs/PM-1/queue"),
+        ("admin", "POST", "/api/v1/batches/PM-1/queue"),
+        ("admin", "POST", "/api/v1/batches/PM-1/weights"),
+        ("admin", "POST", "/api/v1/batches/PM-1/signatures"),
         ("tech", "POST", "/api/v1/batches/PM-1/release"),
+        ("admin", "GET", "/api/v1/batches/PM-1/label.pdf"),
+        ("epma", "GET", "/api/v1/batches/PM-1/record"),
+        ("tech", "GET", "/api/v1/users/pharm"),
+        ("tech", "POST", "/api/v1/users/pharm/password"),
     ],
 )
 def test_a_caller_without_the_role_or_scope_is_403(
     client: TestClient, callers: Callers, caller: str, method: str, path: str
 ) -> None:
-    body = native_order() if path.endswith("prescriptions") else {"password": "x" * 12}
+    # a body each route would accept, so that the refusal is the caller's and not the body's
+    accepted = {"password": "x" * 12, "meaning": "performed", "weights_mg": [1.0], "reason": "r"}
+    body = native_order() if path.endswith("prescriptions") else accepted
     answer = client.request(method, path, json=body, headers=callers[caller])
     assert answer.status_code == 403, answer.text
     expected = "application/fhir+json" if path.startswith("/fhir") else PROBLEM
     assert answer.headers["content-type"] == expected
+
+
+def test_the_batches_are_one_resource_and_the_old_jobs_path_is_gone(
+    client: TestClient, callers: Callers
+) -> None:
+    assert client.get("/api/v1/batches", headers=callers["tech"]).status_code == 200
+    gone = client.get("/api/v1/jobs", headers=callers["tech"])
+    assert (gone.status_code, gone.headers["content-type"]) == (404, PROBLEM)
+    paths = client.get("/openapi.json").json()["paths"]
+    assert not [p for p in paths if p.startswith("/api/v1/jobs")]
+
+
+def test_staff_read_their_own_account_and_an_admin_reads_any(
+    client: TestClient, callers: Callers
+) -> None:
+    own = client.get("/api/v1/users/tech", headers=callers["tech"])
+    assert (own.status_code, own.json()["role"]) == (200, "technician")
+    assert client.get("/api/v1/users/tech", headers=callers["admin"]).status_code == 200
 
 
 def test_a_client_sees_only_the_orders_it_sent(client: TestClient, callers: Callers) -> None:
