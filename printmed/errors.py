@@ -23,6 +23,10 @@ class InputError(ValueError):
         super().__init__(f"{field}: {value!r} {reason}")
 
 
+# A refusal that names a field, a value and a reason (what a form shows beside the field).
+FieldRefusal = DosingError | GcodeError | InputError
+
+
 def user_errors() -> tuple[type[Exception], ...]:
     """Every exception class that means "the input was wrong", across the packages."""
     return (DosingError, GcodeError, InputError, PrinterError)

@@ -13,10 +13,10 @@ from typing import Any, get_args
 
 from pydantic import ValidationError
 
-from dosing.errors import MISSING, DosingError
+from dosing.errors import MISSING
 from dosing.prescription import BsaFormula, DoseUnit, Prescription, ShapeName
 from printmed import catalog
-from printmed.errors import InputError
+from printmed.errors import FieldRefusal
 
 
 @dataclass(frozen=True)
@@ -157,7 +157,7 @@ def read_form(values: Mapping[str, str]) -> tuple[Prescription | None, dict[str,
     return rx, errors
 
 
-def field_of(exc: DosingError | InputError) -> str:
+def field_of(exc: FieldRefusal) -> str:
     """The form field a refusal belongs beside ("" when it is none of them)."""
     name = FIELD_ALIASES.get(exc.field, exc.field)
     return name if name in FIELD_NAMES else ""
@@ -181,7 +181,7 @@ def _message(field: FormField, error: Mapping[str, Any]) -> str:
     return f"{field.label} {reason}"
 
 
-def sentence(exc: DosingError | InputError) -> str:
+def sentence(exc: FieldRefusal) -> str:
     field = _BY_NAME.get(exc.field)
     label = field.label if field else exc.field
     value = f"{exc.value:g}" if isinstance(exc.value, float) else str(exc.value)

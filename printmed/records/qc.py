@@ -26,6 +26,33 @@ def drug_fraction(formulation: Mapping[str, Any]) -> float:
     return float(formulation["loading_percent_w_w"]) / 100.0 * float(assay) / 100.0
 
 
+def target_unit_mass_mg(dose_mg: float, formulation: Mapping[str, Any]) -> float:
+    """The mass (mg) of printed material that holds `dose_mg` of drug."""
+    return dose_mg / drug_fraction(formulation)
+
+
+def _number(field: str, text: str, reason: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise InputError(field, text, reason) from None
+
+
+def unit_weights(typed: Sequence[str]) -> list[float]:
+    """The masses (mg) typed one per unit, unit 1 first, blanks skipped; a decimal comma is read
+    as a point. The first that is not a positive mass is refused naming its unit (`unit 3`)."""
+    weights = []
+    for number, raw in enumerate(typed, start=1):
+        text = raw.strip().replace(",", ".")
+        if not text:
+            continue
+        value = _number(f"unit {number}", text, "is not a mass in mg")
+        if not (math.isfinite(value) and value > 0):
+            raise InputError(f"unit {number}", text, "is not a positive mass in mg")
+        weights.append(value)
+    return weights
+
+
 def parse_weights(text: str) -> list[float]:
     """`101.2,99.8,…` (mg) as numbers; each must be a positive finite mass."""
     weights = []
@@ -33,11 +60,7 @@ def parse_weights(text: str) -> list[float]:
         part = part.strip()
         if not part:
             continue
-        try:
-            value = float(part)
-        except ValueError:
-            raise InputError(f"weights[{index}]", part, "is not a number (mg)") from None
-        weights.append(value)
+        weights.append(_number(f"weights[{index}]", part, "is not a number (mg)"))
     return weights
 
 
@@ -67,7 +90,7 @@ def assess(
         "units_in_batch": units,
         "dose_mg": dose_mg,
         "drug_fraction": fraction,
-        "target_unit_mass_mg": dose_mg / fraction,
+        "target_unit_mass_mg": target_unit_mass_mg(dose_mg, formulation),
         "weights_mg": list(weights_mg),
         "contents_mg": contents_mg,
         "contents_percent": contents_percent,

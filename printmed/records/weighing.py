@@ -11,11 +11,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from printmed.auth.users import RECORD_ROLES, require_role
+from printmed.auth.rules import Action, require
 from printmed.errors import InputError
 from printmed.jobs.service import column_value, record_change
 from printmed.jobs.states import BatchState
-from printmed.records.qc import assess
+from printmed.records.qc import assess, target_unit_mass_mg
 from printmed.store.models import Batch, User
 
 
@@ -39,6 +39,11 @@ def unit_dose_mg(job: Batch) -> float:
     return float(dose["dose_mg"])
 
 
+def target_mass_mg(job: Batch) -> float:
+    """The mass (mg) one unit of this batch should weigh, for the dose it holds."""
+    return target_unit_mass_mg(unit_dose_mg(job), column_value(job, "formulation_json"))
+
+
 def qc_of(job: Batch, weights_mg: Sequence[float]) -> dict[str, Any]:
     """The QC of these unit weights for this batch, recording nothing (also the live check)."""
     return assess(
@@ -59,7 +64,7 @@ def record_weights(
     reason: str = "",
 ) -> dict[str, Any]:
     """Store the weights and their QC on a printed (or, as a correction, weighed) batch."""
-    require_role(actor, RECORD_ROLES, "weigh a batch")
+    require(actor, Action.WEIGH)
     correction = job.state == BatchState.WEIGHED
     if correction and not reason.strip():
         raise InputError("reason", reason, "is required to correct recorded weights")

@@ -1,34 +1,48 @@
 """The pages of one batch after entry: the list of batches, review and queue (or reject), weighing
 with live QC, and the pharmacist's release with the whole record, signature and documents.
 
-Every change goes through the job service and records packages, which check roles, states and
-four eyes; a refusal is shown on the page and changes nothing.
+Each route names the action it takes (printmed.auth.rules, through `page_may`); every change goes
+through the job service and records packages, which check states and four eyes; a refusal is
+shown on the page and changes nothing. Weights are read and judged by the records package alone.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from printmed.auth import printers_of, settings_of, store_of
-from printmed.auth.users import RECORD_ROLES, AuthenticationFailed, NotPermitted
+from printmed.auth.rules import Action
+from printmed.auth.users import AuthenticationFailed, NotPermitted
 from printmed.jobs import printers, service
 from printmed.jobs.states import BatchState
 from printmed.records.balance import read_weights
 from printmed.records.batch_record import load_record
 from printmed.records.label import label_pdf
-from printmed.records.qc import assess, drug_fraction
+from printmed.records.qc import MIN_UNITS, unit_weights
 from printmed.records.record_pdf import batch_record_pdf
 from printmed.records.release import check_releasable, release
 from printmed.records.signatures import authenticate_signer, sign
-from printmed.records.weighing import record_weights, unit_count
+from printmed.records.weighing import qc_of, record_weights, target_mass_mg, unit_count
 from printmed.store.models import User
 from printmed.web.batch_view import BatchView, load_batch
 from printmed.web.refusals import refusals, sentence
-from printmed.web.rendering import not_permitted, render, templates
-from printmed.web.session import CheckedForm, PageRoute, PageUser
+from printmed.web.rendering import render, templates
+from printmed.web.session import (
+    CheckedForm,
+    MayDownloadLabel,
+    MayQueue,
+    MayRead,
+    MayReject,
+    MaySign,
+    MayWeigh,
+    PageRoute,
+    refuse_unless,
+)
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 BALANCE_UNIT_TIMEOUT_S = 60.0
@@ -59,17 +73,17 @@ def _refused(request: Request, user: User, heading: str, exc: Exception, back: s
 
 
 @router.get("/batches")
-def batches_page(request: Request, user: PageUser) -> Response:
+def batches_page(request: Request, user: MayRead) -> Response:
     with store_of(request).session() as session:
         jobs = service.list_batches(session)[-BATCHES_LISTED:]
-        batches = [BatchView(job.batch_number, service.snapshot(job)) for job in reversed(jobs)]
+        batches = [BatchView.of(job) for job in reversed(jobs)]
     return render(
         request, "batches.html", user, title="Batches", section="batches", batches=batches
     )
 
 
 @router.get("/batches/{batch_number}/review")
-def review_page(request: Request, batch_number: str, user: PageUser) -> Response:
+def review_page(request: Request, batch_number: str, user: MayRead) -> Response:
     try:
         b = _batch(request, batch_number)
     except refusals() as exc:
@@ -94,7 +108,7 @@ def review_page(request: Request, batch_number: str, user: PageUser) -> Response
 
 
 @router.post("/batches/{batch_number}/queue")
-def queue_batch(request: Request, batch_number: str, user: PageUser, form: CheckedForm) -> Response:
+def queue_batch(request: Request, batch_number: str, user: MayQueue, form: CheckedForm) -> Response:
     try:
         with store_of(request).session() as session:
             actor = session.get(User, user.id)
@@ -107,7 +121,7 @@ def queue_batch(request: Request, batch_number: str, user: PageUser, form: Check
 
 @router.post("/batches/{batch_number}/reject")
 def reject_batch(
-    request: Request, batch_number: str, user: PageUser, form: CheckedForm
+    request: Request, batch_number: str, user: MayReject, form: CheckedForm
 ) -> Response:
     reason = form.get("reason", "").strip()
     back = f"/batches/{batch_number}/release"
@@ -137,23 +151,6 @@ def reject_batch(
     return RedirectResponse(back, status_code=303)
 
 
-def _weights(form: dict[str, str], units: int) -> tuple[list[float], str]:
-    """The typed unit weights (mg) in unit order, blanks skipped, and the first problem."""
-    weights: list[float] = []
-    for n in range(1, units + 1):
-        text = form.get(f"w{n}", "").strip().replace(",", ".")
-        if not text:
-            continue
-        try:
-            value = float(text)
-        except ValueError:
-            return weights, f"Unit {n}: {text!r} is not a mass in mg"
-        if not value > 0 or value == float("inf"):
-            return weights, f"Unit {n}: {text!r} is not a positive mass in mg"
-        weights.append(value)
-    return weights, ""
-
-
 def _source(form: dict[str, str], weighed: int) -> str:
     """Where the weights came from: `manual`, `balance`, or which units the balance gave."""
     units = sorted({int(u) for u in form.get("balance_units", "").split(",") if u.isdigit()})
@@ -164,31 +161,46 @@ def _source(form: dict[str, str], weighed: int) -> str:
     return f"balance: units {', '.join(map(str, units))}; manual"
 
 
-def _qc(b: BatchView, units: int, weights: list[float]) -> tuple[dict[str, Any] | None, str]:
-    if len(weights) < 2:
-        return None, ""
-    try:
-        return assess(
-            weights, dose_mg=float(b.design["dose_mg"]), formulation=b.lot, units=units
-        ), ""
-    except refusals() as exc:
-        return None, sentence(exc)
+@dataclass(frozen=True)
+class Weighing:
+    """The weighing form of one batch as the records package judges it: the weights read from
+    what was typed (`unit_weights`) and their QC against the dose each unit holds (`qc_of`)."""
+
+    batch: BatchView
+    units: int
+    typed: list[str]  # one entry per unit, as typed
+    target_unit_mass_mg: float | None  # None when the lot gives no drug fraction
+    weights: list[float]
+    qc: dict[str, Any] | None  # None until two units are weighed
+    problem: str  # the first typed weight refused, or why there is no QC
+
+
+def _weighing(request: Request, batch_number: str, form: Mapping[str, str] | None) -> Weighing:
+    """The form as posted, or (no form) the weights on record, none before the first weighing."""
+    with store_of(request).session() as session:
+        job = service.get_batch(session, batch_number)
+        b, units = BatchView.of(job), unit_count(job)
+        if form is None:
+            typed = [str(w) for w in b.recorded_weights_mg]
+        else:
+            typed = [form.get(f"w{n}", "") for n in range(1, units + 1)]
+        target: float | None = None
+        weights: list[float] = []
+        qc: dict[str, Any] | None = None
+        problem = ""
+        try:
+            target = target_mass_mg(job)
+            weights = unit_weights(typed)
+            qc = qc_of(job, weights) if len(weights) >= MIN_UNITS else None
+        except refusals() as exc:
+            problem = sentence(exc)
+        return Weighing(b, units, typed, target, weights, qc, problem)
 
 
 def _weigh_page(
-    request: Request,
-    user: User,
-    b: BatchView,
-    units: int,
-    form: dict[str, str] | None = None,
-    error: str = "",
-    status_code: int = 200,
+    request: Request, user: User, weighing: Weighing, error: str = "", status_code: int = 200
 ) -> Response:
-    recorded = (b.weights_json or {}).get("weights_mg", [])
-    weights, problem = _weights(form, units) if form is not None else (list(recorded), "")
-    typed = [form.get(f"w{n}", "") for n in range(1, units + 1)] if form else recorded
-    qc, qc_error = _qc(b, units, weights)
-    fraction = drug_fraction(b.lot)
+    b = weighing.batch
     return render(
         request,
         "weigh.html",
@@ -197,24 +209,23 @@ def _weigh_page(
         section="batches",
         status_code=status_code,
         b=b,
-        units=units,
-        weights=typed,
-        qc=qc,
-        qc_error=problem or qc_error,
+        units=weighing.units,
+        weights=weighing.typed,
+        qc=weighing.qc,
+        qc_error=weighing.problem,
         error=error,
-        target_unit_mass_mg=float(b.design["dose_mg"]) / fraction,
+        target_unit_mass_mg=weighing.target_unit_mass_mg,
         balance=settings_of(request).balance_port is not None,
     )
 
 
 @router.get("/batches/{batch_number}/weigh")
-def weigh_page(request: Request, batch_number: str, user: PageUser) -> Response:
+def weigh_page(request: Request, batch_number: str, user: MayWeigh) -> Response:
     try:
-        with store_of(request).session() as session:
-            units = unit_count(service.get_batch(session, batch_number))
-            b = load_batch(session, batch_number)
+        weighing = _weighing(request, batch_number, None)
     except refusals() as exc:
         return _refused(request, user, "No such batch", exc, "/batches")
+    b = weighing.batch
     if b.state not in WEIGHABLE:
         href = b.next_step[0]
         return render(
@@ -229,28 +240,28 @@ def weigh_page(request: Request, batch_number: str, user: PageUser) -> Response:
             "with a reason, until it is released).",
             back=href,
         )
-    return _weigh_page(request, user, b, units)
+    return _weigh_page(request, user, weighing)
 
 
 @router.post("/batches/{batch_number}/weigh/check")
-def weigh_check(request: Request, batch_number: str, user: PageUser, form: CheckedForm) -> Response:
+def weigh_check(request: Request, batch_number: str, user: MayWeigh, form: CheckedForm) -> Response:
     """The live QC panel (an HTML fragment) for the weights typed so far."""
-    with store_of(request).session() as session:
-        units = unit_count(service.get_batch(session, batch_number))
-        b = load_batch(session, batch_number)
-    weights, problem = _weights(form, units)
-    qc, qc_error = _qc(b, units, weights)
+    try:
+        weighing = _weighing(request, batch_number, form)
+        qc, problem = weighing.qc, weighing.problem
+    except refusals() as exc:
+        qc, problem = None, sentence(exc)
     return templates.TemplateResponse(
         request,
         "_qc_panel.html",
-        {"qc": qc, "qc_error": problem or qc_error},
+        {"qc": qc, "qc_error": problem},
         headers={"Cache-Control": "no-store"},
     )
 
 
 @router.post("/batches/{batch_number}/weigh/balance")
 def weigh_from_balance(
-    request: Request, batch_number: str, user: PageUser, form: CheckedForm
+    request: Request, batch_number: str, user: MayWeigh, form: CheckedForm
 ) -> Response:
     """One stable reading (mg) from the bench balance, as JSON; nothing is recorded yet."""
     settings = settings_of(request)
@@ -270,14 +281,14 @@ def weigh_from_balance(
 
 @router.post("/batches/{batch_number}/weigh")
 def weigh_submit(
-    request: Request, batch_number: str, user: PageUser, form: CheckedForm
+    request: Request, batch_number: str, user: MayWeigh, form: CheckedForm
 ) -> Response:
-    with store_of(request).session() as session:
-        units = unit_count(service.get_batch(session, batch_number))
-        b = load_batch(session, batch_number)
-    weights, problem = _weights(form, units)
-    if problem:
-        return _weigh_page(request, user, b, units, form, problem, 422)
+    try:
+        weighing = _weighing(request, batch_number, form)
+    except refusals() as exc:
+        return _refused(request, user, "No such batch", exc, "/batches")
+    if weighing.problem:
+        return _weigh_page(request, user, weighing, weighing.problem, 422)
     try:
         with store_of(request).session() as session:
             actor = session.get(User, user.id)
@@ -287,12 +298,12 @@ def weigh_submit(
                 session,
                 job,
                 actor,
-                weights,
-                source=_source(form, len(weights)),
+                weighing.weights,
+                source=_source(form, len(weighing.weights)),
                 reason=form.get("reason", ""),
             )
     except refusals() as exc:
-        return _weigh_page(request, user, b, units, form, sentence(exc), 422)
+        return _weigh_page(request, user, weighing, sentence(exc), 422)
     return RedirectResponse(f"/batches/{batch_number}/release", status_code=303)
 
 
@@ -310,7 +321,6 @@ def _release_page(
             check_releasable(session, job, actor)
         except refusals() as exc:
             cannot_sign = sentence(exc)
-    firmware = (b.firmware_json or {}).get("name", "")
     return render(
         request,
         "release.html",
@@ -321,8 +331,8 @@ def _release_page(
         b=b,
         record=record,
         error=error,
-        firmware=firmware,
-        stream=b.stream_report_json,
+        firmware=b.firmware.get("name", ""),
+        stream=b.stream_report,
         can_sign=not cannot_sign,
         cannot_sign=cannot_sign,
         reject_states=[s.value for s in REJECTABLE],
@@ -330,7 +340,7 @@ def _release_page(
 
 
 @router.get("/batches/{batch_number}/release")
-def release_page(request: Request, batch_number: str, user: PageUser) -> Response:
+def release_page(request: Request, batch_number: str, user: MayRead) -> Response:
     try:
         return _release_page(request, user, batch_number)
     except refusals() as exc:
@@ -338,11 +348,12 @@ def release_page(request: Request, batch_number: str, user: PageUser) -> Respons
 
 
 @router.post("/batches/{batch_number}/sign")
-def sign_batch(request: Request, batch_number: str, user: PageUser, form: CheckedForm) -> Response:
-    """Sign the record as reviewed, or release it: the pharmacist re-enters their password."""
-    if user.role != "pharmacist":
-        return not_permitted(request, user, "sign a batch for release")
+def sign_batch(request: Request, batch_number: str, user: MaySign, form: CheckedForm) -> Response:
+    """Sign the record as reviewed, or release it (pharmacists): the signer re-enters their
+    password."""
     meaning = form.get("meaning", "released")
+    if meaning == "released":
+        refuse_unless(user, Action.RELEASE)
     password = form.get("password", "")
     try:
         with store_of(request).session() as session:
@@ -384,12 +395,10 @@ def _pdf(request: Request, batch_number: str, kind: str) -> Response:
 
 
 @router.get("/batches/{batch_number}/record.pdf")
-def record_pdf(request: Request, batch_number: str, user: PageUser) -> Response:
+def record_pdf(request: Request, batch_number: str, user: MayRead) -> Response:
     return _pdf(request, batch_number, "record")
 
 
 @router.get("/batches/{batch_number}/label.pdf")
-def label_pdf_page(request: Request, batch_number: str, user: PageUser) -> Response:
-    if user.role not in RECORD_ROLES:
-        return not_permitted(request, user, "print labels")
+def label_pdf_page(request: Request, batch_number: str, user: MayDownloadLabel) -> Response:
     return _pdf(request, batch_number, "label")

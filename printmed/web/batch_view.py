@@ -1,5 +1,6 @@
-"""A batch as the pages show it: the job's recorded columns decoded, with the few figures derived
-for display (worst gate deviation, tablet size text, which layers to picture, the next step).
+"""A batch as the pages show it: the job's recorded columns, decoded once by the job service
+(`snapshot`), with the few figures derived for display (worst gate deviation, tablet size text,
+which layers to picture, the next step).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from printmed.jobs.service import get_batch, snapshot
 from printmed.jobs.states import BatchState
+from printmed.store.models import Batch
 
 # what a page offers next, by state: (path under /batches/<b>/, label)
 NEXT_STEP = {
@@ -25,49 +27,59 @@ NEXT_STEP = {
     BatchState.FAILED: ("release", "Batch record"),
     BatchState.INTERRUPTED: ("release", "Batch record"),
 }
+Json = dict[str, Any]
 
 
 @dataclass(frozen=True)
 class BatchView:
+    """One batch's recorded columns; a JSON column not recorded yet is an empty mapping (None
+    for the QC, which the pages show as "not weighed yet")."""
+
     batch_number: str
-    fields: dict[str, Any]
+    state: BatchState
+    printer: str
+    profile_id: str
+    rx: Json  # the prescription as entered
+    lot: Json  # the formulation lot
+    dose: Json
+    design: Json
+    gate: Json
+    gcode_sha256: str | None
+    parameters: Json
+    firmware: Json
+    stream_report: Json
+    weights: Json
+    qc: Json | None
+    claimed_by: str | None
+    created_by: str
+    created_at: str
 
-    def __getattr__(self, name: str) -> Any:
-        fields = self.__dict__.get("fields", {})
-        if name in fields:
-            return fields[name]
-        raise AttributeError(name)
+    @classmethod
+    def of(cls, job: Batch) -> BatchView:
+        recorded = snapshot(job)
+        return cls(
+            batch_number=recorded["batch_number"],
+            state=BatchState(recorded["state"]),
+            printer=recorded["printer"],
+            profile_id=recorded["profile_id"],
+            rx=recorded["prescription_json"] or {},
+            lot=recorded["formulation_json"] or {},
+            dose=recorded["dose_json"] or {},
+            design=recorded["design_json"] or {},
+            gate=recorded["gate_json"] or {},
+            gcode_sha256=recorded["gcode_sha256"],
+            parameters=recorded["parameters_json"] or {},
+            firmware=recorded["firmware_json"] or {},
+            stream_report=recorded["stream_report_json"] or {},
+            weights=recorded["weights_json"] or {},
+            qc=recorded["qc_json"],
+            claimed_by=recorded["claimed_by"],
+            created_by=recorded["created_by"],
+            created_at=recorded["created_at"],
+        )
 
     @property
-    def rx(self) -> dict[str, Any]:
-        return self.fields["prescription_json"] or {}
-
-    @property
-    def lot(self) -> dict[str, Any]:
-        return self.fields["formulation_json"] or {}
-
-    @property
-    def dose(self) -> dict[str, Any]:
-        return self.fields["dose_json"] or {}
-
-    @property
-    def design(self) -> dict[str, Any]:
-        return self.fields["design_json"] or {}
-
-    @property
-    def gate(self) -> dict[str, Any]:
-        return self.fields["gate_json"] or {}
-
-    @property
-    def parameters(self) -> dict[str, Any]:
-        return self.fields["parameters_json"] or {}
-
-    @property
-    def qc(self) -> dict[str, Any] | None:
-        return self.fields["qc_json"]
-
-    @property
-    def tablets(self) -> list[dict[str, Any]]:
+    def tablets(self) -> list[Json]:
         return list(self.gate.get("tablets", []))
 
     @property
@@ -77,6 +89,10 @@ class BatchView:
     @property
     def dose_mg(self) -> float:
         return float(self.dose.get("dose_mg", 0.0))
+
+    @property
+    def recorded_weights_mg(self) -> list[float]:
+        return list(self.weights.get("weights_mg", []))
 
     @property
     def worst_deviation_percent(self) -> float:
@@ -100,12 +116,11 @@ class BatchView:
 
     @property
     def next_step(self) -> tuple[str, str]:
-        page, label = NEXT_STEP[BatchState(self.state)]
+        page, label = NEXT_STEP[self.state]
         href = "/printers" if page == "printers" else f"/batches/{self.batch_number}/{page}"
         return href, label
 
 
 def load_batch(session: Session, batch_number: str) -> BatchView:
     """The batch's recorded columns; UnknownBatch (a refusal) if there is none."""
-    job = get_batch(session, batch_number)
-    return BatchView(job.batch_number, snapshot(job))
+    return BatchView.of(get_batch(session, batch_number))

@@ -23,7 +23,7 @@ from printmed.auth import store_of
 from printmed.manufacture import plan_tablet
 from printmed.store.models import StoredGcode
 from printmed.web.batch_view import BatchView, load_batch
-from printmed.web.session import PageRoute, PageUser
+from printmed.web.session import MayRead, PageRoute
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
@@ -78,7 +78,7 @@ def _image(content: bytes) -> Response:
 
 
 @router.get("/batches/{batch_number}/tablet.png")
-def tablet_picture(request: Request, batch_number: str, user: PageUser) -> Response:
+def tablet_picture(request: Request, batch_number: str, user: MayRead) -> Response:
     with store_of(request).session() as session:
         b = load_batch(session, batch_number)
     key = ("tablet", batch_number, str(b.gcode_sha256))
@@ -86,7 +86,7 @@ def tablet_picture(request: Request, batch_number: str, user: PageUser) -> Respo
 
 
 @router.get("/batches/{batch_number}/layers/{layer}.png")
-def layer_picture(request: Request, batch_number: str, layer: int, user: PageUser) -> Response:
+def layer_picture(request: Request, batch_number: str, layer: int, user: MayRead) -> Response:
     with store_of(request).session() as session:
         b = load_batch(session, batch_number)
         program = session.get(StoredGcode, b.gcode_sha256) if b.gcode_sha256 else None

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from dosing.errors import DosingError
 from dosing.prescription import Prescription
+from gcode.errors import GcodeError
 from printmed.errors import InputError
 from printmed.intake.form import field_label, field_of, read_form, sentence
 from printmed.manufacture import TabletPlan, plan_tablet
@@ -59,6 +60,6 @@ def check_form(values: Mapping[str, str], printers: Mapping[str, str]) -> FormCh
         return FormCheck(values, errors, rx)
     try:
         plan = plan_tablet(rx, printers[values["printer"]])
-    except (DosingError, InputError) as exc:
+    except (DosingError, GcodeError, InputError) as exc:  # GcodeError: printer of another process
         return FormCheck(values, {field_of(exc): sentence(exc)}, rx)
     return FormCheck(values, {}, rx, plan)

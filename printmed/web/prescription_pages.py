@@ -7,7 +7,6 @@ a refused one changes nothing.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -16,12 +15,6 @@ from sqlalchemy import select
 
 from printmed import catalog
 from printmed.auth import settings_of, store_of
-from printmed.auth.users import RECORD_ROLES
-from printmed.jobs import printers
-from printmed.jobs.making import record_gated_batch
-from printmed.jobs.states import BatchState
-from printmed.manufacture import gate_plan
-from printmed.store.models import Batch, Order, User
 from printmed.intake.form import (
     BSA_FORMULAS,
     DOSE_UNITS,
@@ -33,10 +26,16 @@ from printmed.intake.form import (
     formulation_choices,
     values_from,
 )
+from printmed.jobs import printers
+from printmed.jobs.making import record_gated_batch
+from printmed.jobs.states import BatchState
+from printmed.manufacture import gate_plan
+from printmed.store.models import Batch, Order, User
+from printmed.web.batch_view import BatchView
 from printmed.web.prescription_form import FormCheck, check_form
 from printmed.web.refusals import refusals, sentence
-from printmed.web.rendering import not_permitted, render, when
-from printmed.web.session import CheckedForm, PageRoute, PageUser
+from printmed.web.rendering import render, when
+from printmed.web.session import CheckedForm, MayEnterPrescription, PageRoute
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
@@ -65,15 +64,14 @@ def _orders(request: Request) -> list[dict[str, Any]]:
         ).all()
         orders = []
         for order, job in rows:
-            rx = json.loads(job.prescription_json)
-            dose = json.loads(job.dose_json) if job.dose_json else {}
+            b = BatchView.of(job)
             orders.append(
                 {
-                    "batch_number": job.batch_number,
-                    "prescription_id": rx.get("id", order.prescription_id),
-                    "patient_id": rx.get("patient", {}).get("id", ""),
-                    "drug": rx.get("drug", {}).get("name", ""),
-                    "dose": f"{dose.get('dose_mg', 0):g} mg" if dose else "",
+                    "batch_number": b.batch_number,
+                    "prescription_id": b.rx.get("id", order.prescription_id),
+                    "patient_id": b.rx.get("patient", {}).get("id", ""),
+                    "drug": b.rx.get("drug", {}).get("name", ""),
+                    "dose": f"{b.dose_mg:g} mg" if b.dose else "",
                     "received": when(order.created_at),
                 }
             )
@@ -110,23 +108,21 @@ def _page(
 
 
 @router.get("/prescriptions/new")
-def new_prescription(request: Request, user: PageUser) -> Response:
-    if user.role not in RECORD_ROLES:
-        return not_permitted(request, user, "enter prescriptions")
+def new_prescription(request: Request, user: MayEnterPrescription) -> Response:
     return _page(request, user)
 
 
 @router.post("/prescriptions/check")
-def check_prescription(request: Request, user: PageUser, form: CheckedForm) -> Response:
+def check_prescription(request: Request, user: MayEnterPrescription, form: CheckedForm) -> Response:
     """The live check: messages by field name and the tablet preview line, as JSON."""
     check = check_form(values_from(form), _printer_profiles())
     return JSONResponse({"errors": check.errors, "preview": check.preview()})
 
 
 @router.post("/prescriptions")
-def submit_prescription(request: Request, user: PageUser, form: CheckedForm) -> Response:
-    if user.role not in RECORD_ROLES:
-        return not_permitted(request, user, "enter prescriptions")
+def submit_prescription(
+    request: Request, user: MayEnterPrescription, form: CheckedForm
+) -> Response:
     profiles = _printer_profiles()
     check = check_form(values_from(form), profiles)
     if not check.ok or check.prescription is None or check.plan is None:

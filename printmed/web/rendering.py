@@ -1,5 +1,7 @@
 """Rendering the pages: the Jinja2 templates shipped in the package, the navigation by role,
 and the few number and time formats every page shares.
+
+Templates ask the role rules themselves: `{% if may(user.role, Action.REJECT) %}`.
 """
 
 from __future__ import annotations
@@ -13,15 +15,17 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from printmed.auth import settings_of
+from printmed.auth.rules import Action, may
 from printmed.store.models import User
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
-NAV = (
-    ("/prescriptions/new", "New prescription", "prescriptions", {"technician", "pharmacist"}),
-    ("/batches", "Batches", "batches", {"technician", "pharmacist", "admin"}),
-    ("/printers", "Printers", "printers", {"technician", "pharmacist", "admin"}),
+# (path, label, section, the action it is for: shown to the roles that may take it)
+NAV: tuple[tuple[str, str, str, Action | None], ...] = (
+    ("/prescriptions/new", "New prescription", "prescriptions", Action.ENTER_PRESCRIPTION),
+    ("/batches", "Batches", "batches", Action.READ_RECORD),
+    ("/printers", "Printers", "printers", None),  # every signed-in user may watch them
 )
 
 
@@ -66,6 +70,7 @@ PAGE_HEADERS = {
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.filters.update(duration=duration, when=when, mg=mg)
+templates.env.globals.update(may=may, Action=Action)
 
 
 def render(
@@ -81,7 +86,11 @@ def render(
 ) -> HTMLResponse:
     """A page with the shared layout: navigation for the user's role, CSRF token, notices."""
     settings = settings_of(request)
-    nav = [(href, label, key) for href, label, key, roles in NAV if user and user.role in roles]
+    nav = [
+        (href, label, key)
+        for href, label, key, action in NAV
+        if user is not None and (action is None or may(user.role, action))
+    ]
     return templates.TemplateResponse(
         request,
         name,

@@ -1,5 +1,7 @@
-"""Who is at the bench: the page session from its cookie, CSRF tokens, and the page route class
-that turns "not signed in" into a redirect to the login page instead of a 401 document.
+"""Who is at the bench: the page session from its cookie, CSRF tokens, the role rule of each
+action (printmed.auth.rules, the API's) as a page dependency, and the page route class that
+turns "not signed in" into a redirect to the login page and "not your role" into the
+not-permitted page instead of the API's JSON documents.
 
 The CSRF token of a signed-in page is an HMAC of the session token (never stored, never in a
 URL); the login form, before any session, uses a double-submit cookie.
@@ -10,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import json
 import secrets
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
@@ -19,8 +22,10 @@ from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 
 from printmed.auth import COOKIE_NAME, settings_of, store_of
+from printmed.auth.rules import Action, may
 from printmed.auth.sessions import token_sha256, user_for_token
 from printmed.store.models import StaffSession, User
+from printmed.web.rendering import not_permitted
 
 LOGIN_CSRF_COOKIE = "printmed_login_csrf"
 CSRF_FIELD = "csrf_token"
@@ -38,8 +43,18 @@ class CsrfRefused(Exception):
     """A form came without the token of this session (another site, or a stale page)."""
 
 
+class ActionRefused(Exception):
+    """A signed-in user whose role may not take `action`: the not-permitted page (403)."""
+
+    def __init__(self, user: User, action: Action) -> None:
+        super().__init__(f"role {user.role} may not {action}")
+        self.user = user
+        self.action = action
+
+
 class PageRoute(APIRoute):
-    """An APIRoute whose LoginRequired becomes a 303 to /login, CsrfRefused a 403 page."""
+    """An APIRoute whose LoginRequired becomes a 303 to /login (or, on the printers' event
+    stream, an `ended` event naming where to go), ActionRefused and CsrfRefused a 403 page."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -48,13 +63,22 @@ class PageRoute(APIRoute):
             try:
                 return await handler(request)
             except LoginRequired as exc:
-                if request.headers.get("accept", "").startswith("text/event-stream"):
-                    return Response(status_code=401)
                 target = "/login?ended=1" if exc.ended else "/login"
-                response = RedirectResponse(target, status_code=303)
+                response: Response
+                if request.headers.get("accept", "").startswith("text/event-stream"):
+                    # an EventSource gives up silently on a 401: tell the page, as an event
+                    response = Response(
+                        ended_event(target),
+                        media_type="text/event-stream",
+                        headers={"Cache-Control": "no-store"},
+                    )
+                else:
+                    response = RedirectResponse(target, status_code=303)
                 if exc.ended:
                     response.delete_cookie(COOKIE_NAME, path="/")
                 return response
+            except ActionRefused as exc:
+                return not_permitted(request, exc.user, str(exc.action))
             except CsrfRefused:
                 return Response(
                     "This form has expired or did not come from printmed. Go back, reload the "
@@ -64,6 +88,11 @@ class PageRoute(APIRoute):
                 )
 
         return route
+
+
+def ended_event(location: str) -> str:
+    """The server-sent event that ends a live page: the browser goes to `location`."""
+    return f"event: ended\ndata: {json.dumps({'location': location})}\n\n"
 
 
 def session_live(request: Request, token: str) -> bool:
@@ -99,6 +128,35 @@ def page_user(request: Request) -> User:
 
 
 PageUser = Annotated[User, Depends(page_user)]
+
+
+def refuse_unless(user: User, action: Action) -> None:
+    """ActionRefused (the not-permitted page) unless the rule for `action` allows `user`."""
+    if not may(user.role, action):
+        raise ActionRefused(user, action)
+
+
+def page_may(action: Action) -> Any:
+    """Declares a page route's user and their right: `user: Annotated[User, page_may(A)]` is the
+    signed-in user if the rule for action A allows their role, else the not-permitted page
+    (403): the same rule as the API's `require_action(A)`, answered as a page."""
+
+    def user_who_may(user: PageUser) -> User:
+        refuse_unless(user, action)
+        return user
+
+    return Depends(user_who_may)
+
+
+# the signed-in user who may take the action, by action (the rule: printmed.auth.rules)
+MayEnterPrescription = Annotated[User, page_may(Action.ENTER_PRESCRIPTION)]
+MayQueue = Annotated[User, page_may(Action.QUEUE)]
+MayReject = Annotated[User, page_may(Action.REJECT)]
+MayControlPrinters = Annotated[User, page_may(Action.CONTROL_PRINTER)]
+MayWeigh = Annotated[User, page_may(Action.WEIGH)]
+MaySign = Annotated[User, page_may(Action.SIGN)]
+MayRead = Annotated[User, page_may(Action.READ_RECORD)]
+MayDownloadLabel = Annotated[User, page_may(Action.DOWNLOAD_LABEL)]
 
 
 async def checked_form(request: Request, user: PageUser) -> dict[str, str]:

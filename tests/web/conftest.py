@@ -7,6 +7,7 @@ Screenshots of each page go to test-artifacts/web/ (git-ignored). Fictional pati
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import socket
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import tty
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,7 +66,10 @@ SSE_PRINTER = "sse-syringe-08"
 PEOPLE = {
     "tess": ("Tess Technician", "technician", "tess-bench-password"),
     "phil": ("Phil Pharmacist", "pharmacist", "phil-release-password"),
+    "alma": ("Alma Admin", "admin", "alma-accounts-password"),
 }
+# a balance in continuous output prints its reading about ten times a second
+BALANCE_PRINT_PERIOD_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -74,17 +79,28 @@ class Service:
     store: Store
     balance: int  # the master end of the pty the service reads as its bench balance
 
-    def balance_prints(self, *lines: str, after_s: float = 0.3) -> threading.Thread:
-        """The balance sends `lines` (as `S S     0.12530 g`) a moment from now."""
+    @contextlib.contextmanager
+    def balance_printing(self, *lines: str) -> Iterator[None]:
+        """The balance prints `lines` (as `S S     0.12530 g`) over and over, as one in
+        continuous output does, until the block ends. The service drops what came before it
+        opened the port, so the reading it takes is one printed after it was ready, whenever
+        that is; what nobody reads is lost, as from a real balance."""
+        stop = threading.Event()
+        reading = "".join(line + "\r\n" for line in lines).encode()
 
         def speak() -> None:
-            time.sleep(after_s)
-            for line in lines:
-                os.write(self.balance, (line + "\r\n").encode())
+            while not stop.is_set():
+                with contextlib.suppress(BlockingIOError):
+                    os.write(self.balance, reading)
+                stop.wait(BALANCE_PRINT_PERIOD_S)
 
         thread = threading.Thread(target=speak, daemon=True)
         thread.start()
-        return thread
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
 
 
 def _free_port() -> int:
@@ -108,6 +124,8 @@ def running_service(data_dir: Path, printers: str) -> Iterator[Service]:
     printers: `profile:speed_factor,…`, the simulated printers the service drives.
     """
     balance, balance_port = os.openpty()
+    tty.setraw(balance_port)  # a serial line: no echo, no line editing
+    fcntl.fcntl(balance, fcntl.F_SETFL, fcntl.fcntl(balance, fcntl.F_GETFL) | os.O_NONBLOCK)
     env = dict(os.environ)
     env.update(
         PRINTMED_DATA_DIR=str(data_dir),

@@ -120,16 +120,13 @@ def test_weights_are_read_from_the_bench_balance_one_unit_at_a_time(
     log_in(page, "tess")
     page.goto(f"/batches/{batch}/weigh")
     read = page.get_by_role("button", name="Read next unit from the balance")
-    for unit, lines in (
-        (1, ["S D     0.05000 g", "S S     0.05412 g"]),
-        (2, ["S S     0.05398 g"]),
+    for unit, lines, shown in (
+        (1, ["S D     0.05000 g", "S S     0.05412 g"], "54.12"),
+        (2, ["S S     0.05398 g"], "53.98"),
     ):
-        speaker = service.balance_prints(*lines)
-        read.click()
-        expect(page.get_by_label(f"Unit {unit} (mg)")).to_have_value(
-            "54.12" if unit == 1 else "53.98"
-        )
-        speaker.join()
+        with service.balance_printing(*lines):
+            read.click()
+            expect(page.get_by_label(f"Unit {unit} (mg)")).to_have_value(shown)
     expect(page.get_by_role("status").filter(has_text="from the balance")).to_have_text(
         "Unit 2: 53.98 mg from the balance."
     )

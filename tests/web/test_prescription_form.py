@@ -4,8 +4,8 @@ technician can act on, and a complete form yields the dose and the tablet.
 
 from __future__ import annotations
 
-from printmed.pictures import runs_of
 from printmed.intake.form import blank_values
+from printmed.pictures import runs_of
 from printmed.web.prescription_form import check_form
 
 PRINTERS = {"fdm-pharma-04": "fdm-pharma-04", "sse-syringe-08": "sse-syringe-08"}

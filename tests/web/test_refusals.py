@@ -1,5 +1,6 @@
 """What the pages refuse, seen in the browser: messages next to the fields of a wrong
-prescription, release by a technician, a form without its CSRF token, an idle session.
+prescription, release by a technician, an action a role may not take (by the same rule as the
+API), a form without its CSRF token, an idle session.
 """
 
 from __future__ import annotations
@@ -7,10 +8,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select, update
 
 from dosing.prescription import parse_prescription
+from printmed.auth.rules import Action, may
 from printmed.auth.users import get_user
 from printmed.jobs import service as jobs
 from printmed.jobs.making import enter_prescription
@@ -18,12 +20,18 @@ from printmed.records.weighing import record_weights
 from printmed.store.models import AuditEntry, StaffSession, User
 from tests.web.conftest import (
     HYDROCORTISONE,
+    PEOPLE,
     SSE_PRINTER,
     Service,
+    browser_page,
     log_in,
     printed_batch,
     screenshot,
 )
+
+# the event stream looks at the session every second; a loaded machine may take a while longer
+# to send `ended` and load the login page, and the wait ends with the navigation, not a clock
+ENDED_WITHIN_MS = 30_000
 
 
 def make_idle(service: Service, username: str) -> None:
@@ -159,9 +167,25 @@ def test_a_session_idle_longer_than_the_configured_time_ends_at_the_login_page(
 def test_a_printers_page_left_open_still_times_out(page: Page, service: Service) -> None:
     log_in(page, "tess")
     page.goto("/printers")
-    expect(page.get_by_role("heading", name="Printers")).to_be_visible()
+    # the live stream is open: its request (the last use of the session) is behind us
+    expect(page.locator("[data-printer-events]")).to_have_attribute(
+        "data-live", "open", timeout=ENDED_WITHIN_MS
+    )
     make_idle(service, "tess")
-    expect(page).to_have_url(re.compile(r".*/login\?ended=1$"))
+    page.wait_for_url(re.compile(r".*/login\?ended=1$"), timeout=ENDED_WITHIN_MS)
+    expect(page.get_by_role("status")).to_contain_text("Your session ended")
+
+
+def test_the_printers_event_stream_of_an_ended_session_says_where_to_go(
+    page: Page, service: Service
+) -> None:
+    """Not a 401, which an EventSource reconnecting after the session ended would swallow."""
+    log_in(page, "tess")
+    make_idle(service, "tess")
+    answer = page.request.get("/printers/events", headers={"Accept": "text/event-stream"})
+    assert answer.status == 200
+    assert answer.headers["content-type"].startswith("text/event-stream")
+    assert answer.text() == 'event: ended\ndata: {"location": "/login?ended=1"}\n\n'
 
 
 def test_pages_need_a_login(page: Page, service: Service) -> None:
@@ -219,3 +243,86 @@ def test_rejecting_a_batch_asks_for_confirmation_and_records_who_and_why(
     )
     with service.store.session() as session:
         assert jobs.get_batch(session, batch_number).state == "rejected"
+
+
+def test_every_page_action_is_refused_by_the_rule_the_api_uses_and_only_by_it(
+    browser: Browser, service: Service
+) -> None:
+    """For each role and each action a page takes: the not-permitted page (403) exactly when
+    printmed.auth.rules says no. Allowed requests here are harmless: a confirmation page, a
+    wrong password, a batch in the wrong state."""
+    batch = printed_batch(service, "tess", HYDROCORTISONE | {"id": "RX-WEB-0010"}, SSE_PRINTER)
+    # the actions each request takes, in the order the page asks the rule
+    requests = [
+        ((Action.ENTER_PRESCRIPTION,), "GET", "/prescriptions/new", {}),
+        ((Action.READ_RECORD,), "GET", f"/batches/{batch}/release", {}),
+        ((Action.DOWNLOAD_LABEL,), "GET", f"/batches/{batch}/label.pdf", {}),
+        ((Action.WEIGH,), "GET", f"/batches/{batch}/weigh", {}),
+        ((Action.QUEUE,), "POST", f"/batches/{batch}/queue", {}),
+        ((Action.REJECT,), "POST", f"/batches/{batch}/reject", {"reason": "test"}),
+        ((Action.CONTROL_PRINTER,), "POST", f"/printers/{SSE_PRINTER}/cancel", {}),
+        ((Action.SIGN,), "POST", f"/batches/{batch}/sign", {"meaning": "reviewed"}),
+        ((Action.SIGN, Action.RELEASE), "POST", f"/batches/{batch}/sign", {"meaning": "released"}),
+    ]
+    before = audit_entries(service)
+    for username, (_, role, _) in PEOPLE.items():
+        with browser_page(browser, service.url) as page:
+            log_in(page, username)
+            token = page.locator("input[name=csrf_token]").first.get_attribute("value") or ""
+            for actions, method, path, form in requests:
+                if method == "GET":
+                    answer = page.request.get(path)
+                else:
+                    form = form | {"csrf_token": token, "password": "not the password"}
+                    answer = page.request.post(path, form=form)
+                refused = [action for action in actions if not may(role, action)]
+                assert (answer.status == 403) is bool(refused), (role, actions, answer.status)
+                if refused:
+                    assert answer.headers["content-type"].startswith("text/html")
+                    assert f"Your role ({role}) may not {refused[0]}." in answer.text()
+    assert audit_entries(service) == before
+
+
+def test_a_technician_downloads_the_dispensing_label_and_an_admin_is_not_offered_it(
+    browser: Browser, service: Service
+) -> None:
+    batch = printed_batch(service, "tess", HYDROCORTISONE | {"id": "RX-WEB-0011"}, SSE_PRINTER)
+    with browser_page(browser, service.url) as page:
+        log_in(page, "tess")
+        page.goto(f"/batches/{batch}/release")
+        with page.expect_download() as download_info:
+            page.get_by_role("link", name="Dispensing label (PDF)").click()
+        assert download_info.value.suggested_filename == f"{batch}-label.pdf"
+    with browser_page(browser, service.url) as page:
+        log_in(page, "alma")
+        expect(page.get_by_role("link", name="New prescription")).to_have_count(0)
+        page.goto(f"/batches/{batch}/release")
+        expect(page.get_by_role("heading", name="Audit trail")).to_be_visible()
+        expect(page.get_by_role("link", name="Dispensing label (PDF)")).to_have_count(0)
+        expect(page.get_by_role("button", name="Reject batch")).to_have_count(0)
+        answer = page.goto(f"/batches/{batch}/label.pdf")
+        assert answer is not None and answer.status == 403
+        expect(page.get_by_role("alert")).to_have_text(
+            "Your role (admin) may not download a dispensing label."
+        )
+        screenshot(page, "15-admin-not-permitted")
+
+
+def test_a_weight_that_is_not_a_mass_is_named_by_its_unit_and_nothing_is_recorded(
+    page: Page, service: Service
+) -> None:
+    batch = printed_batch(service, "tess", HYDROCORTISONE | {"id": "RX-WEB-0012"}, SSE_PRINTER)
+    log_in(page, "tess")
+    page.goto(f"/batches/{batch}/weigh")
+    page.get_by_label("Unit 1 (mg)").fill("54,1")  # a decimal comma is a point
+    page.get_by_label("Unit 2 (mg)").fill("5x")
+    panel = page.locator("[data-qc-panel]")
+    expect(panel).to_have_text("Unit 2: '5x' is not a mass in mg")
+    page.get_by_label("Unit 2 (mg)").fill("-54")
+    expect(panel).to_have_text("Unit 2: '-54' is not a positive mass in mg")
+    page.get_by_role("button", name="Record weights").click()
+    expect(page.get_by_role("alert")).to_have_text("Unit 2: '-54' is not a positive mass in mg")
+    page.get_by_label("Unit 2 (mg)").fill("53.9")
+    expect(panel).to_contain_text("2 of 3 units weighed")
+    with service.store.session() as session:
+        assert jobs.get_batch(session, batch).state == "printed"

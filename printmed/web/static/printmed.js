@@ -79,28 +79,31 @@
 })();
 
 (function printerEvents() {
+  // The cards are updated from the server's words (the same as on the first render). When the
+  // session ends the stream says so with an `ended` event, also on a reconnection after it ended,
+  // and the page goes where the event says: nothing here watches a clock.
   const board = document.querySelector("[data-printer-events]");
   if (!board || !window.EventSource) return;
   const source = new EventSource(board.dataset.printerEvents);
-  source.addEventListener("ended", () => { source.close(); window.location.assign("/login?ended=1"); });
+  source.addEventListener("open", () => { board.dataset.live = "open"; });
+  source.addEventListener("ended", (event) => {
+    source.close();
+    board.dataset.live = "ended";
+    window.location.assign(JSON.parse(event.data).location || "/login?ended=1");
+  });
   source.addEventListener("printers", (event) => {
-    const printers = JSON.parse(event.data);
-    printers.forEach((p) => {
+    JSON.parse(event.data).forEach((p) => {
       const card = board.querySelector(`[data-printer="${CSS.escape(p.name)}"]`);
       if (!card) return;
       const set = (key, value) => card.querySelectorAll(`[data-field="${key}"]`).forEach((el) => { el.textContent = value; });
       set("state", p.state_label);
-      set("job", p.batch_number || "none");
-      set("percent", p.percent === null ? "–" : `${p.percent.toFixed(1)} %`);
-      set("lines", p.lines_total ? `${p.lines_acknowledged.toLocaleString()} of ${p.lines_total.toLocaleString()} lines` : "");
-      set("nozzle", p.nozzle_c === null ? "–" : `${p.nozzle_c.toFixed(1)} °C`);
-      set("bed", p.bed_c === null ? "–" : `${p.bed_c.toFixed(1)} °C`);
-      set("remaining", p.remaining_label || "");
+      set("job", p.job);
+      set("percent", p.percent_text);
+      ["lines", "nozzle", "bed", "remaining"].forEach((key) => set(key, p[key]));
       const bar = card.querySelector("[data-field=bar]");
       if (bar) {
-        const value = p.percent === null ? 0 : p.percent;
-        bar.style.width = `${value}%`;
-        bar.parentElement.setAttribute("aria-valuenow", value.toFixed(0));
+        bar.style.width = `${p.percent}%`;
+        bar.parentElement.setAttribute("aria-valuenow", p.percent.toFixed(0));
       }
       const badge = card.querySelector("[data-field=state]");
       if (badge) badge.className = `badge ${p.state}`;
