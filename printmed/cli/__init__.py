@@ -17,7 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "dose",
     "design",
     "demo",
-    "jobs",
+    "batches",
     "records",
     "weigh",
     "release",

@@ -1,7 +1,7 @@
-"""`printmed jobs new|list|show|queue|reject`: batches from prescription to the printer's queue.
+"""`printmed batches new|list|show|queue|reject`: batches from prescription to the printer's queue.
 
-`new` designs, slices and gates the G-code and records a verified job (nothing is recorded if
-the gate fails); `queue` hands it to the printer's worker.
+`new` designs, slices and gates the G-code and records a verified batch (nothing is recorded if
+the gate fails); `queue` hands it to the printer's worker. `printmed jobs` is the same command.
 """
 
 from __future__ import annotations
@@ -22,20 +22,22 @@ from printmed.jobs.states import BatchState
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("jobs", help="batches: new, list, show, queue, reject")
+    parser = subparsers.add_parser(
+        "batches", aliases=["jobs"], help="batches: new, list, show, queue, reject"
+    )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    new = actions.add_parser("new", help="make and verify a job from a prescription")
+    new = actions.add_parser("new", help="make and verify a batch from a prescription")
     new.add_argument("prescription", type=Path, help="native JSON or FHIR MedicationRequest")
     new.add_argument("--printer", required=True, help="printer name (its worker's --printer)")
     new.add_argument("--profile", required=True, help="printer profile id (fixtures/printers)")
     new.add_argument("--queue", action="store_true", help="queue it at once")
-    listing = actions.add_parser("list", help="jobs and their states")
+    listing = actions.add_parser("list", help="batches and their states")
     listing.add_argument("--state", choices=[s.value for s in BatchState])
     listing.add_argument("--json", action="store_true")
-    show = actions.add_parser("show", help="one job's state and progress")
+    show = actions.add_parser("show", help="one batch's state and progress")
     show.add_argument("batch")
     show.add_argument("--json", action="store_true")
-    queue = actions.add_parser("queue", help="queue a verified job for its printer")
+    queue = actions.add_parser("queue", help="queue a verified batch for its printer")
     queue.add_argument("batch")
     reject = actions.add_parser("reject", help="end a batch that will not be released")
     reject.add_argument("batch")
