@@ -14,7 +14,7 @@ from __future__ import annotations
 import collections
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from printers.errors import (
     GarbledReplies,
@@ -216,6 +216,14 @@ class MarlinLink:
     def job_state(self) -> StreamState | None:
         job = self._job
         return job.report.state if job else None
+
+    def job_report(self) -> StreamReport | None:
+        """A copy of the current (or last) job's report as it stands; None before any job."""
+        with self._lock:
+            job = self._job
+            if job is None:
+                return None
+            return replace(job.report, temperature_log=list(job.report.temperature_log))
 
     def close(self) -> None:
         with self._lock:

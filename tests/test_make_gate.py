@@ -19,6 +19,7 @@ from printmed.catalog import formulation
 from printmed.intake import read_prescription
 from printmed.manufacture import PlateItem, make_batch, make_plate
 from printmed.manufacture.gate import DoseGateFailed, GateTarget, check_dose
+from tests.gcode.tampering import scale_tablet_e
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 ON = dt.date(2026, 11, 25)
@@ -70,26 +71,8 @@ def _targets(plate) -> list[GateTarget]:
     return [GateTarget(t.name, t.target_mg, t.target_volume_mm3) for t in plate.tablets]
 
 
-def _scale_tablet_e(text: str, label: int, factor: float) -> str:
-    """Multiply every E of one tablet's moves (relative or absolute deltas) by `factor`."""
-    out, inside, e_prev_in, e_prev_out = [], False, 0.0, 0.0
-    for line in text.splitlines():
-        if line.startswith("M486 S"):
-            inside = line == f"M486 S{label}"
-        match = re.search(r" E(-?\d+\.\d+)", line)
-        if match and line.startswith("G1"):
-            e_in = float(match.group(1))
-            step = (e_in - e_prev_in) * (factor if inside else 1.0)
-            e_prev_in, e_prev_out = e_in, e_prev_out + step
-            line = line[: match.start()] + f" E{e_prev_out:.5f}" + line[match.end() :]
-        elif line.startswith("G92"):
-            e_prev_in = e_prev_out = 0.0
-        out.append(line)
-    return "\n".join(out) + "\n"
-
-
 def test_one_tablet_with_its_e_scaled_by_5_percent_fails_the_gate_naming_it(mixed_plate, fdm, lot):
-    tampered = _scale_tablet_e(mixed_plate.gcode, 1, 1.05)
+    tampered = scale_tablet_e(mixed_plate.gcode, 1, 1.05)
     with pytest.raises(DoseGateFailed) as refusal:
         check_dose(tampered, _targets(mixed_plate), fdm, mixed_plate.mm3_per_e, lot.drug_mg_per_mm3)
     assert refusal.value.field == "tablet[1]"

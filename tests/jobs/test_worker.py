@@ -117,22 +117,37 @@ def test_gcode_altered_after_the_gate_is_never_streamed(store: Store) -> None:
 
 
 def test_after_an_emergency_stop_the_worker_claims_nothing_and_stays_alive(
-    store: Store,
+    store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     users = add_users(store, "tech")
     worker = _worker(store)
     worker.connect()
     worker.printer.emergency_stop()  # the board halts; a person must look before it prints again
     batch = queued_job(store, users["tech"], lines=30)
+    looks: list[str | None] = []
+    looked_twice = threading.Event()
+    run_once = worker.run_once
+
+    def look() -> str | None:
+        taken = run_once()
+        looks.append(taken)
+        if len(looks) >= 2:
+            looked_twice.set()
+        return taken
+
+    monkeypatch.setattr(worker, "run_once", look)
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,))
     thread.start()
     try:
-        thread.join(0.5)
-        assert thread.is_alive()  # polling, not dead on the halted printer
+        # it looked at the queue, took nothing, and looked again: polling, not dead
+        assert looked_twice.wait(10)
+        assert thread.is_alive()
     finally:
         stop.set()
         thread.join(5)
         worker.printer.disconnect()
+    assert not thread.is_alive()
+    assert set(looks) == {None}
     with store.session() as session:
         assert service.get_batch(session, batch).state == "queued"

@@ -1,4 +1,5 @@
-"""Helpers of the printer tests: a tablet-shaped G-code program and a fast link setting.
+"""Helpers of the printer tests: a tablet-shaped G-code program, a fast link setting, and waits
+on progress events (or, for the simulated firmware, which has none, on a condition).
 
 Imported as tests.printers.printer_test_helpers.
 """
@@ -7,8 +8,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+from printers.interface import StreamProgress
 from printers.marlin_link import LinkSettings
 from printers.program import GcodeProgram
 from printers.sim_printer import SimPrinter
@@ -29,10 +34,49 @@ def tablet_program(moves: int = 200, heat: bool = True) -> GcodeProgram:
     return GcodeProgram.from_text("\n".join(lines), name="tablet.gcode")
 
 
+class ProgressEvents:
+    """A progress listener that keeps every event; a test waits for the one it needs."""
+
+    def __init__(self) -> None:
+        self.events: list[StreamProgress] = []
+        self._arrived = threading.Condition()
+
+    def __call__(self, event: StreamProgress) -> None:
+        with self._arrived:
+            self.events.append(event)
+            self._arrived.notify_all()
+
+    def wait_for(
+        self, wanted: Callable[[StreamProgress], bool], timeout_s: float = 30.0
+    ) -> StreamProgress:
+        """The first event `wanted` accepts, once it has come; AssertionError after timeout_s."""
+        with self._arrived:
+            if not self._arrived.wait_for(lambda: any(map(wanted, self.events)), timeout_s):
+                last = self.events[-1] if self.events else None
+                raise AssertionError(f"no such progress event in {timeout_s} s (last: {last})")
+            return next(event for event in self.events if wanted(event))
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float = 30.0) -> bool:
+    """True once `condition()` holds, False if timeout_s passes first; for what no event
+    reports (the simulated firmware's own threads, lines acknowledged while a job is paused)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def executed_commands(sim: SimPrinter) -> list[str]:
+    """Every numbered command the simulated firmware ran, in order."""
+    assert sim.firmware_side is not None
+    return [command for _, command in sim.firmware_side.executed]
+
+
 def executed_program_lines(sim: SimPrinter) -> list[str]:
     """The commands the simulated firmware ran, without the host's handshake (M115, M155)."""
-    assert sim.firmware_side is not None
-    commands = [command for _, command in sim.firmware_side.executed]
+    commands = executed_commands(sim)
     while commands and commands[0].startswith(("M115", "M155")):
         commands.pop(0)
     return commands

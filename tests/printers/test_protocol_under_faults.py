@@ -4,8 +4,6 @@ every program line reaches the firmware exactly once, in order, and the job comp
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -14,6 +12,7 @@ from printers.marlin_link import LinkSettings
 from printers.program import GcodeProgram
 from printers.sim_marlin import Faults
 from printers.sim_printer import SimPrinter
+from tests.printers.printer_test_helpers import wait_until
 
 pytestmark = pytest.mark.timeout(120)  # a hang must fail fast, not eat the suite
 
@@ -52,9 +51,7 @@ def test_every_line_arrives_exactly_once_in_order_under_random_faults(
     try:
         report = printer.stream(PROGRAM)
         # an ok means "accepted into the command queue": let the queue run out before looking
-        until = time.monotonic() + 2
-        while len(firmware.executed) < LINES + FIRST - 1 and time.monotonic() < until:
-            time.sleep(0.01)
+        wait_until(lambda: len(firmware.executed) >= LINES + FIRST - 1)
     finally:
         printer.disconnect()
     ran = [command for number, command in firmware.executed if number >= FIRST]

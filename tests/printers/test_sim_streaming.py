@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from printers.interface import StreamState
 from printers.program import GcodeProgram
 from printers.sim_marlin import Faults
-from tests.printers.printer_test_helpers import executed_program_lines, tablet_program
+from tests.printers.printer_test_helpers import (
+    ProgressEvents,
+    executed_commands,
+    executed_program_lines,
+    tablet_program,
+    wait_until,
+)
 
 pytestmark = pytest.mark.timeout(120)  # a hang must fail fast, not eat the suite
 
@@ -128,19 +132,28 @@ def test_slow_moves_filling_the_planner_are_waited_for_through_busy_messages(mak
     assert report.timeouts == 0
 
 
+def _in_flight(sim) -> int:
+    report = sim.link.job_report()
+    return report.lines_sent - report.lines_acknowledged
+
+
 def test_pause_holds_the_program_and_resume_finishes_it(make_sim):
     program = tablet_program(300)
     sim = make_sim(speed_factor=20.0)
-    sim.start(program)
-    time.sleep(0.3)
+    progress = ProgressEvents()
+    sim.start(program, progress)
+    progress.wait_for(lambda event: event.lines_acknowledged >= 1)  # heating (M109) ahead
     sim.pause()
-    time.sleep(0.3)
-    held = sim.link.wait(0)
-    acked_while_paused = sim.link._job.report.lines_acknowledged
-    time.sleep(0.3)
-    assert held is None
-    assert sim.link._job.report.lines_acknowledged == acked_while_paused
-    assert sim.link.job_state is StreamState.PAUSED
+    progress.wait_for(lambda event: event.state is StreamState.PAUSED)
+    held = sim.link.job_report()
+    # lines already sent (the heating among them) still finish; then the printer stands idle
+    assert wait_until(lambda: _in_flight(sim) == 0)
+    assert sim.wait(0.3) is None  # and is sent nothing more: the job does not end while held
+    later = sim.link.job_report()
+    assert held is not None and later is not None
+    assert later.lines_sent == held.lines_sent < len(program)
+    assert later.lines_acknowledged == later.lines_sent
+    assert sim.status().job_state is StreamState.PAUSED
     sim.resume()
     report = sim.wait(30)
     assert report is not None and report.complete
@@ -149,40 +162,37 @@ def test_pause_holds_the_program_and_resume_finishes_it(make_sim):
 def test_cancel_stops_the_program_and_switches_heaters_off(make_sim):
     program = tablet_program(300)
     sim = make_sim(speed_factor=20.0)
-    sim.start(program)
-    time.sleep(0.3)
+    progress = ProgressEvents()
+    sim.start(program, progress)
+    progress.wait_for(lambda event: event.lines_acknowledged >= 1)  # heating (M109) ahead
     sim.cancel()
     report = sim.wait(5)
     assert report is not None and report.state is StreamState.CANCELLED
     assert not report.complete
-    deadline = time.monotonic() + 5  # the script runs once the M109 under way has finished
-    while sim.firmware_side.executed[-1][1] != "M140 S0" and time.monotonic() < deadline:
-        time.sleep(0.05)
-    ran = [c for _, c in sim.firmware_side.executed]
-    assert ran[-2:] == ["M104 S0", "M140 S0"]
+    # the heaters go off once the command under way has finished
+    assert wait_until(lambda: executed_commands(sim)[-2:] == ["M104 S0", "M140 S0"])
     assert len(executed_program_lines(sim)) < len(program) + 2
 
 
 def test_emergency_stop_halts_the_firmware_at_once(make_sim):
     sim = make_sim(speed_factor=5.0)
-    sim.start(tablet_program(300))
-    time.sleep(0.2)
+    progress = ProgressEvents()
+    sim.start(tablet_program(300), progress)
+    progress.wait_for(lambda event: event.lines_acknowledged >= 1)
     sim.emergency_stop()
     report = sim.wait(5)
     assert report is not None and report.state is StreamState.FAILED
-    time.sleep(0.1)
-    assert sim.firmware_side.killed
+    assert wait_until(lambda: sim.firmware_side.killed)
 
 
 def test_host_action_pause_from_the_printer_pauses_the_job(make_sim):
     moves = "\n".join(f"G1 X{i % 20} E0.1 F600" for i in range(200))
     program = GcodeProgram.from_text(f"G1 X1 E1 F600\nM118 //action:pause\n{moves}\n")
     sim = make_sim(speed_factor=20.0)
-    sim.start(program)
-    deadline = time.monotonic() + 5
-    while sim.link.job_state is not StreamState.PAUSED and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert sim.link.job_state is StreamState.PAUSED
+    progress = ProgressEvents()
+    sim.start(program, progress)
+    progress.wait_for(lambda event: event.state is StreamState.PAUSED)
+    assert sim.status().job_state is StreamState.PAUSED
     sim.resume()
     report = sim.wait(20)
     assert report is not None and report.complete
