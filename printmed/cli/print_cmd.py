@@ -7,6 +7,8 @@ to resume, cancel or stop at once (M112). Exit 0 only when every line was acknow
 from __future__ import annotations
 
 import argparse
+import signal
+import threading
 from pathlib import Path
 
 from rich.console import Console
@@ -86,17 +88,26 @@ def _stream_with_progress(
                 heaters=heaters,
             )
 
-        printer.start(program, show)
-        while True:
-            try:
+        # Ctrl-C becomes an event the loop answers (pause and ask), wherever it lands
+        interrupted = threading.Event()
+        previous = signal.signal(signal.SIGINT, lambda *_: interrupted.set())
+        try:
+            printer.start(program, show)
+            console.print(f"streaming {program.name}: {len(program)} lines; Ctrl-C pauses")
+            while True:
                 report = printer.wait(0.2)
                 if report is not None:
                     return report
-            except KeyboardInterrupt:
-                printer.pause()
-                bar.stop()
-                _ask(printer, console)
-                bar.start()
+                if interrupted.is_set():
+                    interrupted.clear()
+                    printer.pause()
+                    bar.stop()
+                    signal.signal(signal.SIGINT, previous)  # Ctrl-C at the prompt: cancel
+                    _ask(printer, console)
+                    signal.signal(signal.SIGINT, lambda *_: interrupted.set())
+                    bar.start()
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _ask(printer: Printer, console: Console) -> None:

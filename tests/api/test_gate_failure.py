@@ -14,42 +14,11 @@ from printmed.store.models import AuditEntry, Batch, IdempotentAnswer, Order, St
 from tests.api.conftest import Callers
 from tests.api.fhir_helpers import post_order
 from tests.api.payloads import native_order, paediatric_order
+from tests.gcode.tampering import scale_tablet_e
 
 OVERDOSED_TABLET = 1
 OVERDOSE_FACTOR = 1.05
 RECORDS = (Batch, Order, AuditEntry, StoredGcode, IdempotentAnswer)
-
-
-def with_one_tablet_overdosed(text: str, tablet: int, factor: float) -> str:
-    """`text` with every extrusion inside `M486 S<tablet>` scaled by `factor`; the rest of the
-    program extrudes as written (absolute E positions are shifted to keep their own moves)."""
-    relative, label = False, -1
-    e_read = e_written = 0.0
-    lines = []
-    for line in text.splitlines():
-        code, sep, comment = line.partition(";")
-        words = code.split()
-        command = words[0] if words else ""
-        if command in ("M82", "M83"):
-            relative = command == "M83"
-        elif command == "M486" and words[1].startswith("S"):
-            label = int(words[1][1:])
-        elif command == "G92":
-            e_read = e_written = next((float(w[1:]) for w in words if w[0] == "E"), e_read)
-        elif command in ("G0", "G1") and any(w[0] == "E" for w in words[1:]):
-            rewritten = []
-            for word in words:
-                if word[0] == "E":
-                    value = float(word[1:])
-                    step = value if relative else value - e_read
-                    e_read = value
-                    step *= factor if label == tablet else 1.0
-                    e_written += step
-                    word = f"E{step if relative else e_written:.5f}"
-                rewritten.append(word)
-            line = " ".join(rewritten) + (f" {sep}{comment}" if sep else "")
-        lines.append(line)
-    return "\n".join(lines) + "\n"
 
 
 @pytest.fixture
@@ -59,7 +28,7 @@ def defective_writer(monkeypatch: pytest.MonkeyPatch) -> None:
 
     def overdosing_write_gcode(*args: object, **kwargs: object) -> str:
         text = write_gcode(*args, **kwargs)  # type: ignore[arg-type]
-        return with_one_tablet_overdosed(text, OVERDOSED_TABLET, OVERDOSE_FACTOR)
+        return scale_tablet_e(text, OVERDOSED_TABLET, OVERDOSE_FACTOR)
 
     monkeypatch.setattr(plate, "write_gcode", overdosing_write_gcode)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -56,9 +55,9 @@ def test_ctrl_c_pauses_and_cancel_ends_the_job_with_exit_one(tmp_path):
     )
     assert process.stderr is not None
     seen = process.stderr.readline()  # the CLI imports the whole product first: wait for it
-    while seen and not seen.startswith("connected:"):
+    while seen and not seen.startswith("streaming "):
         seen = process.stderr.readline()
-    time.sleep(0.5)
+    assert seen.startswith("streaming "), "the print command never started streaming"
     process.send_signal(signal.SIGINT)
     out, err = process.communicate("c\n", timeout=30)
     assert process.returncode == 1, err
