@@ -9,7 +9,6 @@ the user, written before the printer is told.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -21,6 +20,7 @@ from gcode.profile import MachineProfile
 from printers.interface import Printer, StreamState
 from printmed import audit, catalog
 from printmed.errors import InputError
+from printmed.jobs.service import column_value
 from printmed.jobs.states import BatchState
 from printmed.store import Store
 from printmed.store.models import Batch, PrintProgress, User
@@ -87,11 +87,8 @@ def status(store: Store, printers: Mapping[str, Printer], name: str) -> PrinterS
         batch = printing_batch(session, name)
         progress = session.get(PrintProgress, batch.id) if batch is not None else None
         batch_number = batch.batch_number if batch is not None else None
-        estimate = (
-            json.loads(batch.parameters_json or "{}").get("estimated_print_time_s")
-            if batch is not None
-            else None
-        )
+        parameters = column_value(batch, "parameters_json") if batch is not None else None
+        estimate = (parameters or {}).get("estimated_print_time_s")
         acknowledged = total = 0
         if progress is not None:
             acknowledged, total = progress.lines_acknowledged, progress.lines_total
