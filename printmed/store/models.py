@@ -1,5 +1,5 @@
 """Every table: users, batches, stored G-code, print progress, audit entries, signatures, orders
-received, idempotent answers, staff sessions and API clients.
+received, idempotent answers, staff sessions, sign-in attempts and API clients.
 
 Times are ISO-8601 UTC text so that a hashed value reads back byte for byte on every database.
 Audit entries, signatures and G-code programs are append-only (triggers in the migrations).
@@ -7,7 +7,7 @@ Audit entries, signatures and G-code programs are append-only (triggers in the m
 
 from __future__ import annotations
 
-from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -25,6 +25,8 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[str] = mapped_column(String(40))
+    locked_at: Mapped[str | None] = mapped_column(String(40), default=None)
+    locked_reason: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class Batch(Base):
@@ -170,6 +172,26 @@ class StaffSession(Base):
     created_at: Mapped[str] = mapped_column(String(40))
     last_seen_at: Mapped[str] = mapped_column(String(40))
     ended_at: Mapped[str | None] = mapped_column(String(40))
+
+
+class SignInAttempt(Base):
+    """One staff sign-in attempt on the pages, the API or the token endpoint, and its outcome.
+
+    outcome: "accepted", "wrong_password", "unknown_user", "inactive", "throttled" or "locked".
+    """
+
+    __tablename__ = "sign_in_attempts"
+    __table_args__ = (
+        Index("ix_sign_in_attempts_username_at", "username", "at"),
+        Index("ix_sign_in_attempts_address_at", "address", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[str] = mapped_column(String(40))
+    username: Mapped[str] = mapped_column(String(128))
+    address: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str] = mapped_column(String(24))
 
 
 class ApiClient(Base):
