@@ -1,7 +1,8 @@
 """From a prescription to the dose in mg per administration, with every step recorded.
 
-Rules: mg, mg/kg or mg/m² (BSA by the chosen formula), capped at the single-dose maximum,
-rounded to the lot's dose step; a rounding more than 5 % from the calculation is refused.
+Rules: mg, mg/kg or mg/m² (BSA by the chosen formula), capped at the prescribed maxima, held
+under the drug's formulary limits, rounded to the lot's dose step but never above a maximum
+(rounded down instead); a rounding more than 5 % from the calculation is refused.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from typing import Any
 
 from dosing.bsa import BSA_FORMULAS
 from dosing.errors import MISSING, DoseOutOfRange, InvalidPrescription
-from dosing.formulation import Formulation
-from dosing.prescription import Prescription
+from dosing.formulation import DrugLimits, Formulation
+from dosing.prescription import CM_PER_UNIT, KG_PER_UNIT, Measurement, Prescription
 
 ROUNDING_TOLERANCE = 0.05
 
@@ -51,53 +52,28 @@ class Dose:
 
 
 def calculate(rx: Prescription, formulation: Formulation, on: dt.date | None = None) -> Dose:
-    """The dose for `rx` printed from `formulation`, checked for use on `on` (default today)."""
+    """The dose for `rx` printed from `formulation`, checked for use on `on` (default today).
+
+    Refused (DoseOutOfRange naming the limit): a fixed dose above a prescribed maximum; any dose
+    above the drug's formulary limits (per kg and absolute, per dose and per day); a rounding
+    more than 5 % from the calculation, including a rounding down forced by a maximum.
+    """
     formulation.check_carries(rx.drug.name, rx.drug.code)
     formulation.check_usable(on or dt.date.today())
+    limits = formulation.limits()
     trail: list[TrailStep] = []
-    calculated = _basis(rx, trail)
-
-    capped = False
-    cap = rx.max_single_dose_mg
-    if cap is not None and calculated > cap:
-        if rx.dose.unit == "mg":
+    calculated, capped = _capped(rx, _basis(rx, trail), trail)
+    formulary = _formulary_maxima(limits, rx)
+    for limit in formulary:
+        if _exact(calculated) > limit.mg:
             raise DoseOutOfRange(
-                "dose.value", rx.dose.value, f"mg is above max_single_dose_mg {cap:g}"
+                "dose",
+                round(calculated, 4),
+                f"mg is above {limits.drug_name}'s {limit.field} of {limit.value:g}{limit.per}"
+                f" (at most {float(limit.mg):.4g} mg a dose here; the drug's limits on file)",
             )
-        trail.append(
-            TrailStep(
-                "cap",
-                "min(dose_mg, max_single_dose_mg)",
-                {"dose_mg": calculated, "max_single_dose_mg": cap},
-                cap,
-                "mg",
-            )
-        )
-        calculated, capped = cap, True
-
-    rounded = _round_to_step(calculated, formulation.dose_step_mg, cap)
-    if rounded <= 0:
-        raise DoseOutOfRange(
-            "dose",
-            round(calculated, 4),
-            f"mg rounds to 0 mg with the lot's step of {formulation.dose_step_mg:g} mg",
-        )
-    deviation = abs(rounded - calculated) / calculated
-    if deviation > ROUNDING_TOLERANCE:
-        raise DoseOutOfRange(
-            "dose",
-            round(calculated, 4),
-            f"mg rounds to {rounded:g} mg with the lot's step of {formulation.dose_step_mg:g} mg, "
-            f"{deviation:.1%} away; more than {ROUNDING_TOLERANCE:.0%} is refused",
-        )
-    trail.append(
-        TrailStep(
-            "round to dose step",
-            "round_half_up(dose_mg / step_mg) * step_mg, not above the cap",
-            {"dose_mg": calculated, "step_mg": formulation.dose_step_mg, "cap_mg": cap},
-            rounded,
-            "mg",
-        )
+    rounded = _rounded(
+        calculated, formulation.dose_step_mg, [*_prescribed_maxima(rx), *formulary], trail
     )
     return Dose(
         prescription_id=rx.id,
@@ -113,13 +89,220 @@ def calculate(rx: Prescription, formulation: Formulation, on: dt.date | None = N
     )
 
 
+def _capped(rx: Prescription, calculated: float, trail: list[TrailStep]) -> tuple[float, bool]:
+    """The dose within the prescribed maxima: a weight- or surface-based dose is capped at them
+    ("8 mg/kg, max 300 mg"); a fixed dose above one is refused."""
+    capped = False
+    for limit in _prescribed_maxima(rx):
+        if _exact(calculated) <= limit.mg:
+            continue
+        if rx.dose.unit == "mg":
+            raise DoseOutOfRange(
+                "dose.value",
+                rx.dose.value,
+                f"{_per(limit, rx.frequency_per_day)} is above {limit.field} {limit.value:g}",
+            )
+        trail.append(
+            TrailStep(
+                "cap",
+                f"min(dose_mg, {limit.formula})",
+                {"dose_mg": calculated, limit.field: limit.value},
+                float(limit.mg),
+                "mg",
+            )
+        )
+        calculated, capped = float(limit.mg), True
+    return calculated, capped
+
+
+def _rounded(
+    calculated: float, step_mg: float, maxima: list[Maximum], trail: list[TrailStep]
+) -> float:
+    """The dose on the lot's step and never above a maximum (rounded down when the nearest step
+    is above one), within 5 % of the calculation or refused naming what forbade it."""
+    rounded, ceiling = _round_within(calculated, step_mg, maxima)
+    if rounded <= 0:
+        raise DoseOutOfRange(
+            "dose",
+            round(calculated, 4),
+            f"mg rounds to 0 mg with the lot's step of {step_mg:g} mg",
+        )
+    deviation = abs(rounded - calculated) / calculated
+    if deviation > ROUNDING_TOLERANCE:
+        if ceiling is not None:
+            raise DoseOutOfRange(
+                ceiling.field,
+                ceiling.value,
+                f"{ceiling.per.strip()} allows at most {float(ceiling.mg):.4g} mg a dose: "
+                f"{calculated:.4g} mg rounds down to {rounded:g} mg with the lot's step of "
+                f"{step_mg:g} mg, {deviation:.1%} away; more than {ROUNDING_TOLERANCE:.0%} "
+                "is refused",
+            )
+        raise DoseOutOfRange(
+            "dose",
+            round(calculated, 4),
+            f"mg rounds to {rounded:g} mg with the lot's step of {step_mg:g} mg, "
+            f"{deviation:.1%} away; more than {ROUNDING_TOLERANCE:.0%} is refused",
+        )
+    inputs: dict[str, Any] = {"dose_mg": calculated, "step_mg": step_mg}
+    inputs |= {limit.field: limit.value for limit in maxima}
+    if maxima:
+        inputs["most_allowed_mg"] = float(min(limit.mg for limit in maxima))
+    if ceiling is None:
+        step = TrailStep(
+            "round to dose step",
+            "round_half_up(dose_mg / step_mg) * step_mg",
+            inputs,
+            rounded,
+            "mg",
+        )
+    else:
+        step = TrailStep(
+            f"round down to stay within {ceiling.field}",
+            f"floor({ceiling.formula} / step_mg) * step_mg (the nearest step, "
+            f"{_nearest(calculated, step_mg):g} mg, is above it)",
+            inputs,
+            rounded,
+            "mg",
+        )
+    trail.append(step)
+    # the rounding above never crosses a maximum; this says so where the dose is returned
+    for limit in maxima:
+        if _exact(rounded) > limit.mg:
+            raise DoseOutOfRange(
+                limit.field, limit.value, f"{limit.per.strip()} is crossed by {rounded:g} mg"
+            )
+    return rounded
+
+
+@dataclass(frozen=True)
+class Maximum:
+    """A limit on the dose as mg per administration.
+
+    field: the limit's name (prescription field or drug-limit name); value: as written, in
+    `per` units; mg: what it allows for one dose of this patient and frequency; formula: how.
+    """
+
+    field: str
+    value: float
+    per: str
+    mg: Decimal
+    formula: str
+
+
+def _prescribed_maxima(rx: Prescription) -> list[Maximum]:
+    maxima = []
+    if rx.max_single_dose_mg is not None:
+        maxima.append(
+            Maximum(
+                "max_single_dose_mg",
+                rx.max_single_dose_mg,
+                " mg a dose",
+                _exact(rx.max_single_dose_mg),
+                "max_single_dose_mg",
+            )
+        )
+    if rx.max_daily_dose_mg is not None:
+        maxima.append(
+            Maximum(
+                "max_daily_dose_mg",
+                rx.max_daily_dose_mg,
+                " mg a day",
+                _exact(rx.max_daily_dose_mg) / rx.frequency_per_day,
+                "max_daily_dose_mg / frequency_per_day",
+            )
+        )
+    return maxima
+
+
+def _formulary_maxima(limits: DrugLimits, rx: Prescription) -> list[Maximum]:
+    weight, per_day = rx.patient.weight_kg, rx.frequency_per_day
+    return [
+        Maximum(
+            "max_mg_per_kg_per_dose",
+            limits.max_mg_per_kg_per_dose,
+            " mg/kg a dose",
+            _exact(limits.max_mg_per_kg_per_dose) * _exact(weight),
+            "max_mg_per_kg_per_dose * weight_kg",
+        ),
+        Maximum(
+            "max_mg_per_kg_per_day",
+            limits.max_mg_per_kg_per_day,
+            " mg/kg a day",
+            _exact(limits.max_mg_per_kg_per_day) * _exact(weight) / per_day,
+            "max_mg_per_kg_per_day * weight_kg / frequency_per_day",
+        ),
+        Maximum(
+            "max_mg_per_dose",
+            limits.max_mg_per_dose,
+            " mg a dose",
+            _exact(limits.max_mg_per_dose),
+            "max_mg_per_dose",
+        ),
+        Maximum(
+            "max_mg_per_day",
+            limits.max_mg_per_day,
+            " mg a day",
+            _exact(limits.max_mg_per_day) / per_day,
+            "max_mg_per_day / frequency_per_day",
+        ),
+    ]
+
+
+def _per(limit: Maximum, frequency_per_day: int) -> str:
+    return "mg" if "dose" in limit.per else f"mg × {frequency_per_day} a day"
+
+
+def _exact(value: float) -> Decimal:
+    return Decimal(repr(value))
+
+
+def _nearest(dose_mg: float, step_mg: float) -> Decimal:
+    """Nearest multiple of the step, halves up; decimal, so 0.1 + 0.2 stays 0.3."""
+    if not math.isfinite(dose_mg):
+        raise DoseOutOfRange("dose", dose_mg, "is not a finite number")
+    step = _exact(step_mg)
+    return (_exact(dose_mg) / step).quantize(Decimal(1), rounding=ROUND_HALF_UP) * step
+
+
+def _round_within(
+    dose_mg: float, step_mg: float, maxima: list[Maximum]
+) -> tuple[float, Maximum | None]:
+    """The dose rounded to the lot's step, never above a maximum: the nearest step, or when
+    that is above the lowest maximum, the step just under it (and that maximum)."""
+    nearest = _nearest(dose_mg, step_mg)
+    lowest = min(maxima, key=lambda limit: limit.mg, default=None)
+    if lowest is None or nearest <= lowest.mg:
+        return float(nearest), None
+    step = _exact(step_mg)
+    below = (lowest.mg / step).to_integral_value(rounding=ROUND_FLOOR) * step
+    return float(below), lowest
+
+
+def _recorded(
+    what: str, record: Measurement, result: float, unit: str, factors: dict[str, Decimal]
+) -> TrailStep:
+    """A recorded body measurement as the trail keeps it: as written, whose, when, from where."""
+    factor = factors[record.unit]
+    formula = "value" if factor == 1 else f"value * {factor} {unit}/{record.unit} (exact)"
+    return TrailStep(
+        f"{what} as recorded",
+        formula,
+        record.trail_inputs(),
+        result,
+        unit,
+    )
+
+
 def _basis(rx: Prescription, trail: list[TrailStep]) -> float:
     value, unit, patient = rx.dose.value, rx.dose.unit, rx.patient
+    if patient.weight is not None:  # used for every dose: the per-kg limits need it
+        trail.append(_recorded("body weight", patient.weight, patient.weight_kg, "kg", KG_PER_UNIT))
     if unit == "mg":
         trail.append(TrailStep("fixed dose", "dose.value", {"dose.value": value}, value, "mg"))
         return value
     if unit == "mg/kg":
-        dose = value * patient.weight_kg
+        dose = float(_exact(value) * _exact(patient.weight_kg))  # 0.3 × 10.5 is 3.15
         trail.append(
             TrailStep(
                 "weight-based dose",
@@ -132,6 +315,8 @@ def _basis(rx: Prescription, trail: list[TrailStep]) -> float:
         return dose
     if patient.height_cm is None:
         raise InvalidPrescription("patient.height_cm", MISSING, "is required for a dose in mg/m2")
+    if patient.height is not None:
+        trail.append(_recorded("body height", patient.height, patient.height_cm, "cm", CM_PER_UNIT))
     function, formula = BSA_FORMULAS[rx.bsa_formula]
     bsa = function(patient.height_cm, patient.weight_kg)
     trail.append(
@@ -154,15 +339,3 @@ def _basis(rx: Prescription, trail: list[TrailStep]) -> float:
         )
     )
     return dose
-
-
-def _round_to_step(dose_mg: float, step_mg: float, cap_mg: float | None) -> float:
-    """Nearest multiple of the step (halves up), never above the cap; decimal to avoid 0.1+0.2."""
-    if not math.isfinite(dose_mg):
-        raise DoseOutOfRange("dose", dose_mg, "is not a finite number")
-    step = Decimal(repr(step_mg))
-    steps = (Decimal(repr(dose_mg)) / step).quantize(Decimal(1), rounding=ROUND_HALF_UP)
-    rounded = steps * step
-    if cap_mg is not None and rounded > Decimal(repr(cap_mg)):
-        rounded = (Decimal(repr(cap_mg)) / step).quantize(Decimal(1), rounding=ROUND_FLOOR) * step
-    return float(rounded)

@@ -7,7 +7,7 @@ content_mg_mm3 = density_g_cm3 (= mg/mm³) × loading w/w × assay × calibratio
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -15,6 +15,62 @@ from dosing.errors import MISSING, FormulationRefused
 
 Process = Literal["fdm", "sse"]
 MAX_SSE_TEMP_C = 80.0
+
+
+class DrugLimits(BaseModel):
+    """A drug's formulary maxima (master data), mg: per kg per dose and per day, and the adult
+    maximum per dose and per day, which no dose passes whatever the weight.
+
+    source: where the figures come from (the fixtures say plainly that theirs are illustrative).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
+
+    drug_name: str = Field(min_length=1)
+    drug_code: str | None = None
+    max_mg_per_kg_per_dose: float = Field(gt=0, le=1_000)
+    max_mg_per_kg_per_day: float = Field(gt=0, le=5_000)
+    max_mg_per_dose: float = Field(gt=0, le=10_000)
+    max_mg_per_day: float = Field(gt=0, le=100_000)
+    source: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _day_not_below_dose(self) -> DrugLimits:
+        if self.max_mg_per_day < self.max_mg_per_dose:
+            raise ValueError("max_mg_per_day is below max_mg_per_dose")
+        if self.max_mg_per_kg_per_day < self.max_mg_per_kg_per_dose:
+            raise ValueError("max_mg_per_kg_per_day is below max_mg_per_kg_per_dose")
+        return self
+
+    def describes(self, drug_name: str, drug_code: str | None) -> bool:
+        """True when these are the limits of the named drug (by code when both have one)."""
+        return same_drug(self.drug_name, self.drug_code, drug_name, drug_code)
+
+
+def parse_drug_limits(data: Any, source: str = "drug") -> DrugLimits:
+    """Validate a drug's limits (already decoded); refusals name the source and the field."""
+    return _parsed(DrugLimits, data, source)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _parsed(model: type[M], data: Any, source: str) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        field = ".".join(str(p) for p in error["loc"])
+        where = f"{source}.{field}" if field else source
+        value = MISSING if error["type"] == "missing" else error.get("input")
+        raise FormulationRefused(where, value, f"is invalid ({error['msg']})") from None
+
+
+def same_drug(name: str, code: str | None, other_name: str, other_code: str | None) -> bool:
+    """One drug: by code when both have one (a coded order matches on the code), else by name."""
+    if code is not None and other_code is not None:
+        return code == other_code
+    return name.strip().lower() == other_name.strip().lower()
 
 
 class Formulation(BaseModel):
@@ -41,6 +97,9 @@ class Formulation(BaseModel):
     syringe_ml: float | None = Field(default=None, gt=0, le=100)
     paste_temp_c: float | None = Field(default=None, ge=15, le=MAX_SSE_TEMP_C)
     bed_temp_c: float = Field(default=0.0, ge=0, le=110)
+    # The drug's formulary maxima, attached by the catalog from its drugs/ master data (never
+    # written in a lot's file); a lot without them is not dosed.
+    drug_limits: DrugLimits | None = None
 
     @model_validator(mode="after")
     def _process_fields(self) -> Formulation:
@@ -54,7 +113,22 @@ class Formulation(BaseModel):
                 raise ValueError(f"nozzle_temp_c {list(self.nozzle_temp_c)} is not a window")
         elif self.paste_temp_c is None:
             raise ValueError("an SSE lot needs paste_temp_c (at most 80 °C)")
+        if self.drug_limits is not None and not self.drug_limits.describes(
+            self.drug_name, self.drug_code
+        ):
+            raise ValueError(f"drug_limits are those of {self.drug_limits.drug_name}")
         return self
+
+    def limits(self) -> DrugLimits:
+        """The drug's formulary maxima; a lot without them is refused (nothing to hold to)."""
+        if self.drug_limits is None:
+            raise FormulationRefused(
+                f"formulation {self.id}",
+                self.drug_name,
+                "has no drug limits on file (maximum per dose and per day): add them to the "
+                "master data before dosing",
+            )
+        return self.drug_limits
 
     @property
     def drug_mg_per_mm3(self) -> float:
@@ -81,12 +155,7 @@ class Formulation(BaseModel):
 
     def check_carries(self, drug_name: str, drug_code: str | None) -> None:
         """Refuse a lot whose drug is not the prescribed one."""
-        same_name = self.drug_name.strip().lower() == drug_name.strip().lower()
-        if drug_code is not None and self.drug_code is not None:
-            carries = self.drug_code == drug_code  # a coded order matches on the code
-        else:
-            carries = same_name
-        if not carries:
+        if not same_drug(self.drug_name, self.drug_code, drug_name, drug_code):
             raise FormulationRefused(
                 "formulation",
                 self.id,
@@ -97,11 +166,4 @@ class Formulation(BaseModel):
 
 def parse_formulation(data: Any, source: str = "formulation") -> Formulation:
     """Validate a lot's JSON (already decoded); refusals name the source and the field."""
-    try:
-        return Formulation.model_validate(data)
-    except ValidationError as exc:
-        error = exc.errors(include_url=False)[0]
-        field = ".".join(str(p) for p in error["loc"])
-        where = f"{source}.{field}" if field else source
-        value = MISSING if error["type"] == "missing" else error.get("input")
-        raise FormulationRefused(where, value, f"is invalid ({error['msg']})") from None
+    return _parsed(Formulation, data, source)

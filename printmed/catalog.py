@@ -1,4 +1,5 @@
-"""What the pharmacy has on the shelf: formulation lots and printer profiles from fixtures/.
+"""What the pharmacy has on the shelf: formulation lots (with their drug's limits from drugs/)
+and printer profiles from fixtures/.
 
 Master data only: typed `Formulation` and `MachineProfile`, validated when read.
 """
@@ -14,8 +15,9 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from dosing.errors import FormulationRefused
-from dosing.formulation import Formulation, parse_formulation
+from dosing.formulation import DrugLimits, Formulation, parse_drug_limits, parse_formulation
 from gcode.profile import MachineProfile, parse_profile
+from printers.identity import PrinterIdentity
 from printmed.errors import InputError
 
 D = TypeVar("D", bound="_Document")
@@ -47,11 +49,32 @@ def _read_folder(
 
 @cache
 def _formulations(folder: Path) -> dict[str, Formulation]:
-    return _read_folder(
+    """Every lot, with its drug's limits from drugs/ attached (a lot's file never holds them)."""
+    lots = _read_folder(
         folder / "materials",
         lambda data, name: parse_formulation(data, source=name),
         lambda lot_id, name: FormulationRefused("id", lot_id, f"is defined twice ({name})"),
     )
+    drugs = _drug_limits(folder)
+    for lot_id, lot in lots.items():
+        if lot.drug_limits is not None:
+            raise FormulationRefused(
+                f"{lot_id}.drug_limits", lot.drug_limits.drug_name, "belong in drugs/, not a lot"
+            )
+        found = [limits for limits in drugs if limits.describes(lot.drug_name, lot.drug_code)]
+        if len(found) > 1:
+            raise FormulationRefused("drug_name", lot.drug_name, "has limits on file twice")
+        if found:
+            lots[lot_id] = lot.model_copy(update={"drug_limits": found[0]})
+    return lots
+
+
+def _drug_limits(folder: Path) -> list[DrugLimits]:
+    """Each drug's formulary maxima (drugs/*.json); a lot whose drug has none is not dosed."""
+    return [
+        parse_drug_limits(json.loads(path.read_text()), source=path.name)
+        for path in sorted((folder / "drugs").glob("*.json"))
+    ]
 
 
 @cache
@@ -120,3 +143,30 @@ def printer_profile(profile_id: str) -> MachineProfile:
             "printer", profile_id, f"is unknown (on file: {', '.join(sorted(profiles))})"
         )
     return profiles[profile_id]
+
+
+@cache
+def _printer_identities(folder: Path) -> dict[str, PrinterIdentity]:
+    identities = {}
+    for path in sorted((folder / "printers" / "identity").glob("*.json")):
+        data = json.loads(path.read_text())
+        if sorted(data) != ["firmware", "machine_type"] or not all(
+            isinstance(v, str) and v.strip() for v in data.values()
+        ):
+            raise InputError("identity", path.name, "must give machine_type and firmware as text")
+        identities[path.stem] = PrinterIdentity(data["machine_type"], data["firmware"])
+    return identities
+
+
+def printer_identities() -> dict[str, PrinterIdentity]:
+    """Every printer identity on file, by profile id."""
+    return dict(_printer_identities(fixtures_dir()))
+
+
+def printer_identity(profile_id: str) -> PrinterIdentity:
+    """Who printer `profile_id` must report being (fixtures/printers/identity/<id>.json, kept
+    beside the profile because the slicer's profile schema has no place for it)."""
+    identities = printer_identities()
+    if profile_id not in identities:
+        raise InputError("printer", profile_id, "has no identity on file to check it against")
+    return identities[profile_id]

@@ -17,7 +17,9 @@ from printmed.api.accepting import accept_order
 from printmed.api.dependencies import ReadSessionDep
 from printmed.api.wire import OrderView, Responses, order_view
 from printmed.auth import SCOPE_ORDER_READ, SCOPE_ORDER_WRITE, require_scope
+from printmed.auth.dependencies import settings_of
 from printmed.auth.principal import Principal
+from printmed.intake.clinical import question
 from printmed.manufacture import plan_tablet
 from printmed.store.models import Batch, Order
 
@@ -68,6 +70,8 @@ async def create_prescription(
     ] = None,
 ) -> Response:
     """Clients with prescriptions.write; technicians and pharmacists."""
+    # a withdrawn, another patient's or stale body measurement is refused before anything
+    question(rx, windows=settings_of(request).observation_windows)
     body = await request.body()
     return await run_in_threadpool(
         lambda: accept_order(
@@ -99,6 +103,7 @@ class TabletPlanView(BaseModel):
     summary="Dose and tablet for a prescription, recording nothing (the form's live check)",
 )
 def check_prescription(
+    request: Request,
     rx: Prescription,
     who: Annotated[Principal, Depends(require_scope(SCOPE_ORDER_WRITE))],
     printer: Annotated[
@@ -106,7 +111,7 @@ def check_prescription(
     ] = None,
 ) -> TabletPlanView:
     """Clients with prescriptions.write; technicians and pharmacists."""
-    plan = plan_tablet(rx, printer)
+    plan = plan_tablet(question(rx, windows=settings_of(request).observation_windows), printer)
     return TabletPlanView(
         printer=plan.profile.id, dose=plan.dose.to_dict(), design=plan.design.to_dict()
     )

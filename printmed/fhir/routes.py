@@ -12,18 +12,19 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
+from dosing.errors import DosingError
 from printmed import catalog
 from printmed.api import idempotency, orders
 from printmed.api.accepting import accept_order
 from printmed.api.problems import FHIR_JSON, error_response
 from printmed.audit import entries_for
 from printmed.auth import SCOPE_ORDER_READ, SCOPE_ORDER_WRITE, require_scope
-from printmed.auth.dependencies import store_of
+from printmed.auth.dependencies import settings_of, store_of
 from printmed.auth.principal import Principal
 from printmed.fhir.capability import capability_statement
 from printmed.fhir.dispense import dispense_resource
 from printmed.fhir.task import task_resource
-from printmed.intake.fhir_order import prescription_from_fhir
+from printmed.intake.fhir_order import in_fhir_terms, prescription_from_fhir
 from printmed.jobs.states import BatchState
 from printmed.store.models import Batch, Order
 
@@ -124,7 +125,11 @@ async def create_medication_request(
     data = _decode(body, request.headers.get("content-type", ""))
     if isinstance(data, JSONResponse):
         return data
-    rx = prescription_from_fhir(data, choose_formulation=catalog.choose_formulation)
+    rx = prescription_from_fhir(
+        data,
+        choose_formulation=catalog.choose_formulation,
+        windows=settings_of(request).observation_windows,
+    )
     base = str(request.base_url).rstrip("/")
 
     def location(order: Order) -> str:
@@ -137,19 +142,22 @@ async def create_medication_request(
     def created(order: Order, job: Batch) -> idempotency.Answer:
         return idempotency.Answer(201, FHIR_JSON, order.resource_json or "{}", location(order))
 
-    return await run_in_threadpool(
-        lambda: accept_order(
-            request,
-            who,
-            body,
-            rx,
-            source="fhir",
-            resource=data,
-            printer=None,
-            answer_existing=existing,
-            answer_created=created,
+    try:
+        return await run_in_threadpool(
+            lambda: accept_order(
+                request,
+                who,
+                body,
+                rx,
+                source="fhir",
+                resource=data,
+                printer=None,
+                answer_existing=existing,
+                answer_created=created,
+            )
         )
-    )
+    except DosingError as exc:  # the dose rules name native fields: name the order's element
+        raise in_fhir_terms(exc) from None
 
 
 def _fhir_order(session: Session, who: Principal, order_id: str) -> tuple[Order, Batch]:

@@ -1,25 +1,64 @@
-"""A FHIR R4 MedicationRequest (UK Core style) read into the native Prescription.
+"""A FHIR R4 MedicationRequest (UK Core style) read into the native Prescription, or refused
+naming the element (FHIRPath-like, e.g. `MedicationRequest.dosageInstruction[1]`) and its value.
 
-fhir.resources (R4B models) checks the structure; the checks it does not do — status, intent,
-UCUM units, positive doses, body weight and height Observations — are made here.
+fhir.resources (R4B models, imported only when an order is read) checks the structure; the codes,
+units, ranges and the clinical data are checked here. Nothing a prescriber wrote is dropped:
+every element is read, or refused, or listed below as changing neither what nor how much.
+
+Read (MedicationRequest.…):
+  status (active), intent (order, original-order, instance-order), medicationCodeableConcept
+  (SNOMED CT / dm+d), subject, authoredOn, supportingInformation and contained Observations
+  (body weight and height: status, subject, effective date, UCUM unit — printmed.intake.clinical),
+  dispenseRequest.quantity (doses), exactly one dosageInstruction with exactly one doseAndRate:
+  doseQuantity (mg, mg/kg, mg/m2), timing.repeat frequency/period/periodUnit, route (oral only),
+  maxDosePerAdministration (mg), maxDosePerPeriod (mg per 1 d), asNeededBoolean false,
+  doNotPerform false, dispenseRequest.numberOfRepeatsAllowed 0.
+Read when consistent with the supply, refused otherwise (they say how long, and the supply says
+how many; when they agree nothing is lost): timing.repeat.boundsDuration, timing.repeat.count,
+dispenseRequest.expectedSupplyDuration. dispenseRequest.validityPeriod: refused once ended.
+Refused (not read, and each can change what or how much is taken):
+  a second dosageInstruction (a weaning or tapering course: until schedules exist, one dose per
+  batch), a second doseAndRate, doseRange, rateQuantity, rateRange, rateRatio, asNeededBoolean
+  true, asNeededCodeableConcept, timing.event, timing.code, timing.repeat.boundsPeriod,
+  boundsRange, countMax, duration, durationMax, durationUnit, frequencyMax, periodMax,
+  dayOfWeek, timeOfDay, when, offset, maxDosePerLifetime, additionalInstruction,
+  patientInstruction, site, method, medicationReference, doNotPerform true, note,
+  dispenseRequest.initialFill, numberOfRepeatsAllowed above 0, implicitRules, and any
+  modifierExtension (FHIR: a reader that does not understand one must not act on the resource).
+Accepted, not read (they change neither what nor how much the patient takes): id, meta, text,
+  language, extension (the pharmacy's formulation and tablet-shape extensions are read),
+  identifier (names the order), category, priority, reported[x], encounter, requester,
+  performer, performerType, recorder, reasonCode, reasonReference, instantiates*, basedOn,
+  groupIdentifier, courseOfTherapyType, insurance, substitution, priorPrescription,
+  detectedIssue, eventHistory, statusReason; dosageInstruction.sequence and .text (a rendering
+  of the structured dose, which is what is printed); doseAndRate.type; dispenseRequest
+  dispenseInterval and performer.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, get_args
 
-from fhir.resources.R4B.medicationrequest import MedicationRequest
-from pydantic import ValidationError
-
-from dosing.errors import MISSING, InvalidPrescription
-from dosing.prescription import DoseUnit, Prescription, parse_prescription
+from dosing.errors import MISSING, DosingError, InvalidPrescription, Marker
+from dosing.prescription import (
+    CM_PER_UNIT,
+    KG_PER_UNIT,
+    DoseUnit,
+    Prescription,
+    parse_prescription,
+)
+from printmed.intake.clinical import question
+from printmed.settings import ObservationWindows
 
 UCUM = "http://unitsofmeasure.org"
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
 DMD = "https://dmd.nhs.uk"
+ORAL_ROUTE = "26643006"
 BODY_WEIGHT_CODES = {"29463-7", "3141-9"}
 BODY_HEIGHT_CODES = {"8302-2", "8306-3"}
 EXTENSION_BASE = "https://printmed.example.org/fhir/StructureDefinition/"
@@ -28,9 +67,126 @@ SHAPE_EXTENSION = EXTENSION_BASE + "tablet-shape"
 ACCEPTED_STATUS = {"active"}
 ACCEPTED_INTENT = {"order", "original-order", "instance-order"}
 DOSE_UNITS = frozenset(get_args(DoseUnit))  # UCUM codes that are also the native units
-WEIGHT_TO_KG = {"kg": 1.0, "g": 0.001}
-HEIGHT_TO_CM = {"cm": 1.0, "m": 100.0}
-PERIOD_PER_DAY = {"d": 1.0, "h": 24.0, "wk": 1.0 / 7.0}
+SUPPLY_UNITS = {"dose", "doses", "{dose}", "{doses}"}
+DAYS_PER_UNIT = {"d": Decimal(1), "wk": Decimal(7), "h": Decimal(1) / Decimal(24)}
+
+MR = "MedicationRequest"
+DOSAGE = f"{MR}.dosageInstruction[0]"
+DOSE_AND_RATE = f"{DOSAGE}.doseAndRate[0]"
+REPEAT = f"{DOSAGE}.timing.repeat"
+# Where a native field's value came from in the order: refusals made after intake (the dose
+# rules) name the element the prescriber wrote.
+FHIR_FIELDS = {
+    "id": f"{MR}.identifier",
+    "patient.id": f"{MR}.subject",
+    "drug": f"{MR}.medicationCodeableConcept",
+    "dose.value": f"{DOSE_AND_RATE}.doseQuantity.value",
+    "dose.unit": f"{DOSE_AND_RATE}.doseQuantity.code",
+    "dose": f"{DOSE_AND_RATE}.doseQuantity",
+    "max_single_dose_mg": f"{DOSAGE}.maxDosePerAdministration",
+    "max_daily_dose_mg": f"{DOSAGE}.maxDosePerPeriod",
+    "frequency_per_day": f"{REPEAT}.frequency",
+    "units": f"{MR}.dispenseRequest.quantity.value",
+    "formulation": f"{MR}.extension[{FORMULATION_EXTENSION}]",
+    "shape": f"{MR}.extension[{SHAPE_EXTENSION}]",
+    "authored_at": f"{MR}.authoredOn",
+}
+
+# The elements of each part of the order that are read or change nothing (module docstring);
+# anything else is refused. A primitive's `_name` twin (its id and extensions) goes with it.
+KNOWN: dict[str, frozenset[str]] = {
+    MR: frozenset(
+        [
+            "resourceType",
+            "id",
+            "meta",
+            "text",
+            "language",
+            "extension",
+            "contained",
+            "identifier",
+            "status",
+            "statusReason",
+            "intent",
+            "category",
+            "priority",
+            "doNotPerform",
+            "reportedBoolean",
+            "reportedReference",
+            "medicationCodeableConcept",
+            "subject",
+            "encounter",
+            "supportingInformation",
+            "authoredOn",
+            "requester",
+            "performer",
+            "performerType",
+            "recorder",
+            "reasonCode",
+            "reasonReference",
+            "instantiatesCanonical",
+            "instantiatesUri",
+            "basedOn",
+            "groupIdentifier",
+            "courseOfTherapyType",
+            "insurance",
+            "dosageInstruction",
+            "dispenseRequest",
+            "substitution",
+            "priorPrescription",
+            "detectedIssue",
+            "eventHistory",
+        ]
+    ),
+    "dosage": frozenset(
+        [
+            "id",
+            "extension",
+            "sequence",
+            "text",
+            "timing",
+            "asNeededBoolean",
+            "route",
+            "doseAndRate",
+            "maxDosePerPeriod",
+            "maxDosePerAdministration",
+        ]
+    ),
+    "timing": frozenset(["id", "extension", "repeat"]),
+    "repeat": frozenset(
+        ["id", "extension", "boundsDuration", "count", "frequency", "period", "periodUnit"]
+    ),
+    "doseAndRate": frozenset(["id", "extension", "type", "doseQuantity"]),
+    "dispenseRequest": frozenset(
+        [
+            "id",
+            "extension",
+            "dispenseInterval",
+            "validityPeriod",
+            "numberOfRepeatsAllowed",
+            "quantity",
+            "expectedSupplyDuration",
+            "performer",
+        ]
+    ),
+}
+WHY_REFUSED = {
+    "medicationReference": "is not read: name the drug in medicationCodeableConcept "
+    "(SNOMED CT or dm+d)",
+    "modifierExtension": "changes the meaning of the order and is not understood here",
+    "implicitRules": "changes the meaning of the order and is not understood here",
+    "note": "may change the dose and is not read: put the dose in the structured elements",
+    "maxDosePerLifetime": "is not read (this pharmacy keeps no record of earlier doses)",
+    "doseRange": "is not read: prescribe one dose (doseQuantity)",
+    "rateQuantity": "is not read: an oral tablet has a dose, not a rate",
+    "rateRange": "is not read: an oral tablet has a dose, not a rate",
+    "rateRatio": "is not read: an oral tablet has a dose, not a rate",
+    "asNeededCodeableConcept": "is not read: as-needed doses are not printed here",
+    "event": "is not read: give the timing as repeat.frequency per period",
+    "code": "is not read: give the timing as repeat.frequency per period",
+    "initialFill": "is not read: the supply is dispenseRequest.quantity",
+}
+DEFAULT_WHY = "is not read by this pharmacy, so the order is refused rather than printed without it"
 
 Resolver = Callable[[str], dict[str, Any] | None]
 FormulationChooser = Callable[[str, str | None], str]
@@ -40,248 +196,585 @@ def is_fhir(data: Any) -> bool:
     return isinstance(data, dict) and "resourceType" in data
 
 
+def fhir_field(native_field: str) -> str:
+    """The order's element a native field came from (itself when it is none of them)."""
+    for name in sorted(FHIR_FIELDS, key=len, reverse=True):
+        if native_field == name or native_field.startswith(name + "."):
+            return FHIR_FIELDS[name] + native_field.removeprefix(name)
+    return native_field
+
+
+def in_fhir_terms(exc: DosingError) -> DosingError:
+    """The same refusal naming the order's element instead of the native field."""
+    named = fhir_field(exc.field)
+    return exc if named == exc.field else type(exc)(named, exc.value, exc.reason)
+
+
 def prescription_from_fhir(
     data: dict[str, Any],
     *,
     resolve: Resolver | None = None,
     choose_formulation: FormulationChooser | None = None,
+    now: dt.datetime | None = None,
+    windows: ObservationWindows | None = None,
 ) -> Prescription:
-    """The native Prescription for a MedicationRequest.
+    """The native Prescription for a MedicationRequest, its body measurements questioned.
 
     resolve: looks up a non-contained reference such as "Observation/w1" (None: not found).
     choose_formulation: picks the lot for (drug name, code) when the order names none.
+    now: the time of intake (default: the clock); windows: how recent a measurement must be
+    (default: the PRINTMED_OBSERVATION_MAX_AGE_DAYS_* settings).
     """
     kind = data.get("resourceType")
-    if kind != "MedicationRequest":
+    if kind != MR:
         raise InvalidPrescription(
             "resourceType", kind, "is not accepted: send one MedicationRequest (not a Bundle)"
         )
+    _check_structure(data)
+    now = now or dt.datetime.now(dt.UTC)
+    _known_only(data, MR, MR)
+    status, intent = data.get("status"), data.get("intent")
+    if status not in ACCEPTED_STATUS:
+        raise InvalidPrescription(f"{MR}.status", status, "is not an active order")
+    if intent not in ACCEPTED_INTENT:
+        raise InvalidPrescription(
+            f"{MR}.intent", intent, f"is not one of {sorted(ACCEPTED_INTENT)}"
+        )
+    if data.get("doNotPerform") is True:
+        raise InvalidPrescription(
+            f"{MR}.doNotPerform", True, "says the medicine is not to be given"
+        )
+    dosage = _one_dosage(data)
+    written_at = _instant(data["authoredOn"], f"{MR}.authoredOn") if "authoredOn" in data else None
+    drug_name, drug_code = _medication(data)
+    dose_value, dose_unit = _dose(dosage)
+    frequency = _frequency_per_day(dosage)
+    units = _units(data, frequency, now)
+    patient, fields = _patient(data, resolve, written_at or now)
+    if "weight" not in patient:
+        raise InvalidPrescription(
+            f"{MR}.contained.Observation(body weight)",
+            MISSING,
+            "is required: a body-weight Observation (LOINC 29463-7) in kg, g or [lb_av]",
+        )
+    if "height" not in patient and dose_unit == "mg/m2":
+        raise InvalidPrescription(
+            f"{MR}.contained.Observation(body height)",
+            MISSING,
+            "is required for a dose in mg/m2: a body-height Observation (LOINC 8302-2) in cm, "
+            "m or [in_i]",
+        )
+    formulation = _extension(data, FORMULATION_EXTENSION)
+    if formulation is None:
+        if choose_formulation is None:
+            raise InvalidPrescription(
+                f"{MR}.extension[{FORMULATION_EXTENSION}]", MISSING, "is required to choose the lot"
+            )
+        formulation = choose_formulation(drug_name, drug_code)
+    native: dict[str, Any] = {
+        "id": _prescription_id(data),
+        "patient": patient,
+        "drug": {"name": drug_name, **({"code": drug_code} if drug_code else {})},
+        "dose": {"value": dose_value, "unit": dose_unit},
+        "frequency_per_day": frequency,
+        "units": units,
+        "formulation": formulation,
+        "shape": _extension(data, SHAPE_EXTENSION) or "round",
+    }
+    if written_at is not None:
+        native["authored_at"] = written_at.isoformat()
+    per_administration = _max_per_administration(dosage)
+    if per_administration is not None:
+        native["max_single_dose_mg"] = per_administration
+    per_day = _max_per_day(dosage)
+    if per_day is not None:
+        native["max_daily_dose_mg"] = per_day
     try:
-        request = MedicationRequest.model_validate(data)
+        rx = parse_prescription(native)
+    except InvalidPrescription as exc:
+        raise _named(exc, fields) from None
+    return question(
+        rx, now=now, windows=windows, fields=fields | {"authored_at": f"{MR}.authoredOn"}
+    )
+
+
+def _named(exc: InvalidPrescription, fields: dict[str, str]) -> DosingError:
+    for name, path in fields.items():
+        prefix = f"patient.{name}"
+        if exc.field.startswith(prefix):  # patient.weight..., patient.weight_kg
+            rest = exc.field.removeprefix(prefix + ".")
+            element = rest if rest in ("status", "subject") else "valueQuantity.value"
+            return InvalidPrescription(f"{path}.{element}", exc.value, exc.reason)
+    return in_fhir_terms(exc)
+
+
+def _check_structure(data: dict[str, Any]) -> None:
+    from fhir.resources.R4B.medicationrequest import MedicationRequest  # only when an order comes
+    from pydantic import ValidationError
+
+    try:
+        MedicationRequest.model_validate(data)
     except ValidationError as exc:
         error = exc.errors(include_url=False)[0]
-        field = ".".join(str(p) for p in error["loc"])
+        field = MR + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"])
         value = MISSING if error["type"] == "missing" else error.get("input")
-        raise InvalidPrescription(field, value, f"is invalid ({error['msg']})") from None
+        raise InvalidPrescription(field, _brief(value), f"is invalid ({error['msg']})") from None
     except (TypeError, KeyError, AttributeError) as exc:
         # fhir.resources trips over some malformed nested resources (a contained resource
         # without a resourceType) instead of reporting them.
         raise InvalidPrescription(
-            "contained", type(exc).__name__, "holds a resource that is not valid FHIR"
+            f"{MR}.contained", type(exc).__name__, "holds a resource that is not valid FHIR"
         ) from None
 
-    if request.status not in ACCEPTED_STATUS:
-        raise InvalidPrescription("status", request.status, "is not an active order")
-    if request.intent not in ACCEPTED_INTENT:
+
+def _brief(value: Any) -> Any:
+    """A value short enough for a refusal: containers as compact JSON, cut at 120 characters."""
+    if isinstance(value, dict | list):
+        text = json.dumps(value, separators=(",", ":"), default=str)
+        return Marker(text if len(text) <= 120 else text[:117] + "...")
+    return value
+
+
+def _known_only(part: Any, kind: str, path: str) -> None:
+    """Refuse the first element of `part` that is neither read nor known to change nothing."""
+    for key, value in _dict(part).items():
+        name = key.removeprefix("_")
+        if name in KNOWN[kind]:
+            continue
         raise InvalidPrescription(
-            "intent", request.intent, f"is not one of {sorted(ACCEPTED_INTENT)}"
+            f"{path}.{key}", _brief(value), WHY_REFUSED.get(name, DEFAULT_WHY)
         )
-    drug_name, drug_code = _medication(request)
-    dose_value, dose_unit = _dose(request)
-    observations = _observations(request, data, resolve)
-    patient: dict[str, Any] = {"id": _patient_id(request)}
-    weight = _measurement(observations, BODY_WEIGHT_CODES, WEIGHT_TO_KG, "body weight")
-    height = _measurement(observations, BODY_HEIGHT_CODES, HEIGHT_TO_CM, "body height")
-    if weight is None:
+
+
+def _one_dosage(data: dict[str, Any]) -> dict[str, Any]:
+    dosages = _list(data.get("dosageInstruction"))
+    if not dosages:
+        raise InvalidPrescription(f"{MR}.dosageInstruction", MISSING, "is required")
+    if len(dosages) > 1:
         raise InvalidPrescription(
-            "contained.Observation(body weight)",
-            MISSING,
-            "is required: a body-weight Observation (LOINC 29463-7) in kg",
+            f"{MR}.dosageInstruction[1]",
+            _brief(dosages[1].get("text") or dosages[1]),
+            f"is a further dosage step ({len(dosages)} in all): an order of more than one "
+            "dosageInstruction (a weaning or tapering course) is refused until schedules exist; "
+            "send each step as its own order",
         )
-    patient["weight_kg"] = weight
-    if height is not None:
-        patient["height_cm"] = height
-    elif dose_unit == "mg/m2":
+    dosage = _dict(dosages[0])
+    _known_only(dosage, "dosage", DOSAGE)
+    if dosage.get("asNeededBoolean") is True:
         raise InvalidPrescription(
-            "contained.Observation(body height)",
-            MISSING,
-            "is required for a dose in mg/m2: a body-height Observation (LOINC 8302-2) in cm",
+            f"{DOSAGE}.asNeededBoolean", True, "is not read: as-needed doses are not printed here"
         )
-    formulation = _extension(request, FORMULATION_EXTENSION)
-    if formulation is None:
-        if choose_formulation is None:
-            raise InvalidPrescription(
-                f"extension[{FORMULATION_EXTENSION}]", MISSING, "is required to choose the lot"
-            )
-        formulation = choose_formulation(drug_name, drug_code)
-    native: dict[str, Any] = {
-        "id": _prescription_id(request),
-        "patient": patient,
-        "drug": {"name": drug_name, **({"code": drug_code} if drug_code else {})},
-        "dose": {"value": dose_value, "unit": dose_unit},
-        "frequency_per_day": _frequency_per_day(request),
-        "units": _units(request),
-        "formulation": formulation,
-        "shape": _extension(request, SHAPE_EXTENSION) or "round",
-    }
-    cap = _max_single_dose(request)
-    if cap is not None:
-        native["max_single_dose_mg"] = cap
-    return parse_prescription(native)
-
-
-def _prescription_id(request: MedicationRequest) -> str:
-    for identifier in request.identifier or []:
-        if identifier.value:
-            return str(identifier.value)
-    if request.id:
-        return f"MR-{request.id}"
-    raise InvalidPrescription("identifier", MISSING, "or id is required to name the order")
-
-
-def _patient_id(request: MedicationRequest) -> str:
-    reference = request.subject.reference if request.subject else None
-    if reference and reference.startswith("Patient/"):
-        return reference.removeprefix("Patient/")
-    identifier = request.subject.identifier if request.subject else None
-    if identifier is not None and identifier.value:
-        return str(identifier.value)
-    raise InvalidPrescription("subject", reference, "must reference a Patient")
-
-
-def _medication(request: MedicationRequest) -> tuple[str, str | None]:
-    concept = request.medicationCodeableConcept
-    if concept is None:
+    timing = _dict(dosage.get("timing"))
+    _known_only(timing, "timing", f"{DOSAGE}.timing")
+    _known_only(timing.get("repeat"), "repeat", REPEAT)
+    rates = _list(dosage.get("doseAndRate"))
+    if len(rates) > 1:
         raise InvalidPrescription(
-            "medicationCodeableConcept", MISSING, "is required (a SNOMED CT or dm+d code)"
+            f"{DOSAGE}.doseAndRate[1]",
+            _brief(rates[1]),
+            "is a second dose or rate: one dose per administration is printed",
+        )
+    if rates:
+        _known_only(rates[0], "doseAndRate", DOSE_AND_RATE)
+    route = dosage.get("route")
+    if route is not None and not any(
+        _dict(c).get("system") == SNOMED and _dict(c).get("code") == ORAL_ROUTE
+        for c in _list(_dict(route).get("coding"))
+    ):
+        raise InvalidPrescription(
+            f"{DOSAGE}.route",
+            _brief(route),
+            f"is not oral (SNOMED CT {ORAL_ROUTE}): printed tablets are taken by mouth",
+        )
+    return dosage
+
+
+def _prescription_id(data: dict[str, Any]) -> str:
+    for identifier in _list(data.get("identifier")):
+        value = _dict(identifier).get("value")
+        if value:
+            return str(value)
+    if data.get("id"):
+        return f"MR-{data['id']}"
+    raise InvalidPrescription(f"{MR}.identifier", MISSING, "or id is required to name the order")
+
+
+def _medication(data: dict[str, Any]) -> tuple[str, str | None]:
+    concept = _dict(data.get("medicationCodeableConcept"))
+    if not concept:
+        raise InvalidPrescription(
+            f"{MR}.medicationCodeableConcept", MISSING, "is required (a SNOMED CT or dm+d code)"
         )
     code: str | None = None
-    name = concept.text
-    for coding in concept.coding or []:
-        if coding.system in (SNOMED, DMD) and coding.code:
-            code = str(coding.code)
-            name = name or coding.display
+    name = concept.get("text")
+    for coding in _list(concept.get("coding")):
+        coding = _dict(coding)
+        if coding.get("system") in (SNOMED, DMD) and coding.get("code"):
+            code = str(coding["code"])
+            name = name or coding.get("display")
             break
     if not name:
-        raise InvalidPrescription("medicationCodeableConcept.text", MISSING, "names no drug")
+        raise InvalidPrescription(f"{MR}.medicationCodeableConcept.text", MISSING, "names no drug")
     return str(name).strip().lower(), code
 
 
-def _dose(request: MedicationRequest) -> tuple[float, str]:
-    field = "dosageInstruction[0].doseAndRate[0].doseQuantity"
-    try:
-        quantity = request.dosageInstruction[0].doseAndRate[0].doseQuantity  # type: ignore[index]
-    except (TypeError, IndexError):
-        quantity = None
-    if quantity is None or quantity.value is None:
+def _ucum(quantity: dict[str, Any], field: str, codes: frozenset[str] | set[str]) -> str:
+    """The quantity's UCUM code, if it is one of `codes` (no comparator: "<5 mg" is no dose)."""
+    if "comparator" in quantity:
+        raise InvalidPrescription(
+            f"{field}.comparator", quantity["comparator"], "is not read: give the value itself"
+        )
+    if quantity.get("system") != UCUM:
+        raise InvalidPrescription(f"{field}.system", quantity.get("system"), f"must be {UCUM}")
+    code = quantity.get("code")
+    if code not in codes:
+        raise InvalidPrescription(f"{field}.code", code, f"is not one of {sorted(codes)}")
+    return str(code)
+
+
+def _dose(dosage: dict[str, Any]) -> tuple[float, str]:
+    field = f"{DOSE_AND_RATE}.doseQuantity"
+    quantity = _dict(_dict((_list(dosage.get("doseAndRate")) or [None])[0]).get("doseQuantity"))
+    if quantity.get("value") is None:
         raise InvalidPrescription(field, MISSING, "is required")
-    if quantity.system != UCUM:
-        raise InvalidPrescription(f"{field}.system", quantity.system, f"must be {UCUM}")
-    if quantity.code not in DOSE_UNITS:
+    code = _ucum(quantity, field, DOSE_UNITS)
+    return _positive(quantity["value"], f"{field}.value"), code
+
+
+def _frequency_per_day(dosage: dict[str, Any]) -> int:
+    repeat = _dict(_dict(dosage.get("timing")).get("repeat"))
+    frequency = repeat.get("frequency")
+    if frequency is None:
+        raise InvalidPrescription(f"{REPEAT}.frequency", MISSING, "is required")
+    period = repeat.get("period", 1)
+    unit = repeat.get("periodUnit", "d")
+    if unit not in DAYS_PER_UNIT:
+        raise InvalidPrescription(f"{REPEAT}.periodUnit", unit, "must be d, h or wk")
+    days = _exact(_positive(period, f"{REPEAT}.period")) * DAYS_PER_UNIT[unit]
+    per_day = Decimal(int(frequency)) / days
+    if per_day < 1 or per_day != per_day.to_integral_value():
         raise InvalidPrescription(
-            f"{field}.code", quantity.code, f"is not one of {sorted(DOSE_UNITS)}"
+            REPEAT, f"{frequency}/{period:g}{unit}", "is not a whole number of doses a day"
         )
-    value = _positive(quantity.value, f"{field}.value")
-    return value, str(quantity.code)
+    return int(per_day)
 
 
-def _frequency_per_day(request: MedicationRequest) -> int:
-    field = "dosageInstruction[0].timing.repeat"
-    dosage = request.dosageInstruction[0]  # type: ignore[index]
-    repeat = dosage.timing.repeat if dosage.timing else None
-    if repeat is None or repeat.frequency is None:
-        raise InvalidPrescription(f"{field}.frequency", MISSING, "is required")
-    period = float(repeat.period or 1)
-    unit = repeat.periodUnit or "d"
-    if unit not in PERIOD_PER_DAY or period <= 0:
-        raise InvalidPrescription(f"{field}.periodUnit", unit, "must be d, h or wk")
-    per_day = repeat.frequency * PERIOD_PER_DAY[unit] / period
-    if per_day < 1 or abs(per_day - round(per_day)) > 1e-9:
+def _days(duration: Any, field: str) -> Decimal:
+    quantity = _dict(duration)
+    unit = _ucum(quantity, field, set(DAYS_PER_UNIT))
+    return _exact(_positive(quantity.get("value"), f"{field}.value")) * DAYS_PER_UNIT[unit]
+
+
+def _units(data: dict[str, Any], per_day: int, now: dt.datetime) -> int:
+    """The supply in doses; the order's durations and counts, where given, must agree with it."""
+    dispense = _dict(data.get("dispenseRequest"))
+    _known_only(dispense, "dispenseRequest", f"{MR}.dispenseRequest")
+    field = f"{MR}.dispenseRequest.quantity"
+    quantity = _dict(dispense.get("quantity"))
+    value = quantity.get("value")
+    if value is None:
+        raise InvalidPrescription(f"{field}.value", MISSING, "is required (number of doses)")
+    for key in ("code", "unit"):
+        if key in quantity and quantity[key] not in SUPPLY_UNITS:
+            raise InvalidPrescription(
+                f"{field}.{key}", quantity[key], "is not doses (the supply is counted in doses)"
+            )
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or value != int(value)
+        or value < 1
+    ):
+        raise InvalidPrescription(f"{field}.value", value, "is not a whole number of doses")
+    units = int(value)
+    repeats = dispense.get("numberOfRepeatsAllowed", 0)
+    if repeats:
         raise InvalidPrescription(
-            f"{field}",
-            f"{repeat.frequency}/{period:g}{unit}",
-            "is not a whole number of doses a day",
+            f"{MR}.dispenseRequest.numberOfRepeatsAllowed",
+            repeats,
+            "is not read: one supply is made per order",
         )
-    return round(per_day)
+    end = _dict(dispense.get("validityPeriod")).get("end")
+    if end is not None and _instant(end, f"{MR}.dispenseRequest.validityPeriod.end") < now:
+        raise InvalidPrescription(
+            f"{MR}.dispenseRequest.validityPeriod.end", end, "has passed: the order has expired"
+        )
+    repeat = _dict(
+        _dict(_dict(_list(data.get("dosageInstruction"))[0]).get("timing")).get("repeat")
+    )
+    durations = (
+        (f"{REPEAT}.boundsDuration", repeat.get("boundsDuration")),
+        (f"{MR}.dispenseRequest.expectedSupplyDuration", dispense.get("expectedSupplyDuration")),
+    )
+    for name, duration in durations:
+        if duration is None:
+            continue
+        days = _days(duration, name)
+        if days * per_day != units:
+            raise InvalidPrescription(
+                name,
+                _brief(duration),
+                f"at {per_day} a day is {days * per_day:f} doses, but the supply "
+                f"({field}.value) is {units}",
+            )
+    count = repeat.get("count")
+    if count is not None and count != units:
+        raise InvalidPrescription(
+            f"{REPEAT}.count", count, f"doses differ from the supply ({field}.value {units})"
+        )
+    return units
 
 
-def _units(request: MedicationRequest) -> int:
-    field = "dispenseRequest.quantity.value"
-    quantity = request.dispenseRequest.quantity if request.dispenseRequest else None
-    if quantity is None or quantity.value is None:
-        raise InvalidPrescription(field, MISSING, "is required (number of doses to supply)")
-    value = quantity.value
-    if value != value.to_integral_value() or value < 1:
-        raise InvalidPrescription(field, float(value), "is not a whole number of doses")
-    return int(value)
-
-
-def _max_single_dose(request: MedicationRequest) -> float | None:
-    dosage = request.dosageInstruction[0]  # type: ignore[index]
-    cap = dosage.maxDosePerAdministration
-    if cap is None or cap.value is None:
+def _max_per_administration(dosage: dict[str, Any]) -> float | None:
+    field = f"{DOSAGE}.maxDosePerAdministration"
+    if "maxDosePerAdministration" not in dosage:
         return None
-    field = "dosageInstruction[0].maxDosePerAdministration"
-    if cap.code not in (None, "mg"):
-        raise InvalidPrescription(f"{field}.code", cap.code, "must be mg")
-    return _positive(cap.value, f"{field}.value")
+    quantity = _dict(dosage["maxDosePerAdministration"])
+    _ucum(quantity, field, {"mg"})
+    return _positive(quantity.get("value"), f"{field}.value")
+
+
+def _max_per_day(dosage: dict[str, Any]) -> float | None:
+    """maxDosePerPeriod as mg a day: numerator in mg, denominator one day (1 d or 24 h)."""
+    field = f"{DOSAGE}.maxDosePerPeriod"
+    if "maxDosePerPeriod" not in dosage:
+        return None
+    ratio = _dict(dosage["maxDosePerPeriod"])
+    numerator = _dict(ratio.get("numerator"))
+    _ucum(numerator, f"{field}.numerator", {"mg"})
+    mg = _positive(numerator.get("value"), f"{field}.numerator.value")
+    denominator = ratio.get("denominator")
+    if denominator is None:
+        raise InvalidPrescription(f"{field}.denominator", MISSING, "is required (1 d)")
+    days = _days(denominator, f"{field}.denominator")
+    if days != 1:
+        raise InvalidPrescription(
+            f"{field}.denominator",
+            _brief(denominator),
+            "is not one day: only a daily maximum (per 1 d or 24 h) is read",
+        )
+    return mg
+
+
+# ---------------------------------------------------------------- the patient and measurements
+
+
+def _patient(
+    data: dict[str, Any], resolve: Resolver | None, written_at: dt.datetime
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The native patient (id, age, weight and height as recorded) and where each came from."""
+    contained = {
+        str(_dict(item).get("id")): _dict(item)
+        for item in _list(data.get("contained"))
+        if _dict(item).get("id")
+    }
+    subject = _dict(data.get("subject"))
+    reference = subject.get("reference")
+    record: dict[str, Any] = {}
+    if isinstance(reference, str) and reference.startswith("#"):
+        record = contained.get(reference[1:], {})
+    elif isinstance(reference, str) and reference.startswith("Patient/") and resolve is not None:
+        record = resolve(reference) or {}
+    if record and record.get("resourceType") != "Patient":
+        raise InvalidPrescription(f"{MR}.subject", reference, "is not a Patient")
+    patient_id = _patient_id(subject, record)
+    patient: dict[str, Any] = {"id": patient_id}
+    birth = record.get("birthDate")
+    if birth is not None:
+        born = _instant(birth, f"{MR}.subject.birthDate")
+        if born > written_at:
+            raise InvalidPrescription(f"{MR}.subject.birthDate", birth, "is after the order")
+        patient["age_years"] = round((written_at - born).days / 365.25, 2)
+    ours = _subject_keys(subject, contained)
+    ours |= {_identifier_key(i) for i in _list(record.get("identifier"))} - {""}
+    fields: dict[str, str] = {}
+    for path, observation in _observations(data, resolve):
+        codes = {
+            _dict(c).get("code")
+            for c in _list(_dict(observation.get("code")).get("coding"))
+            if _dict(c).get("system") == LOINC
+        }
+        for name, wanted, factors in (
+            ("weight", BODY_WEIGHT_CODES, KG_PER_UNIT),
+            ("height", BODY_HEIGHT_CODES, CM_PER_UNIT),
+        ):
+            if not codes & wanted:
+                continue
+            if name in patient:
+                raise InvalidPrescription(
+                    path,
+                    f"body {name}",
+                    f"is a second body-{name} Observation (the first is {fields[name]}): "
+                    "send the one to dose by",
+                )
+            patient[name] = _measurement(observation, path, factors, ours, patient_id)
+            fields[name] = path
+    return patient, fields
+
+
+def _patient_id(subject: dict[str, Any], record: dict[str, Any]) -> str:
+    reference = subject.get("reference")
+    if isinstance(reference, str) and reference.startswith("Patient/"):
+        return reference.removeprefix("Patient/")
+    for identifier in [
+        _dict(subject.get("identifier")),
+        *map(_dict, _list(record.get("identifier"))),
+    ]:
+        if identifier.get("value"):
+            return str(identifier["value"])
+    raise InvalidPrescription(f"{MR}.subject", _brief(subject or MISSING), "must name a Patient")
+
+
+def _subject_keys(subject: dict[str, Any], contained: dict[str, dict[str, Any]]) -> set[str]:
+    """A subject as comparable keys: its reference, and each identifier as system|value."""
+    keys = set()
+    reference = subject.get("reference")
+    if isinstance(reference, str) and reference:
+        keys.add(reference)
+        if reference.startswith("#"):
+            for identifier in _list(contained.get(reference[1:], {}).get("identifier")):
+                keys.add(_identifier_key(identifier))
+    if "identifier" in subject:
+        keys.add(_identifier_key(subject["identifier"]))
+    return keys - {""}
+
+
+def _identifier_key(identifier: Any) -> str:
+    identifier = _dict(identifier)
+    value = identifier.get("value")
+    return f"{identifier.get('system', '')}|{value}" if value else ""
+
+
+def _same_patient(ours: set[str], theirs: set[str]) -> bool:
+    """One key in common and no identifier system naming someone else."""
+    systems = {key.split("|")[0]: key for key in ours if "|" in key}
+    for key in theirs:
+        system = key.split("|")[0] if "|" in key else None
+        if system is not None and system in systems and systems[system] != key:
+            return False
+    return bool(ours & theirs)
 
 
 def _observations(
-    request: MedicationRequest, data: dict[str, Any], resolve: Resolver | None
-) -> list[dict[str, Any]]:
-    """Contained Observations, and referenced ones (supportingInformation) via the resolver."""
+    data: dict[str, Any], resolve: Resolver | None
+) -> list[tuple[str, dict[str, Any]]]:
+    """(where it is, the resource) for contained Observations and referenced ones (the
+    resolver); a reference that cannot be resolved is refused."""
     found = [
-        item
-        for item in _list(data.get("contained"))
-        if isinstance(item, dict) and item.get("resourceType") == "Observation"
+        (f"{MR}.contained[{index}]", _dict(item))
+        for index, item in enumerate(_list(data.get("contained")))
+        if _dict(item).get("resourceType") == "Observation"
     ]
-    for index, reference in enumerate(request.supportingInformation or []):
-        target = reference.reference or ""
-        if target.startswith("#") or not target.startswith("Observation/"):
+    for index, reference in enumerate(_list(data.get("supportingInformation"))):
+        target = _dict(reference).get("reference") or ""
+        if not isinstance(target, str) or not target.startswith("Observation/"):
             continue
         resolved = resolve(target) if resolve else None
-        if resolved is None:
+        if not isinstance(resolved, dict) or resolved.get("resourceType") != "Observation":
             raise InvalidPrescription(
-                f"supportingInformation[{index}]", target, "cannot be resolved"
+                f"{MR}.supportingInformation[{index}]", target, "cannot be resolved"
             )
-        found.append(resolved)
+        found.append((target, resolved))
     return found
 
 
 def _measurement(
-    observations: list[dict[str, Any]], codes: set[str], to_unit: dict[str, float], what: str
-) -> float | None:
-    for observation in observations:
-        codings = _list(_dict(observation.get("code")).get("coding"))
-        if not any(
-            _dict(c).get("system") == LOINC and _text(_dict(c).get("code")) in codes
-            for c in codings
-        ):
-            continue
-        quantity = _dict(observation.get("valueQuantity"))
-        unit = _text(quantity.get("code")) or _text(quantity.get("unit"))
-        field = f"Observation({what}).valueQuantity"
-        if unit not in to_unit:
-            raise InvalidPrescription(f"{field}.code", unit, f"is not one of {sorted(to_unit)}")
-        return _positive(quantity.get("value"), f"{field}.value") * to_unit[unit]
+    observation: dict[str, Any],
+    path: str,
+    factors: dict[str, Decimal],
+    ours: set[str],
+    patient_id: str,
+) -> dict[str, Any]:
+    """The Observation as a native measurement; its status, subject and date are questioned by
+    printmed.intake.clinical (the one place for every way in)."""
+    if "modifierExtension" in observation:
+        raise InvalidPrescription(
+            f"{path}.modifierExtension",
+            _brief(observation["modifierExtension"]),
+            WHY_REFUSED["modifierExtension"],
+        )
+    quantity = _dict(observation.get("valueQuantity"))
+    if not quantity:
+        raise InvalidPrescription(f"{path}.valueQuantity", MISSING, "is required")
+    unit = _ucum(quantity, f"{path}.valueQuantity", set(factors))
+    value = _positive(quantity.get("value"), f"{path}.valueQuantity.value")
+    status = observation.get("status")
+    if not isinstance(status, str):
+        raise InvalidPrescription(f"{path}.status", status, "is required")
+    subject = _dict(observation.get("subject"))
+    theirs = _subject_keys(subject, {})
+    if not theirs:
+        raise InvalidPrescription(f"{path}.subject", MISSING, "is required (whose measurement)")
+    named = patient_id if _same_patient(ours, theirs) else ", ".join(sorted(theirs))
+    effective = _effective(observation, path)
+    return {
+        "value": value,
+        "unit": unit,
+        "status": status,
+        "subject": named,
+        "effective": effective.isoformat(),
+        "source": f"{path} (#{observation['id']})" if "id" in observation else path,
+    }
+
+
+def _effective(observation: dict[str, Any], path: str) -> dt.datetime:
+    for key in ("effectiveDateTime", "effectiveInstant"):
+        if key in observation:
+            return _instant(observation[key], f"{path}.{key}")
+    period = _dict(observation.get("effectivePeriod"))
+    if "start" in period:  # the earlier end: the older, so the stricter, date
+        return _instant(period["start"], f"{path}.effectivePeriod.start")
+    raise InvalidPrescription(
+        f"{path}.effective[x]", MISSING, "is required: when was the patient measured?"
+    )
+
+
+def _instant(text: Any, field: str) -> dt.datetime:
+    """A FHIR date or dateTime as an aware datetime (a date is its first moment, UTC)."""
+    if not isinstance(text, str):
+        raise InvalidPrescription(field, text, "is not a date")
+    try:
+        if len(text) == 10:
+            day = dt.date.fromisoformat(text)
+            return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidPrescription(
+            field, text, "is not a date to the day (YYYY-MM-DD or a dateTime)"
+        ) from None
+    if moment.tzinfo is None:
+        raise InvalidPrescription(field, text, "has a time but no timezone")
+    return moment
+
+
+# ---------------------------------------------------------------- raw JSON helpers
+
+
+def _extension(data: dict[str, Any], url: str) -> str | None:
+    for extension in _list(data.get("extension")):
+        extension = _dict(extension)
+        if extension.get("url") == url:
+            value = extension.get("valueString") or extension.get("valueCode")
+            return str(value) if value else None
     return None
 
 
 def _dict(value: Any) -> dict[str, Any]:
-    # Observations are read from the raw JSON, where any member may be null or the wrong type.
+    # read from the raw JSON (structure checked by fhir.resources), where members may be absent
     return value if isinstance(value, dict) else {}
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
 
 
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def _extension(request: MedicationRequest, url: str) -> str | None:
-    for extension in request.extension or []:
-        if extension.url == url:
-            value = extension.valueString or extension.valueCode
-            return str(value) if value else None
-    return None
+def _exact(value: float) -> Decimal:
+    return Decimal(repr(value))
 
 
 def _positive(value: Any, field: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
-        raise InvalidPrescription(field, value, "is not a number")
+        raise InvalidPrescription(field, MISSING if value is None else value, "is not a number")
     number = float(value)
     if not number > 0 or number == float("inf"):
         raise InvalidPrescription(field, number, "must be a positive finite number")

@@ -12,6 +12,7 @@ from typing import Any
 from dosing.prescription import Prescription, parse_prescription
 from printmed import catalog
 from printmed.errors import InputError
+from printmed.intake.clinical import question
 from printmed.intake.fhir_order import is_fhir, prescription_from_fhir
 
 MAX_PRESCRIPTION_BYTES = 1_000_000
@@ -33,14 +34,15 @@ def read_json_file(path: Path, field: str = "file", limit: int = MAX_PRESCRIPTIO
 
 
 def read_prescription(path: Path) -> Prescription:
-    """A prescription file: the native JSON form or a FHIR R4 MedicationRequest.
+    """A prescription file: the native JSON form or a FHIR R4 MedicationRequest, its body
+    measurements questioned (printmed.intake.clinical).
 
     A referenced Observation ("Observation/w1") is looked for beside the file, as
     `Observation-w1.json`.
     """
     data = read_json_file(path)
     if not is_fhir(data):
-        return parse_prescription(data)
+        return question(parse_prescription(data))
 
     def resolve(reference: str) -> dict[str, Any] | None:
         kind, _, ident = reference.partition("/")

@@ -13,10 +13,11 @@ from typing import Any, get_args
 
 from pydantic import ValidationError
 
-from dosing.errors import MISSING
+from dosing.errors import MISSING, InvalidPrescription
 from dosing.prescription import BsaFormula, DoseUnit, Prescription, ShapeName
 from printmed import catalog
 from printmed.errors import FieldRefusal
+from printmed.intake.clinical import question
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ ORDER_FIELDS = (
     FormField("dose.value", "Dose", "number", step="any"),
     FormField("dose.unit", "Dose unit", "select"),
     FormField("max_single_dose_mg", "Maximum single dose (mg)", "number", required=False),
+    FormField("max_daily_dose_mg", "Maximum daily dose (mg)", "number", required=False),
     FormField("bsa_formula", "Body-surface formula", "select", "For a dose per m²"),
     FormField("frequency_per_day", "Doses a day", "integer", step="1"),
     FormField("units", "Doses to supply", "integer", step="1"),
@@ -146,7 +148,11 @@ def read_form(values: Mapping[str, str]) -> tuple[Prescription | None, dict[str,
     data, errors = prescription_data(values)
     rx = None
     try:
-        rx = Prescription.model_validate(data)
+        # the weight typed here is the technician's own entry: nothing for `question` to doubt
+        # today, but every way in passes it
+        rx = question(Prescription.model_validate(data))
+    except InvalidPrescription as exc:
+        errors.setdefault(field_of(exc), sentence(exc))
     except ValidationError as exc:
         for error in exc.errors(include_url=False):
             name = ".".join(str(part) for part in error["loc"])
@@ -185,7 +191,9 @@ def sentence(exc: FieldRefusal) -> str:
     field = _BY_NAME.get(exc.field)
     label = field.label if field else exc.field
     value = f"{exc.value:g}" if isinstance(exc.value, float) else str(exc.value)
-    reason = exc.reason.replace("max_single_dose_mg", "the maximum single dose of")
+    reason = exc.reason.replace("max_single_dose_mg", "the maximum single dose of").replace(
+        "max_daily_dose_mg", "the maximum daily dose of"
+    )
     if exc.value is None or exc.value == "" or exc.value is MISSING:
         return f"{label} {reason}"
     return f"{label}: {value} {reason}"

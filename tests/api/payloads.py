@@ -16,6 +16,7 @@ WEIGHT_OBSERVATION = {
         "coding": [{"system": "http://loinc.org", "code": "29463-7", "display": "Body weight"}]
     },
     "subject": {"reference": "Patient/TEST-PATIENT-3"},
+    "effectiveDateTime": "2026-11-20T08:15:00Z",
     "valueQuantity": {
         "value": 70.0,
         "unit": "kg",
@@ -64,3 +65,78 @@ def as_bundle(resource: dict[str, Any]) -> dict[str, Any]:
             {"resource": resource, "request": {"method": "POST", "url": "MedicationRequest"}}
         ],
     }
+
+
+UCUM = "http://unitsofmeasure.org"
+NHS_NUMBER = "https://fhir.nhs.uk/Id/nhs-number"
+CHILD_SUBJECT = {
+    "reference": "Patient/TEST-PATIENT-1",
+    "identifier": {"system": NHS_NUMBER, "value": "9990000018"},
+}
+ANOTHER_CHILD = {"system": NHS_NUMBER, "value": "9990000026"}
+PER_DAY_24_8_MG = {
+    "numerator": {"value": 24.8, "unit": "mg", "system": UCUM, "code": "mg"},
+    "denominator": {"value": 1, "unit": "day", "system": UCUM, "code": "d"},
+}
+
+
+def uk_core_order(doses: int = 2, identifier: str = "EPMA-TEST-0013") -> dict[str, Any]:
+    """The order of issue 13: propranolol 1 mg/kg twice a day for a 12.4 kg child, at most
+    24.8 mg a day, the weight a contained Observation; the child named by reference and NHS
+    number (fictional, 999 range) on the order and on each Observation."""
+    order = paediatric_order(doses=doses, identifier=identifier)
+    order["subject"] = copy.deepcopy(CHILD_SUBJECT)
+    for observation in order["contained"]:
+        observation["subject"] = copy.deepcopy(CHILD_SUBJECT)
+    dosage = order["dosageInstruction"][0]
+    dosage["text"] = "1 mg/kg twice a day (at most 24.8 mg a day)"
+    del dosage["maxDosePerAdministration"]
+    dosage["maxDosePerPeriod"] = copy.deepcopy(PER_DAY_24_8_MG)
+    return order
+
+
+def weaning_order(identifier: str = "EPMA-TEST-0014") -> dict[str, Any]:
+    """Issue 13's weaning course: 10 mg, then 7.5 mg, then 5 mg twice a day, 7 days each
+    (three dosageInstructions), 42 doses in all."""
+    order = paediatric_order(doses=42, identifier=identifier)
+    step = order["dosageInstruction"][0]
+    del step["maxDosePerAdministration"]
+    steps = []
+    for sequence, mg in enumerate((10.0, 7.5, 5.0), 1):
+        dosage = copy.deepcopy(step)
+        dosage["sequence"] = sequence
+        dosage["text"] = f"{mg:g} mg twice a day for 7 days"
+        dosage["timing"]["repeat"]["boundsDuration"] = {
+            "value": 7,
+            "unit": "days",
+            "system": UCUM,
+            "code": "d",
+        }
+        dosage["doseAndRate"][0]["doseQuantity"] = {
+            "value": mg,
+            "unit": "mg",
+            "system": UCUM,
+            "code": "mg",
+        }
+        steps.append(dosage)
+    order["dosageInstruction"] = steps
+    return order
+
+
+def native_measured_order(units: int = 2, rx_id: str = "RX-0013") -> dict[str, Any]:
+    """Issue 13's order in the native form: the weight as recorded (value, unit, status, whose,
+    when, from where), written on 24 November 2026, at most 24.8 mg a day."""
+    order = native_order(units=units, rx_id=rx_id)
+    del order["patient"]["weight_kg"]
+    del order["max_single_dose_mg"]
+    order["patient"]["weight"] = {
+        "value": 12.4,
+        "unit": "kg",
+        "status": "final",
+        "subject": "TEST-PATIENT-1",
+        "effective": "2026-11-24T09:30:00Z",
+        "source": "Observation/weight-0013",
+    }
+    order["authored_at"] = "2026-11-24T10:00:00Z"
+    order["max_daily_dose_mg"] = 24.8
+    return order

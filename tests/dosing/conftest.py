@@ -24,6 +24,17 @@ CHILD_RX: dict[str, Any] = {
     "shape": "round",
 }
 
+# Wide enough that only the rule under test binds; the drug-limit tests narrow them.
+WIDE_LIMITS: dict[str, Any] = {
+    "drug_name": "propranolol",
+    "drug_code": "372772003",
+    "max_mg_per_kg_per_dose": 100.0,
+    "max_mg_per_kg_per_day": 400.0,
+    "max_mg_per_dose": 1000.0,
+    "max_mg_per_day": 4000.0,
+    "source": "test limits",
+}
+
 PVA_LOT: dict[str, Any] = {
     "id": "propranolol-pva-10",
     "drug_name": "propranolol",
@@ -39,6 +50,7 @@ PVA_LOT: dict[str, Any] = {
     "dose_step_mg": 0.5,
     "filament_diameter_mm": 1.75,
     "nozzle_temp_c": [180, 210],
+    "drug_limits": WIDE_LIMITS,
 }
 
 
@@ -58,7 +70,19 @@ def rx_data(**changes: Any) -> dict[str, Any]:
 
 
 def lot(**changes: Any) -> Formulation:
-    return parse_formulation({**PVA_LOT, **changes})
+    """The test lot with changes; `limits={...}` changes its drug limits, `limits=None` drops
+    them."""
+    data = {**PVA_LOT, **changes}
+    if "limits" in changes:
+        limits = data.pop("limits")
+        data["drug_limits"] = None if limits is None else {**WIDE_LIMITS, **limits}
+    if "drug_name" in changes and data.get("drug_limits"):
+        data["drug_limits"] = {
+            **data["drug_limits"],
+            "drug_name": data["drug_name"],
+            "drug_code": data.get("drug_code"),
+        }
+    return parse_formulation(data)
 
 
 @pytest.fixture

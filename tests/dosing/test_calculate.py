@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dosing.bsa import du_bois, haycock, mosteller
 from dosing.calculate import calculate
@@ -129,3 +132,142 @@ def test_trail_steps_carry_inputs_formula_and_result():
     assert step.formula == "dose.value * weight_kg"
     assert math.isclose(step.result, 12.4)
     assert step.unit == "mg"
+
+
+# ------------------------------------------------------------------ the prescribed maxima
+
+
+def test_rounding_up_across_the_daily_maximum_rounds_down_instead_and_says_so():
+    # issue 13: 1 mg/kg × 12.4 kg = 12.4 mg → 12.5 mg; twice a day 25 mg > 24.8 mg a day
+    dose = dose_of(**{"max_daily_dose_mg": 24.8, "max_single_dose_mg": ...})
+    assert dose.calculated_mg == pytest.approx(12.4)
+    assert dose.dose_mg == 12.0
+    assert not dose.capped
+    last = dose.trail[-1]
+    assert last.step == "round down to stay within max_daily_dose_mg"
+    assert last.inputs["max_daily_dose_mg"] == 24.8
+    assert last.inputs["most_allowed_mg"] == pytest.approx(12.4)
+
+
+def test_a_rounding_down_more_than_five_percent_is_refused_naming_the_maximum():
+    # 6.4 mg, at most 12.8 mg a day: 6.5 mg is above, 6 mg is 6.25 % away
+    with pytest.raises(DoseOutOfRange) as refused:
+        dose_of(**{"patient.weight_kg": 6.4, "max_daily_dose_mg": 12.8})
+    assert (refused.value.field, refused.value.value) == ("max_daily_dose_mg", 12.8)
+    assert "rounds down to 6 mg" in refused.value.reason
+
+
+def test_a_fixed_dose_above_the_daily_maximum_is_refused():
+    with pytest.raises(DoseOutOfRange, match=r"^dose\.value: 15 mg × 2 a day is above max_daily"):
+        dose_of(**{"dose.unit": "mg", "dose.value": 15, "max_daily_dose_mg": 24.8})
+
+
+def test_a_weight_based_dose_above_the_daily_maximum_is_capped_to_it():
+    dose = dose_of(**{"dose.value": 2, "max_daily_dose_mg": 40, "max_single_dose_mg": ...})
+    assert dose.capped
+    assert dose.calculated_mg == 20
+    assert dose.dose_mg == 20
+    assert dose.trail[1].formula == "min(dose_mg, max_daily_dose_mg / frequency_per_day)"
+
+
+# ------------------------------------------------------------------ the drug's formulary limits
+
+
+@pytest.mark.parametrize(
+    ("changes", "limits", "named"),
+    [
+        ({"dose.value": 2.5}, {"max_mg_per_kg_per_dose": 2.0}, "max_mg_per_kg_per_dose of 2"),
+        (
+            {"dose.value": 2.0, "frequency_per_day": 3},
+            {"max_mg_per_kg_per_dose": 5.0, "max_mg_per_kg_per_day": 5.0},
+            "max_mg_per_kg_per_day of 5 mg/kg a day",
+        ),
+        ({"dose.unit": "mg", "dose.value": 30}, {"max_mg_per_dose": 20.0}, "max_mg_per_dose of 20"),
+        (
+            {"dose.unit": "mg", "dose.value": 30, "frequency_per_day": 4},
+            {"max_mg_per_dose": 100.0, "max_mg_per_day": 100.0},
+            "max_mg_per_day of 100 mg a day",
+        ),
+    ],
+)
+def test_a_dose_above_the_drugs_limits_is_refused_naming_the_limit(changes, limits, named):
+    with pytest.raises(DoseOutOfRange) as refused:
+        dose_of(**changes, lot_changes={"limits": limits})
+    assert refused.value.field == "dose"
+    assert f"propranolol's {named}" in refused.value.reason
+
+
+def test_the_adult_maximum_holds_whatever_the_weight():
+    with pytest.raises(DoseOutOfRange, match="max_mg_per_dose of 160"):
+        dose_of(
+            **{"dose.value": 2, "patient.weight_kg": 90, "max_single_dose_mg": ...},
+            lot_changes={"limits": {"max_mg_per_kg_per_dose": 2.0, "max_mg_per_dose": 160.0}},
+        )
+
+
+def test_rounding_never_crosses_a_drug_limit_either():
+    # 12.4 mg is within 1 mg/kg (12.4 mg); the nearest step, 12.5 mg, is not
+    dose = dose_of(lot_changes={"limits": {"max_mg_per_kg_per_dose": 1.0}})
+    assert dose.dose_mg == 12.0
+    assert dose.trail[-1].step == "round down to stay within max_mg_per_kg_per_dose"
+
+
+def test_a_lot_whose_drug_has_no_limits_on_file_is_not_dosed():
+    with pytest.raises(FormulationRefused, match="has no drug limits on file"):
+        dose_of(lot_changes={"limits": None})
+
+
+def test_the_bundled_prescriptions_are_within_the_bundled_drug_limits():
+    from printmed import catalog
+    from printmed.intake import read_prescription
+
+    folder = catalog.fixtures_dir() / "prescriptions"
+    for path in sorted(folder.glob("*.json")):
+        if path.name.startswith("Observation"):
+            continue
+        rx = read_prescription(path)
+        assert calculate(rx, catalog.formulation(rx.formulation), on=TODAY).dose_mg > 0
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(
+    per_kg=st.decimals(min_value="0.1", max_value="5", places=2),
+    weight_kg=st.decimals(min_value="2", max_value="120", places=1),
+    per_day=st.integers(min_value=1, max_value=6),
+    step_mg=st.sampled_from([0.1, 0.25, 0.5, 1.0, 2.0, 5.0]),
+    single=st.none() | st.decimals(min_value="1", max_value="300", places=1),
+    daily=st.none() | st.decimals(min_value="1", max_value="1200", places=1),
+    kg_dose=st.decimals(min_value="0.5", max_value="10", places=1),
+    adult_dose=st.decimals(min_value="5", max_value="500", places=0),
+)
+def test_no_dose_is_ever_above_any_maximum(
+    per_kg, weight_kg, per_day, step_mg, single, daily, kg_dose, adult_dose
+):
+    changes: dict[str, object] = {
+        "dose.value": float(per_kg),
+        "patient.weight_kg": float(weight_kg),
+        "frequency_per_day": per_day,
+        "max_single_dose_mg": ... if single is None else float(single),
+    }
+    if daily is not None:
+        changes["max_daily_dose_mg"] = float(daily)
+    limits = {
+        "max_mg_per_kg_per_dose": float(kg_dose),
+        "max_mg_per_kg_per_day": float(kg_dose) * 4,
+        "max_mg_per_dose": float(adult_dose),
+        "max_mg_per_day": float(adult_dose) * 4,
+    }
+    try:
+        dose = dose_of(**changes, lot_changes={"dose_step_mg": step_mg, "limits": limits})
+    except DoseOutOfRange:
+        return  # refused naming a limit or the 5 % rule: nothing is printed
+    mg = Decimal(repr(dose.dose_mg))
+    ceilings = [Decimal(limits["max_mg_per_dose"]), Decimal(limits["max_mg_per_day"]) / per_day]
+    ceilings += [Decimal(repr(limits["max_mg_per_kg_per_dose"])) * weight_kg]
+    ceilings += [Decimal(repr(limits["max_mg_per_kg_per_day"])) * weight_kg / per_day]
+    if single is not None:
+        ceilings.append(single)
+    if daily is not None:
+        ceilings.append(daily / per_day)
+    assert all(mg <= ceiling for ceiling in ceilings)
+    assert abs(dose.dose_mg - dose.calculated_mg) <= 0.05 * dose.calculated_mg + 1e-12

@@ -60,3 +60,21 @@ def test_optional_fields_may_be_left_out():
 def test_a_json_array_is_not_a_prescription():
     with pytest.raises(InvalidPrescription, match=r"^prescription: list is not a JSON object$"):
         parse_prescription([1, 2])
+
+
+@pytest.mark.parametrize("name", ["height", "weight"])
+def test_a_null_number_beside_a_recorded_measurement_takes_the_measurement(name):
+    # found by schemathesis: "height_cm": null beside a recorded height was a server error
+    unit, value = {"height": ("[in_i]", 34.0), "weight": ("[lb_av]", 30.0)}[name]
+    record = {
+        "value": value,
+        "unit": unit,
+        "effective": "2026-11-20T08:15:00Z",
+        "status": "final",
+        "subject": "TEST-PATIENT-1",
+        "source": f"Observation/{name}-1",
+    }
+    number = {"height": "patient.height_cm", "weight": "patient.weight_kg"}[name]
+    rx = parse_prescription(rx_data(**{f"patient.{name}": record, number: None}))
+    expected = {"height": 34.0 * 2.54, "weight": 30.0 * 0.45359237}[name]
+    assert getattr(rx.patient, number.split(".")[1]) == pytest.approx(expected, rel=1e-12)

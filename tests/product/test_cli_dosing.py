@@ -80,10 +80,19 @@ def write_rx(tmp_path: Path, **changes) -> Path:
         ({"dose.value": -2}, "dose.value: -2 is invalid"),
         ({"dose.unit": "mg", "dose.value": 45}, "dose.value: 45 mg is above max_single_dose_mg 40"),
         ({"formulation": "aspirin-pva-5"}, "formulation: 'aspirin-pva-5' is unknown"),
-        ({"dose.unit": "mg", "dose.value": 39, "shape": "minitablet", "units": 5}, None),
         (
-            {"dose.unit": "mg", "dose.value": 400, "shape": "caplet", "max_single_dose_mg": 500},
-            "shape: 'caplet' cannot hold 400 mg",
+            {"dose.unit": "mg", "dose.value": 39, "shape": "minitablet", "units": 5},
+            "dose: 39 mg is above propranolol's max_mg_per_kg_per_dose of 2 mg/kg a dose",
+        ),
+        (
+            {"dose.unit": "mg", "dose.value": 39, "shape": "minitablet", "units": 5}
+            | {"patient.weight_kg": 80},
+            None,
+        ),
+        (
+            {"dose.unit": "mg", "dose.value": 160, "shape": "caplet", "max_single_dose_mg": 500}
+            | {"patient.weight_kg": 80},
+            "shape: 'caplet' cannot hold 160 mg",
         ),
     ],
 )

@@ -55,8 +55,11 @@ def test_weight_based_order_without_weight_is_refused():
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (lambda o: o.update(status="cancelled"), r"^status: 'cancelled' is not an active order"),
-        (lambda o: o.update(intent="plan"), r"^intent: 'plan' is not one of"),
+        (
+            lambda o: o.update(status="cancelled"),
+            r"^MedicationRequest\.status: 'cancelled' is not an active order",
+        ),
+        (lambda o: o.update(intent="plan"), r"^MedicationRequest\.intent: 'plan' is not one of"),
         (
             lambda o: o["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"].update(
                 code="mg/lb"
@@ -75,7 +78,7 @@ def test_weight_based_order_without_weight_is_refused():
             lambda o: o["dosageInstruction"][0]["timing"]["repeat"].update(frequency=3, period=2),
             r"is not a whole number of doses a day",
         ),
-        (lambda o: o.update(status=5), r"^status: 5 is invalid"),
+        (lambda o: o.update(status=5), r"^MedicationRequest\.status: 5 is invalid"),
     ],
 )
 def test_values_fhir_resources_lets_through_are_refused_by_our_checks(change, expected):

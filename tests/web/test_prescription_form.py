@@ -72,3 +72,25 @@ def test_the_layer_picture_tells_closed_loops_from_open_runs() -> None:
     fill = [(0.2, 0.2, 0.8, 0.8), (0.8, 0.8, 0.8, 0.6)]
     runs = runs_of(square + fill)
     assert [len(run) for run in runs] == [4, 2]
+
+
+def test_a_daily_maximum_the_rounding_cannot_keep_sits_by_the_daily_maximum() -> None:
+    # a 6.4 kg infant, 1 mg/kg twice a day, at most 12.8 mg a day: 6.5 mg is above it and
+    # 6 mg is 6.25 % below the calculation
+    errors = check(patient__weight_kg="6.4", max_daily_dose_mg="12.8")
+    assert list(errors) == ["max_daily_dose_mg"]
+    assert errors["max_daily_dose_mg"].startswith(
+        "Maximum daily dose (mg): 12.8 mg a day allows at most 6.4 mg a dose"
+    )
+
+
+def test_a_daily_maximum_that_rounding_would_cross_rounds_down() -> None:
+    result = check_form(COMPLETE | {"max_daily_dose_mg": "24.8"}, PRINTERS)
+    assert result.ok
+    assert result.plan is not None and result.plan.dose.dose_mg == 12.0
+
+
+def test_a_dose_above_the_drugs_limit_sits_by_the_dose_naming_the_limit() -> None:
+    errors = check(dose__value="3")  # 3 mg/kg a dose; propranolol's limit on file is 2 mg/kg
+    assert list(errors) == ["dose.value"]
+    assert "propranolol's max_mg_per_kg_per_dose of 2 mg/kg a dose" in errors["dose.value"]
