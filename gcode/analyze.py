@@ -2,7 +2,9 @@
 
 It imports neither the slicer nor the writer, and it takes the volume of one unit of E from the
 caller (the machine profile), never from the file's own comments, so a tampered header cannot
-fool it. Follows Marlin: G90/G91 set all axes (E too), M82/M83 set E alone, G92 resets.
+fool it. Follows Marlin: G90/G91 set all axes (E too), M82/M83 set E alone, G92 resets. The
+text is read in compiled passes over arrays (gcode.scan, gcode.replay), every figure as the
+line-by-line reader it replaced computed it; lines the scan is unsure of go to gcode.words.
 """
 
 from __future__ import annotations
@@ -10,8 +12,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from gcode.words import Malformed, split_line
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from gcode import scan
 
 # commands whose effect on extrusion or motion this reader does not model: refused by the gate
 UNSUPPORTED = {
@@ -139,117 +148,168 @@ def analyze(
     """Read G-code `text`; `mm3_per_e` is the volume of one unit of E from the machine profile.
 
     With keep_segments, every extruding move is kept as (label, x0, y0, x1, y1, z, e) in mm
-    and units of E (label -1 outside any object).
+    and units of E (label -1 outside any object). `progress` hears (lines, lines) once read:
+    the whole text is read in one compiled pass.
     """
     if not (mm3_per_e > 0 and math.isfinite(mm3_per_e)):
         raise ValueError(f"mm3_per_e must be a positive number, not {mm3_per_e!r}")
-    result = Analysis(mm3_per_e=mm3_per_e)
-    pos = [0.0, 0.0, 0.0]
-    e = 0.0
-    rel_xyz = False
-    rel_e = False
-    feed_mm_min = 0.0
-    nozzle_c = 0.0
-    bed_c = 0.0
-    current: ObjectFigures | None = None
-    lines = text.splitlines()
-    result.lines = len(lines)
-    report_every = max(1, len(lines) // 100)
-    for number, raw in enumerate(lines, start=1):
-        if progress is not None and number % report_every == 0:
-            progress(number, len(lines))
-        try:
-            words = split_line(raw)
-        except Malformed as exc:
-            result.malformed.append(Problem(number, raw, str(exc)))
-            continue
-        if words is None:
-            continue
-        if words.comment:
-            result.comments += 1
-        command, values = words.command, words.values
-        if not command:
-            continue
-        if command in ("G0", "G1"):
-            if "F" in values:
-                feed_mm_min = values["F"]
-            start = list(pos)
-            for axis, key in enumerate("XYZ"):
-                if key in values:
-                    pos[axis] = pos[axis] + values[key] if rel_xyz else values[key]
-            delta_e = 0.0
-            if "E" in values:
-                delta_e = values["E"] if rel_e else values["E"] - e
-                e = e + values["E"] if rel_e else values["E"]
-            distance = math.dist(start, pos)
-            if feed_mm_min > 0:
-                result.print_time_s += max(distance, abs(delta_e)) / feed_mm_min * 60.0
-            if delta_e == 0.0:
-                continue
-            if current is None:
-                result.unlabelled_e += delta_e
-            else:
-                current.net_e += delta_e
-                current.max_nozzle_temp_c = max(current.max_nozzle_temp_c, nozzle_c)
-                current.max_bed_temp_c = max(current.max_bed_temp_c, bed_c)
-            if delta_e < 0:
-                result.retractions += 1
-                if current is not None:
-                    current.retractions += 1
-            elif distance > 0 and current is not None:
-                current.extruding_moves += 1
-                current.layer_z_mm.add(round(pos[2], 4))
-                for axis in range(3):
-                    lo = min(start[axis], pos[axis])
-                    hi = max(start[axis], pos[axis])
-                    current.min_xyz_mm[axis] = min(current.min_xyz_mm[axis], lo)
-                    current.max_xyz_mm[axis] = max(current.max_xyz_mm[axis], hi)
-            if keep_segments and distance > 0:
-                label = -1 if current is None else current.label
-                result.segments.append((label, start[0], start[1], pos[0], pos[1], pos[2], delta_e))
-        elif command == "M486":
-            if "T" in values:
-                result.declared_objects = int(values["T"])
-            elif "S" in values:
-                label = int(values["S"])
-                if label < 0:
-                    current = None
-                else:
-                    current = result.objects.setdefault(label, ObjectFigures(label))
-        elif command == "G92":
-            if "E" in values:
-                e = values["E"]
-                result.g92_resets += 1
-            for axis, key in enumerate("XYZ"):
-                if key in values:
-                    pos[axis] = values[key]
-        elif command == "G90":
-            rel_xyz = rel_e = False
-            result.e_modes_seen.add("absolute")
-        elif command == "G91":
-            rel_xyz = rel_e = True
-            result.e_modes_seen.add("relative")
-        elif command == "M82":
-            rel_e = False
-            result.e_modes_seen.add("absolute")
-        elif command == "M83":
-            rel_e = True
-            result.e_modes_seen.add("relative")
-        elif command in NOZZLE_TEMP:
-            nozzle_c = values.get("S", values.get("R", nozzle_c))
-            result.max_nozzle_temp_c = max(result.max_nozzle_temp_c, nozzle_c)
-        elif command in BED_TEMP:
-            bed_c = values.get("S", values.get("R", bed_c))
-            result.max_bed_temp_c = max(result.max_bed_temp_c, bed_c)
-        elif command == "G28":
-            for axis, key in enumerate("XYZ"):
-                if key in values or not any(k in values for k in "XYZ"):
-                    pos[axis] = 0.0
-        elif command in UNSUPPORTED:
-            result.unsupported.append(Problem(number, raw, UNSUPPORTED[command]))
-        elif command not in IGNORED:
-            result.unsupported.append(Problem(number, raw, f"{command} is not a known command"))
+    # imported here: `import gcode.analyze` stays free of NumPy and Numba for commands that
+    # never read G-code (the CLI builds its parser from every command)
+    import numpy as np
+
+    from gcode import replay, scan
+
+    lines = scan.Scanned(text)
+    result = Analysis(mm3_per_e=mm3_per_e, lines=len(lines))
+    odd_commands = _read_deferred(lines, result)
+    labels, label_slot, result.declared_objects = _labels(lines)
+    done = replay.replay(
+        lines.kind,
+        lines.command,
+        lines.mask,
+        lines.values,
+        label_slot,
+        len(labels),
+        _actions(),
+        keep_segments,
+    )
+    result.comments = int(np.count_nonzero(lines.commented & (lines.kind != _MALFORMED)))
+    for slot, label in enumerate(labels):
+        figures = ObjectFigures(label)
+        figures.net_e = float(done.net_e[slot])
+        figures.retractions = int(done.retractions[slot])
+        figures.extruding_moves = int(done.extruding_moves[slot])
+        figures.min_xyz_mm = done.min_xyz_mm[slot].tolist()
+        figures.max_xyz_mm = done.max_xyz_mm[slot].tolist()
+        figures.max_nozzle_temp_c = float(done.max_nozzle_temp_c[slot])
+        figures.max_bed_temp_c = float(done.max_bed_temp_c[slot])
+        result.objects[label] = figures
+    for slot, z in zip(done.layer_slot.tolist(), done.layer_z_mm.tolist(), strict=True):
+        result.objects[labels[slot]].layer_z_mm.add(round(z, 4))
+    result.unlabelled_e = done.unlabelled_e
+    result.print_time_s = done.print_time_s
+    result.g92_resets = done.g92_resets
+    result.retractions = done.retraction_count
+    if done.absolute_seen:
+        result.e_modes_seen.add("absolute")
+    if done.relative_seen:
+        result.e_modes_seen.add("relative")
+    result.max_nozzle_temp_c = done.hottest_nozzle_c
+    result.max_bed_temp_c = done.hottest_bed_c
+    for index in done.problem_lines.tolist():
+        command = odd_commands.get(index) or _command_name(int(lines.command[index]))
+        reason = UNSUPPORTED.get(command, f"{command} is not a known command")
+        result.unsupported.append(Problem(index + 1, lines.line_text(index), reason))
+    if keep_segments:
+        owners = [-1 if s < 0 else labels[s] for s in done.segment_slot.tolist()]
+        result.segments = [
+            (o, *rest) for o, rest in zip(owners, done.segments.tolist(), strict=True)
+        ]
     for figures in result.objects.values():
         figures.volume_mm3 = figures.net_e * mm3_per_e
     result.unlabelled_volume_mm3 = result.unlabelled_e * mm3_per_e
+    if progress is not None:
+        progress(result.lines, result.lines)
     return result
+
+
+_MALFORMED = 4  # scan kinds 0-3, and a deferred line split_line refused
+
+
+def _read_deferred(lines: scan.Scanned, result: Analysis) -> dict[int, str]:
+    """Read the lines the scan left to split_line, in place; refusals go to result.malformed.
+    Returns the commands the scan's codes cannot name (`G29.1`), by 0-based line."""
+    import numpy as np
+
+    from gcode import scan
+
+    odd: dict[int, str] = {}
+    for index in np.flatnonzero(lines.kind == scan.DEFER).tolist():
+        raw = lines.line_text(index)
+        try:
+            words = split_line(raw)
+            if words is not None and words.command == "M486":
+                _check_label(words.values)
+        except Malformed as exc:
+            result.malformed.append(Problem(index + 1, raw, str(exc)))
+            lines.kind[index] = _MALFORMED
+            continue
+        lines.commented[index] = words is not None and bool(words.comment)
+        if words is None or not words.command:
+            lines.kind[index] = scan.COMMENT if lines.commented[index] else scan.BLANK
+            continue
+        lines.kind[index] = scan.COMMAND
+        code = scan.command_code(words.command)
+        lines.command[index] = code
+        if code < 0:
+            odd[index] = words.command
+        for slot, letter in enumerate(scan.LETTERS):
+            if letter in words.values:
+                lines.mask[index] |= 1 << slot
+                lines.values[index, slot] = words.values[letter]
+    return odd
+
+
+def _check_label(values: dict[str, float]) -> None:
+    """An object label or count of 400 digits is infinite as a float: refused by its line (the
+    line-by-line reader stopped with an OverflowError)."""
+    for letter in "ST":
+        if letter in values and not math.isfinite(values[letter]):
+            raise Malformed(f"object {letter} {values[letter]} is not a finite number")
+
+
+def _labels(lines: scan.Scanned) -> tuple[list[int], npt.NDArray[np.int32], int | None]:
+    """Object labels in order of first `M486 S<label>`, the slot each such line opens (-1 for a
+    negative label, -2 on other lines), and the last `M486 T` count."""
+    import numpy as np
+
+    from gcode import replay, scan
+
+    label_slot = np.full(len(lines), replay.NO_LABEL, np.int32)
+    rows = np.flatnonzero((lines.kind == scan.COMMAND) & (lines.command == replay.M486))
+    given = lines.mask[rows]
+    counts = rows[(given & replay.T) != 0]
+    t_column, s_column = scan.LETTERS.index("T"), scan.LETTERS.index("S")
+    declared = int(lines.values[counts[-1], t_column]) if len(counts) else None
+    opens = rows[((given & replay.T) == 0) & ((given & replay.S) != 0)]
+    s_values = lines.values[opens, s_column]
+    if np.all(np.abs(s_values) < 2.0**62):
+        numbers = np.trunc(s_values).astype(np.int64)  # int(): toward zero, as Python's
+    else:  # as int() does, overflow included
+        numbers = np.array([int(v) for v in s_values.tolist()], dtype=object)
+    labels: list[int] = []
+    slot_of: dict[int, int] = {}
+    if len(opens):
+        unique, first = np.unique(numbers, return_index=True)
+        in_order = unique[np.argsort(first, kind="stable")]
+        labels = [int(label) for label in in_order.tolist() if label >= 0]
+        slot_of = {label: slot for slot, label in enumerate(labels)}
+        slots = np.array([slot_of.get(int(u), replay.OUTSIDE) for u in unique.tolist()])
+        label_slot[opens] = slots[np.searchsorted(unique, numbers)]
+    return labels, label_slot, declared
+
+
+def _actions() -> npt.NDArray[np.uint8]:
+    """For every command code: what the reader does with it (from the tables above)."""
+    global _ACTIONS
+    if _ACTIONS is None:
+        import numpy as np
+
+        from gcode import replay, scan
+
+        table = np.full(len(scan.COMMAND_LETTERS) * scan.COMMAND_SPAN, replay.UNKNOWN, np.uint8)
+        for commands, action in ((UNSUPPORTED, replay.UNSUPPORTED), (IGNORED, replay.IGNORED)):
+            for command in commands:
+                table[scan.command_code(command)] = action
+        _ACTIONS = table
+    return _ACTIONS
+
+
+_ACTIONS: npt.NDArray[np.uint8] | None = None
+
+
+def _command_name(code: int) -> str:
+    from gcode import scan
+
+    letter, number = divmod(code, scan.COMMAND_SPAN)
+    return f"{scan.COMMAND_LETTERS[letter]}{number}"

@@ -1,8 +1,9 @@
-"""Split one G-code line into its command and words, for the independent reader.
+"""Split one G-code line into its command and words: the independent reader's rule for a line.
 
 Knows nothing of how printmed writes G-code: comments after `;` or in parentheses, an `N`
 line number and a `*` checksum are accepted; anything else that is not a letter and a number is
-malformed.
+malformed. The reader's array scan (gcode.scan) reads plain lines itself and leaves every line
+it is not certain of to this function, so a refusal's reason is always worded here.
 """
 
 from __future__ import annotations

@@ -94,8 +94,19 @@ def test_print_time_is_distance_over_feed_rate():
 
 
 def test_the_reader_imports_neither_the_slicer_nor_the_writer():
-    probe = (
-        "import sys, gcode.analyze; print(sorted(m for m in sys.modules if m.startswith('gcode')))"
-    )
+    probe = "import gcode.analyze; gcode.analyze.analyze('G1 X1 E1', 1.0); " + _LOADED
+    assert _run(probe) == ["gcode", "gcode.analyze", "gcode.replay", "gcode.scan", "gcode.words"]
+
+
+_LOADED = "import sys; print(' '.join(sorted(m for m in sys.modules if m.startswith('gcode'))))"
+
+
+def _run(probe: str) -> list[str]:
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "['gcode', 'gcode.analyze', 'gcode.words']"
+    return done.stdout.split()
+
+
+def test_importing_the_reader_loads_no_numerical_library_until_it_reads():
+    heavy = ("numpy", "numba", "trimesh", "scipy", "matplotlib")
+    probe = f"import sys, gcode.analyze; print(' '.join(m for m in {heavy!r} if m in sys.modules))"
+    assert _run(probe) == []
