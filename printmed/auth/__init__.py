@@ -14,41 +14,49 @@ How to use it (pages and API):
   client_credentials to /oauth/token and send the JWT as a bearer token.
 """
 
-from printmed.auth.clients import SCOPE_ORDER_READ, SCOPE_ORDER_WRITE, SCOPES
-from printmed.auth.cookies import clear_session_cookie, set_session_cookie
-from printmed.auth.dependencies import (
-    Forbidden,
-    NotAuthenticated,
-    current_principal,
-    current_user,
-    printers_of,
-    require_action,
-    require_roles,
-    require_scope,
-    settings_of,
-    store_of,
-)
-from printmed.auth.principal import Principal
-from printmed.auth.sessions import COOKIE_NAME, login, logout
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "COOKIE_NAME",
-    "SCOPES",
-    "SCOPE_ORDER_READ",
-    "SCOPE_ORDER_WRITE",
-    "Forbidden",
-    "NotAuthenticated",
-    "Principal",
-    "clear_session_cookie",
-    "current_principal",
-    "current_user",
-    "login",
-    "logout",
-    "printers_of",
-    "require_action",
-    "require_roles",
-    "require_scope",
-    "set_session_cookie",
-    "settings_of",
-    "store_of",
-]
+from printmed.lazy_exports import lazy_exports
+
+# Re-exported lazily: the command line's account commands use `printmed.auth.users` and must not
+# load FastAPI, which only the dependencies and cookies need.
+if TYPE_CHECKING:
+    from printmed.auth.clients import SCOPE_ORDER_READ as SCOPE_ORDER_READ
+    from printmed.auth.clients import SCOPE_ORDER_WRITE as SCOPE_ORDER_WRITE
+    from printmed.auth.clients import SCOPES as SCOPES
+    from printmed.auth.cookies import clear_session_cookie as clear_session_cookie
+    from printmed.auth.cookies import set_session_cookie as set_session_cookie
+    from printmed.auth.dependencies import Forbidden as Forbidden
+    from printmed.auth.dependencies import NotAuthenticated as NotAuthenticated
+    from printmed.auth.dependencies import current_principal as current_principal
+    from printmed.auth.dependencies import current_user as current_user
+    from printmed.auth.dependencies import printers_of as printers_of
+    from printmed.auth.dependencies import require_action as require_action
+    from printmed.auth.dependencies import require_roles as require_roles
+    from printmed.auth.dependencies import require_scope as require_scope
+    from printmed.auth.dependencies import settings_of as settings_of
+    from printmed.auth.dependencies import store_of as store_of
+    from printmed.auth.principal import Principal as Principal
+    from printmed.auth.sessions import COOKIE_NAME as COOKIE_NAME
+    from printmed.auth.sessions import login as login
+    from printmed.auth.sessions import logout as logout
+
+_EXPORTS = {
+    "printmed.auth.clients": ("SCOPE_ORDER_READ", "SCOPE_ORDER_WRITE", "SCOPES"),
+    "printmed.auth.cookies": ("clear_session_cookie", "set_session_cookie"),
+    "printmed.auth.dependencies": (
+        "Forbidden",
+        "NotAuthenticated",
+        "current_principal",
+        "current_user",
+        "printers_of",
+        "require_action",
+        "require_roles",
+        "require_scope",
+        "settings_of",
+        "store_of",
+    ),
+    "printmed.auth.principal": ("Principal",),
+    "printmed.auth.sessions": ("COOKIE_NAME", "login", "logout"),
+}
+__getattr__, __dir__, __all__ = lazy_exports(globals(), _EXPORTS)

@@ -10,8 +10,6 @@ from rich.table import Table
 
 from printmed import catalog
 from printmed.errors import user_errors
-from printmed.intake import read_prescription
-from printmed.manufacture import plan_tablet
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,6 +18,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported when run, so that `printmed demo --help` does not load the slicer (Numba).
+    from printmed.intake import read_prescription
+    from printmed.manufacture import plan_tablet
+
     console = Console(width=None if sys.stdout.isatty() else 160)
     table = Table(title="printmed worked example: bundled prescriptions → tablets")
     for column in (

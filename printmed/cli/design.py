@@ -6,8 +6,6 @@ import argparse
 from pathlib import Path
 
 from printmed.cli.output import print_json, print_pairs, write_atomically
-from printmed.intake import read_prescription
-from printmed.manufacture import plan_tablet
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,6 +22,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported when run, so that `printmed design --help` does not load the slicer (Numba).
+    from printmed.intake import read_prescription
+    from printmed.manufacture import plan_tablet
+
     rx = read_prescription(args.prescription)
     plan = plan_tablet(rx, args.printer, chamfer_mm=args.chamfer_mm, sa_v_per_mm=args.sa_v_per_mm)
     design = plan.design

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from printmed.cli.output import print_json, print_pairs
 from printmed.intake import read_prescription
-from printmed.manufacture import dose_for
+from printmed.manufacture.dosing_path import dose_for
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

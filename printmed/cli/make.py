@@ -16,8 +16,6 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 
 from printmed import catalog
 from printmed.cli.output import print_json, print_pairs, write_atomically
-from printmed.intake import read_prescription
-from printmed.manufacture import make_batch
 
 STAGES = {"slice": "slicing", "write": "writing G-code", "gate": "reading back (dose gate)"}
 
@@ -61,6 +59,10 @@ def stage_progress() -> Iterator[Callable[[str, int, int], None]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported when run, so that `printmed make --help` does not load the slicer (Numba).
+    from printmed.intake import read_prescription
+    from printmed.manufacture import make_batch
+
     rx = read_prescription(args.prescription)
     lot = catalog.formulation(rx.formulation)
     profile = catalog.printer_profile(args.printer)

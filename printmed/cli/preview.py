@@ -9,13 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gcode.mesh_io import check_mesh, read_mesh_file
-from gcode.settings import settings_for
-from gcode.slice import slice_part
-from printmed import catalog, pictures
+from printmed import catalog
 from printmed.errors import InputError
-from printmed.intake import read_prescription
-from printmed.manufacture import plan_tablet
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -47,6 +42,14 @@ def _layer_numbers(spec: str, count: int) -> list[int]:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported when run, so that `printmed preview --help` does not load the slicer and Matplotlib.
+    from gcode.mesh_io import check_mesh, read_mesh_file
+    from gcode.settings import settings_for
+    from gcode.slice import slice_part
+    from printmed import pictures
+    from printmed.intake import read_prescription
+    from printmed.manufacture import plan_tablet
+
     profile = catalog.printer_profile(args.printer)
     if args.source.suffix.lower() in (".stl", ".3mf"):
         part = read_mesh_file(args.source, max_bytes=int(profile.max_file_mb * 1024 * 1024))

@@ -4,7 +4,19 @@ Native JSON (`dosing.parse_prescription`), FHIR R4 MedicationRequest (`fhir_orde
 files (`files`) and the technician's form (`form`). Imports dosing and master data, no service.
 """
 
-from printmed.intake.fhir_order import is_fhir, prescription_from_fhir
-from printmed.intake.files import read_json_file, read_prescription
+from typing import TYPE_CHECKING
 
-__all__ = ["is_fhir", "prescription_from_fhir", "read_json_file", "read_prescription"]
+from printmed.lazy_exports import lazy_exports
+
+# Re-exported lazily: reading a native JSON file must not load fhir.resources' models.
+if TYPE_CHECKING:
+    from printmed.intake.fhir_order import is_fhir as is_fhir
+    from printmed.intake.fhir_order import prescription_from_fhir as prescription_from_fhir
+    from printmed.intake.files import read_json_file as read_json_file
+    from printmed.intake.files import read_prescription as read_prescription
+
+_EXPORTS = {
+    "printmed.intake.fhir_order": ("is_fhir", "prescription_from_fhir"),
+    "printmed.intake.files": ("read_json_file", "read_prescription"),
+}
+__getattr__, __dir__, __all__ = lazy_exports(globals(), _EXPORTS)

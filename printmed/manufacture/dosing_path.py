@@ -1,0 +1,19 @@
+"""The dose alone: a prescription's lot from the catalog and its dose with the calculation trail.
+
+Arithmetic only (no design, slicer or G-code), so `printmed dose` loads none of them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from dosing.calculate import Dose, calculate
+from dosing.formulation import Formulation
+from dosing.prescription import Prescription
+from printmed import catalog
+
+
+def dose_for(rx: Prescription, on: dt.date | None = None) -> tuple[Formulation, Dose]:
+    """The prescription's lot and its dose (with the calculation trail)."""
+    lot = catalog.formulation(rx.formulation)
+    return lot, calculate(rx, lot, on=on)
