@@ -111,9 +111,7 @@ def run_simulator(program: GcodeProgram, baud: int, window: bool, pct: float) ->
         elapsed_s = time.perf_counter() - started
         sim = printer.firmware_side
         assert sim is not None
-        until = time.monotonic() + 5
-        while len(sim.executed) < len(program) + FIRST_N - 1 and time.monotonic() < until:
-            time.sleep(0.01)
+        sim.wait_until_idle(5.0)  # an ok means "queued": let the queue run out
         ran = [c for n, c in sim.executed if n >= FIRST_N]
         exact = ran == list(program.commands) and sim.overruns == 0
     finally:

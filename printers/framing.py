@@ -1,6 +1,7 @@
 """Marlin line framing: `N<n> <command>*<xor>` out, comment stripping, and what a line does.
 
-Pure functions on text; the checksum is the XOR of every byte before the `*`.
+Pure functions on text; the checksum is the XOR of every byte before the `*`. A program's
+commands are encoded once (`encode_command`), so framing a line costs only its number.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import re
 
 _MOVE = re.compile(r"^G[0-3](?:\s|$|[A-Z])")
 _E_WORD = re.compile(r"(?:^|\s)E-?[0-9.]")
-_CODE = re.compile(r"^([GMT])(\d+)")
+_CODE = re.compile(r"([GMTgmt])(\d+)")
 
 # Commands that legitimately hold the `ok` for a long time, and the most they may take (s).
 LONG_COMMAND_LIMIT_S: dict[str, float] = {
@@ -32,10 +33,22 @@ def checksum(text: bytes) -> int:
     return value
 
 
+def encode_command(command: str) -> tuple[bytes, int]:
+    """The command's ASCII bytes and their XOR: the part of a frame that is the same for
+    every line number it may be sent as."""
+    body = command.encode("ascii", errors="replace")
+    return body, checksum(body)
+
+
+def frame_encoded(line_number: int, body: bytes, body_xor: int) -> bytes:
+    """The frame of an `encode_command` result as line `line_number`, newline included."""
+    head = b"N%d " % line_number
+    return b"%s%s*%d\n" % (head, body, checksum(head) ^ body_xor)
+
+
 def frame(line_number: int, command: str) -> bytes:
     """The bytes to send for `command` as line `line_number`, newline included."""
-    body = f"N{line_number} {command}".encode("ascii", errors="replace")
-    return body + b"*" + str(checksum(body)).encode("ascii") + b"\n"
+    return frame_encoded(line_number, *encode_command(command))
 
 
 def clean(raw: str) -> str:
@@ -49,8 +62,8 @@ def clean(raw: str) -> str:
 
 def code_of(command: str) -> str:
     """The G/M/T code of a command, upper-case (`g1 x2` → `G1`), or '' when there is none."""
-    match = _CODE.match(command.upper())
-    return f"{match.group(1)}{int(match.group(2))}" if match else ""
+    match = _CODE.match(command)
+    return f"{match.group(1).upper()}{int(match.group(2))}" if match else ""
 
 
 def carries_extrusion(command: str) -> bool:

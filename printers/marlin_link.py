@@ -23,7 +23,7 @@ from printers.errors import (
     PrinterTimeout,
 )
 from printers.firmware import FirmwareInfo
-from printers.framing import LONG_COMMAND_LIMIT_S, code_of, dwell_s, frame
+from printers.framing import LONG_COMMAND_LIMIT_S, code_of, dwell_s, frame, frame_encoded
 from printers.interface import StreamProgressListener, StreamReport, StreamState
 from printers.job_run import JobRun
 from printers.program import GcodeProgram
@@ -44,6 +44,7 @@ from printers.transport import LinkLost, Transport
 CANCEL_SCRIPT = ("M104 S0", "M140 S0")
 HEATING_WAITS = frozenset({"M109", "M190", "M191", "M303"})
 BUSY_LIMIT_S = 300.0  # the longest a printer saying "busy" is believed for an ordinary line
+IDLE_WAKE_S = 0.05  # the reader looks at its state at least this often (closing, handshake)
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class LinkSettings:
     progress_interval_s: float = 0.25
 
 
-@dataclass
+@dataclass(slots=True)
 class _Outgoing:
     """A command waiting to be numbered and sent: a program line or one of the host's own."""
 
@@ -70,9 +71,19 @@ class _Outgoing:
     job: JobRun | None = None
     done: threading.Event | None = None
     output: list[str] = field(default_factory=list)
+    code: str = ""  # its G/M code, for the time its ok may take
+
+    def __post_init__(self) -> None:
+        self.code = code_of(self.command)
+
+    def frame(self, number: int) -> bytes:
+        if self.job is not None and self.job_index is not None:
+            # the program's commands are encoded once; only the number is framed here
+            return frame_encoded(number, *self.job.program.encoded[self.job_index])
+        return frame(number, self.command)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Sent:
     number: int
     frame: bytes
@@ -104,6 +115,7 @@ class MarlinLink:
         self._stale_for = -1
         self._retransmit: collections.deque[_Sent] = collections.deque()
         self._host_queue: collections.deque[_Outgoing] = collections.deque()
+        self._peeked: _Sent | None = None  # the next new line, framed once for window and send
         self._ignore_plain_oks = 0
         self._advanced = False
         self._slots = 1
@@ -159,6 +171,7 @@ class MarlinLink:
             self._job.temperatures = self._temperatures
             if not len(program):
                 self._job.finish(StreamState.COMPLETED, "")
+            self._pump()
 
     def wait(self, timeout_s: float | None = None) -> StreamReport | None:
         job = self._job
@@ -179,6 +192,7 @@ class MarlinLink:
             job = self._active_job()
             if job:
                 job.set_running(True)
+                self._pump()
 
     def cancel(self) -> None:
         with self._lock:
@@ -189,6 +203,7 @@ class MarlinLink:
                 )
                 self._host_queue.extend(_Outgoing(c) for c in CANCEL_SCRIPT)
                 job.finish(StreamState.CANCELLED, "cancelled by the user")
+                self._pump()
 
     def emergency_stop(self) -> None:
         """M112 goes out now, ahead of everything queued (Marlin's emergency parser)."""
@@ -285,6 +300,7 @@ class MarlinLink:
         self._bytes_in_flight = 0
         self._ignore_plain_oks = 0
         self._next_number = 1
+        self._peeked = None
         self._query = None
 
     def _require_connected(self) -> None:
@@ -297,34 +313,53 @@ class MarlinLink:
     # ----------------------------------------------------------------- the link thread
 
     def _run(self) -> None:
+        # Wakes for replies (all that arrived, in one read) or for the next deadline; work
+        # handed over by other threads (start, resume, cancel, requests) is sent by them.
         pending = b""
+        wait_s = IDLE_WAKE_S
         while not self._closing:
             try:
-                chunk = self.transport.read(0.02)
+                chunk = self.transport.read(wait_s)
             except LinkLost as exc:
                 with self._lock:
                     self._lose(f"port vanished ({exc})")
                 return
-            if chunk:
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                with self._lock:
+            with self._lock:
+                if chunk:
+                    pending += chunk
+                    *lines, pending = pending.split(b"\n")
                     for raw in lines:
                         self._receive(raw)
-            with self._lock:
                 if self._closing:
                     return
-                self._check_deadlines(time.monotonic())
+                now = time.monotonic()
+                self._check_deadlines(now)
                 self._pump()
+                wait_s = self._until_next_deadline(now)
+
+    def _until_next_deadline(self, now: float) -> float:
+        """Seconds until the link must act without a reply (ack or probe timeout, M105 poll);
+        the same conditions as `_check_deadlines` and `_maybe_poll`, so it never spins."""
+        due = now + IDLE_WAKE_S
+        if self._connected and not self._handshaking:
+            waiting = bool(self._in_flight or self._stale)
+            if self._query is not None:
+                due = min(due, self._query_deadline)
+            elif self._deadline is not None and waiting:
+                due = min(due, self._deadline)
+            if not (self._autoreport or waiting or self._query is not None):
+                due = min(due, self._last_poll + self.settings.temperature_interval_s)
+        return min(max(due - now, 0.0), IDLE_WAKE_S) + 0.001
 
     def _receive(self, raw: bytes) -> None:
         text = raw.decode("ascii", errors="replace").strip("\r\x00 ")
         if not text:
             return
-        printable = sum(32 <= ord(c) < 127 for c in text)
-        if printable < 0.8 * len(text):
-            self._garbled_bytes += len(raw)
-            return
+        if not (text.isascii() and text.isprintable()):
+            printable = sum(32 <= ord(c) < 127 for c in text)
+            if printable < 0.8 * len(text):
+                self._garbled_bytes += len(raw)
+                return
         self.log.append(text)
         reply = parse(text)
         if isinstance(reply, Ok):
@@ -340,7 +375,7 @@ class MarlinLink:
         elif isinstance(reply, TemperatureReport):
             self._record_temperatures(reply.temperatures)
             head = self._in_flight[0] if self._in_flight else None
-            if head and code_of(head.item.command) in HEATING_WAITS:
+            if head and head.item.code in HEATING_WAITS:
                 self._extend_deadline()  # M109/M190 report the heaters while they wait
         elif isinstance(reply, Start):
             if self._connected or self._active_job():
@@ -450,49 +485,56 @@ class MarlinLink:
         if self._closing or self._query is not None:
             return
         while True:
-            nxt = self._next_to_send()
-            if nxt is None or not self._window_allows(len(nxt.frame)):
+            sent = self._next_to_send()
+            if sent is None or not self._window_allows(len(sent.frame)):
                 break
-            source = self._take_next()
-            self._write(source)
+            self._take_next(sent)
+            self._write(sent)
         self._maybe_poll()
 
     def _next_to_send(self) -> _Sent | None:
+        """The line that goes out next, framed once however often the window refuses it."""
         if self._retransmit:
             return self._retransmit[0]
-        item = self._peek_new()
-        if item is None:
-            return None
-        return _Sent(self._next_number, frame(self._next_number, item.command), item)
-
-    def _peek_new(self) -> _Outgoing | None:
+        peeked = self._peeked
         if self._host_queue:
-            return self._host_queue[0]
-        job = self._job
-        if job and self._connected and job.feeding:
-            index = job.next_index
-            return _Outgoing(job.program.commands[index], job_index=index, job=job)
-        return None
-
-    def _take_next(self) -> _Sent:
-        if self._retransmit:
-            sent = self._retransmit.popleft()
-            if sent.item.job is not None:
-                sent.item.job.report.transmissions += 1
-            return sent
-        if self._host_queue:
-            item = self._host_queue.popleft()
+            item = self._host_queue[0]
+            if peeked is None or peeked.item is not item or peeked.number != self._next_number:
+                peeked = _Sent(self._next_number, item.frame(self._next_number), item)
         else:
             job = self._job
-            assert job is not None
-            index = job.take_next()
-            item = _Outgoing(job.program.commands[index], job_index=index, job=job)
-        sent = _Sent(self._next_number, frame(self._next_number, item.command), item)
+            if not (job and self._connected and job.feeding):
+                return None
+            index = job.next_index
+            if (
+                peeked is None
+                or peeked.item.job is not job
+                or peeked.item.job_index != index
+                or peeked.number != self._next_number
+            ):
+                item = _Outgoing(job.program.commands[index], job_index=index, job=job)
+                peeked = _Sent(self._next_number, item.frame(self._next_number), item)
+        self._peeked = peeked
+        return peeked
+
+    def _take_next(self, sent: _Sent) -> None:
+        """Count `sent` (what `_next_to_send` returned) as going out now."""
+        if self._retransmit and sent is self._retransmit[0]:
+            self._retransmit.popleft()
+            if sent.item.job is not None:
+                sent.item.job.report.transmissions += 1
+            return
+        self._peeked = None
+        if self._host_queue and sent.item is self._host_queue[0]:
+            self._host_queue.popleft()
+        else:
+            job = sent.item.job
+            assert job is not None and job.next_index == sent.item.job_index
+            job.take_next()
         self._next_number += 1
         self._history[sent.number] = sent
-        while len(self._history) > self.settings.history_lines:
+        if len(self._history) > self.settings.history_lines:
             self._history.popitem(last=False)
-        return sent
 
     def _window_allows(self, frame_bytes: int) -> bool:
         lines = len(self._in_flight) + len(self._stale)
@@ -541,24 +583,24 @@ class MarlinLink:
 
     def _deadline_for(self, sent: _Sent) -> float:
         # long commands get more time, and every busy or heater line extends it
-        long_command = code_of(sent.item.command) in LONG_COMMAND_LIMIT_S
+        long_command = sent.item.code in LONG_COMMAND_LIMIT_S
         timeout_s = self.settings.ack_timeout_s * (4 if long_command else 1)
-        return time.monotonic() + timeout_s + dwell_s(sent.item.command)
+        return time.monotonic() + timeout_s + _dwell_s(sent.item)
 
     def _may_still_be_running(self, now: float) -> bool:
         """True while the oldest line is a long command within its limit (M109 may be silent)."""
         if not self._in_flight:
             return False
         head = self._in_flight[0]
-        limit_s = LONG_COMMAND_LIMIT_S.get(code_of(head.item.command), 0.0)
-        return now < head.sent_at + limit_s + dwell_s(head.item.command)
+        limit_s = LONG_COMMAND_LIMIT_S.get(head.item.code, 0.0)
+        return now < head.sent_at + limit_s + _dwell_s(head.item)
 
     def _extend_deadline(self) -> None:
         """A sign of life: wait longer for the oldest line, but never past its hard limit."""
         if self._in_flight:
             head = self._in_flight[0]
-            limit_s = LONG_COMMAND_LIMIT_S.get(code_of(head.item.command), BUSY_LIMIT_S)
-            hard_limit = head.sent_at + limit_s + dwell_s(head.item.command)
+            limit_s = LONG_COMMAND_LIMIT_S.get(head.item.code, BUSY_LIMIT_S)
+            hard_limit = head.sent_at + limit_s + _dwell_s(head.item)
             extended = min(self._deadline_for(head), hard_limit)
             self._deadline = max(self._deadline or 0.0, extended)
 
@@ -610,3 +652,7 @@ class MarlinLink:
         self._temperatures = temps
         if self._job:
             self._job.record_temperatures(temps)
+
+
+def _dwell_s(item: _Outgoing) -> float:
+    return dwell_s(item.command) if item.code == "G4" else 0.0

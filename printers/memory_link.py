@@ -13,8 +13,8 @@ import time
 from printers.transport import LinkLost
 
 
-class _Direction:
-    """One direction of the cable: bytes with the time each becomes readable."""
+class Wire:
+    """One direction of a cable: bytes, each chunk readable once it has crossed the wire."""
 
     def __init__(self, baud: int | None) -> None:
         self._seconds_per_byte = 10.0 / baud if baud else 0.0
@@ -32,22 +32,26 @@ class _Direction:
             self._chunks.append((self._wire_free_at, data))
             self._cond.notify_all()
 
+    def take_due(self) -> tuple[bytes, float | None]:
+        """What has crossed by now, and when the next chunk will have (None: nothing more)."""
+        with self._cond:
+            if self.closed and not self._chunks:
+                raise LinkLost("cable unplugged")
+            now = time.monotonic()
+            out = bytearray()
+            while self._chunks and self._chunks[0][0] <= now:
+                out += self._chunks.popleft()[1]
+            return bytes(out), (self._chunks[0][0] if self._chunks else None)
+
     def get(self, timeout_s: float) -> bytes:
         deadline = time.monotonic() + timeout_s
         with self._cond:
             while True:
-                if self.closed and not self._chunks:
-                    raise LinkLost("cable unplugged")
+                data, next_due = self.take_due()
                 now = time.monotonic()
-                if self._chunks and self._chunks[0][0] <= now:
-                    out = bytearray()
-                    while self._chunks and self._chunks[0][0] <= now:
-                        out += self._chunks.popleft()[1]
-                    return bytes(out)
-                wake = deadline if not self._chunks else min(deadline, self._chunks[0][0])
-                if now >= deadline:
-                    return b""
-                self._cond.wait(max(wake - now, 0.0))
+                if data or now >= deadline:
+                    return data
+                self._cond.wait(min(deadline, next_due or deadline) - now)
 
     def close(self) -> None:
         with self._cond:
@@ -59,7 +63,7 @@ class _Direction:
 class CableEnd:
     """One end of a `MemoryCable`: a `Transport` (read what the other end wrote, write to it)."""
 
-    def __init__(self, name: str, inbound: _Direction, outbound: _Direction) -> None:
+    def __init__(self, name: str, inbound: Wire, outbound: Wire) -> None:
         self.name = name
         self._in = inbound
         self._out = outbound
@@ -79,7 +83,7 @@ class MemoryCable:
     """A cable with a `host` end and a `device` end; `unplug()` makes both ends fail."""
 
     def __init__(self, baud: int | None = None, name: str = "sim") -> None:
-        to_device, to_host = _Direction(baud), _Direction(baud)
+        to_device, to_host = Wire(baud), Wire(baud)
         self.host = CableEnd(name, inbound=to_host, outbound=to_device)
         self.device = CableEnd(name, inbound=to_device, outbound=to_host)
 

@@ -5,12 +5,13 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from printers.errors import ProgramRefused
-from printers.framing import carries_extrusion, clean
+from printers.framing import carries_extrusion, clean, encode_command
 
 _LAYER_COMMENT = re.compile(r";\s*(LAYER:|LAYER_CHANGE|layer\s+\d)", re.IGNORECASE)
 _Z_WORD = re.compile(r"(?:^|\s)Z(-?[0-9.]+)")
@@ -39,6 +40,11 @@ class GcodeProgram:
 
     def __len__(self) -> int:
         return len(self.commands)
+
+    @functools.cached_property
+    def encoded(self) -> tuple[tuple[bytes, int], ...]:
+        """Each command's ASCII bytes and their XOR, computed once for every link that sends it."""
+        return tuple(map(encode_command, self.commands))
 
     @classmethod
     def from_text(cls, text: str, name: str = "program") -> GcodeProgram:

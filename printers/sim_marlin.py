@@ -2,9 +2,11 @@
 
 It checks line numbers and checksums, holds a 128-byte receive buffer (an overrun loses the
 line, as on the real board), a command queue of 4 slots, a planner of a few moves that take
-time at `speed_factor`, heaters that warm up over time, ADVANCED_OK and M155 autoreport,
-and injectable `Faults` at chosen line numbers. `executed` lists every numbered command it
-ran, in order, so a test can tell whether a line was lost or doubled.
+time at `speed_factor` (kept as the times they end, so no thread steps them), heaters that
+warm up over time, ADVANCED_OK and M155 autoreport, and injectable `Faults` at chosen line
+numbers. Any `Transport` can be its port (a `MemoryCable` end, a pty). `executed` lists
+every numbered command it ran, in order, so a test can tell whether a line was lost or
+doubled.
 
     cable = MemoryCable(baud=250000)
     sim = SimulatedMarlin(cable.device, speed_factor=50.0, faults=Faults(drop_ok={12}))
@@ -22,8 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from printers.framing import checksum, code_of
-from printers.memory_link import CableEnd
-from printers.transport import LinkLost
+from printers.transport import LinkLost, Transport
 
 _WORD = re.compile(r"([A-Z])(-?\d+(?:\.\d*)?)")
 
@@ -52,7 +53,7 @@ class SimulatedMarlin:
 
     def __init__(
         self,
-        port: CableEnd,
+        port: Transport,
         *,
         speed_factor: float = 1.0,
         faults: Faults | None = None,
@@ -64,8 +65,10 @@ class SimulatedMarlin:
         heat_rate_c_per_s: float = 8.0,
         busy_interval_s: float = 1.0,
         boot_banner: bool = True,
+        machine_type: str = "printmed-sim",
     ) -> None:
         self.port = port
+        self.machine_type = machine_type  # what M115 reports: the profile it stands in for
         self.speed_factor = speed_factor
         self.faults = faults or Faults()
         self.advanced_ok = advanced_ok
@@ -84,7 +87,7 @@ class SimulatedMarlin:
         self._rx: collections.deque[bytes] = collections.deque()
         self._rx_bytes = 0
         self._queue: collections.deque[tuple[int | None, str]] = collections.deque()
-        self._planner: collections.deque[float] = collections.deque()
+        self._planner: collections.deque[float] = collections.deque()  # when each move ends
         self._last_n = 0
         self._seen_faults: set[tuple[str, int]] = set()
         self._position = {"X": 0.0, "Y": 0.0, "Z": 0.0, "E": 0.0}
@@ -99,7 +102,7 @@ class SimulatedMarlin:
 
     def start(self) -> None:
         self._running = True
-        for target in (self._receive_loop, self._main_loop, self._stepper_loop, self._report_loop):
+        for target in (self._receive_loop, self._main_loop, self._report_loop):
             thread = threading.Thread(target=target, name=f"sim-marlin{target.__name__}")
             thread.daemon = True
             thread.start()
@@ -115,6 +118,12 @@ class SimulatedMarlin:
         for thread in self._threads:
             if thread is not threading.current_thread():
                 thread.join(timeout=2)
+
+    def wait_until_idle(self, timeout_s: float) -> bool:
+        """True once every line received has run (an `ok` only means "queued"); False if
+        `timeout_s` passed first."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not (self._rx or self._queue), timeout_s)
 
     def _say(self, *lines: str) -> None:
         try:
@@ -218,6 +227,7 @@ class SimulatedMarlin:
                 with self._cond:
                     if self._queue and self._queue[0] is item:
                         self._queue.popleft()
+                        self._cond.notify_all()  # for wait_until_idle
                 if reply_ok and not self.killed:
                     self._ok(number)
 
@@ -260,7 +270,7 @@ class SimulatedMarlin:
             return
         text = "ok"
         if self.advanced_ok:
-            planner_free = self.planner_slots - len(self._planner)
+            planner_free = self.planner_slots - self._moves_planned()
             buffer_free = self.command_slots - max(0, len(self._queue) - 1)
             text = f"ok N{self._last_n} P{planner_free} B{buffer_free}"
         self._say(text + extra)
@@ -308,7 +318,7 @@ class SimulatedMarlin:
         elif code == "M115":
             self._say(
                 "FIRMWARE_NAME:Marlin 2.1.2 (printmed simulator) PROTOCOL_VERSION:1.0"
-                " MACHINE_TYPE:printmed-sim EXTRUDER_COUNT:1",
+                f" MACHINE_TYPE:{self.machine_type} EXTRUDER_COUNT:1",
                 f"Cap:AUTOREPORT_TEMP:{int(self.autoreport_temp)}",
                 "Cap:EMERGENCY_PARSER:1",
                 "Cap:HOST_ACTION_COMMANDS:1",
@@ -336,19 +346,29 @@ class SimulatedMarlin:
         )
         duration_s = distance_mm / (self._feed_mm_min / 60.0) / self.speed_factor
         with self._cond:
-            self._wait_while(lambda: len(self._planner) >= self.planner_slots)
-            self._planner.append(duration_s)
-            self._cond.notify_all()
+            self._wait_while(lambda: self._moves_planned() >= self.planner_slots)
+            starts_at = max(time.monotonic(), self._planner[-1] if self._planner else 0.0)
+            self._planner.append(starts_at + duration_s)
+
+    def _moves_planned(self) -> int:
+        """Moves in the planner not yet finished (holding _cond)."""
+        now = time.monotonic()
+        while self._planner and self._planner[0] <= now:
+            self._planner.popleft()
+        return len(self._planner)
 
     def _wait_planner_empty(self) -> None:
         with self._cond:
-            self._wait_while(lambda: bool(self._planner))
+            self._wait_while(lambda: self._moves_planned() > 0)
 
     def _wait_while(self, blocked: Callable[[], bool]) -> None:
-        """Wait (holding _cond) while `blocked()`, saying busy as Marlin's host keepalive does."""
+        """Wait (holding _cond) while `blocked()`, saying busy as Marlin's host keepalive does;
+        a planned move ending is a time, not an event, so wake for the first one due."""
         last_busy = time.monotonic()
         while self._running and not self.killed and blocked():
-            self._cond.wait(0.05)
+            now = time.monotonic()
+            first_end = self._planner[0] - now if self._planner else 0.05
+            self._cond.wait(min(max(first_end, 0.0), 0.05))
             if time.monotonic() - last_busy >= self.busy_interval_s:
                 last_busy = time.monotonic()
                 self._say("echo:busy: processing")
@@ -371,20 +391,7 @@ class SimulatedMarlin:
                 last_report = time.monotonic()
                 self._say(" " + self._temperature_text() + " W:?")
 
-    # ----------------------------------------------------------------- the machine moving
-
-    def _stepper_loop(self) -> None:
-        while self._running:
-            with self._cond:
-                while self._running and not self._planner:
-                    self._cond.wait(0.1)
-                duration_s = self._planner[0] if self._planner else 0.0
-            if duration_s > 0:
-                time.sleep(duration_s)
-            with self._cond:
-                if self._planner:
-                    self._planner.popleft()
-                self._cond.notify_all()
+    # ----------------------------------------------------------------- heaters and reports
 
     def _report_loop(self) -> None:
         last_report = time.monotonic()

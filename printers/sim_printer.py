@@ -3,7 +3,8 @@
 `SimPrinter()` is the embedded default (`make run`, the job service): a SimulatedMarlin on the
 other end of a MemoryCable, driven by the very same MarlinLink as a USB printer. Options:
 `speed_factor` (moves and heating that many times faster), `baud` (emulate wire time; None
-for none), `faults` (see `printers.sim_marlin.Faults`) and the firmware's `advanced_ok`.
+for none), `faults` (see `printers.sim_marlin.Faults`), the firmware's `advanced_ok`, and the
+`machine_type` its M115 reports (the printer profile it stands in for).
 """
 
 from __future__ import annotations
@@ -31,8 +32,10 @@ class SimPrinter(SerialPrinter):
         advanced_ok: bool = True,
         autoreport_temp: bool = True,
         settings: LinkSettings | None = None,
+        machine_type: str = "printmed-sim",
     ) -> None:
         self._cable_baud = baud
+        self._machine_type = machine_type
         self._speed_factor = speed_factor
         self._faults = faults
         self._advanced_ok = advanced_ok
@@ -51,6 +54,7 @@ class SimPrinter(SerialPrinter):
             faults=self._faults,
             advanced_ok=self._advanced_ok,
             autoreport_temp=self._autoreport_temp,
+            machine_type=self._machine_type,
         )
         self.firmware_side.start()
         self._transport = self.cable.host

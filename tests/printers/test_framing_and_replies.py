@@ -9,7 +9,14 @@ from hypothesis import strategies as st
 from printers import registry
 from printers.errors import UnknownBackend
 from printers.firmware import FirmwareInfo
-from printers.framing import carries_extrusion, checksum, clean, frame
+from printers.framing import (
+    carries_extrusion,
+    checksum,
+    clean,
+    encode_command,
+    frame,
+    frame_encoded,
+)
 from printers.program import GcodeProgram
 from printers.replies import (
     Action,
@@ -36,6 +43,17 @@ def test_a_framed_line_checks_out_as_the_firmware_computes_it(number, command):
     body, _, rest = frame(number, command).rstrip(b"\n").rpartition(b"*")
     assert int(rest) == checksum(body)
     assert body.startswith(f"N{number} ".encode())
+
+
+@given(st.integers(0, 10**7), st.text(max_size=60))
+def test_a_command_encoded_once_frames_to_the_same_bytes_under_any_line_number(number, command):
+    assert frame_encoded(number, *encode_command(command)) == frame(number, command)
+
+
+def test_a_program_encodes_each_command_once_with_its_xor():
+    program = GcodeProgram.from_text("G1 X1 E0.5\nM104 S0 ; off\n")
+    assert program.encoded == ((b"G1 X1 E0.5", checksum(b"G1 X1 E0.5")), (b"M104 S0", 59))
+    assert program.encoded is program.encoded  # computed once, shared by every link
 
 
 def test_clean_drops_comments_blank_and_an_existing_frame():

@@ -15,7 +15,7 @@ import pytest
 from printers.errors import GarbledReplies, PortBusy, PortUnavailable, PrinterTimeout
 from printers.marlin_link import LinkSettings
 from printers.serial_printer import SerialPrinter
-from printers.transport import SerialTransport
+from printers.transport import LinkLost, SerialTransport
 
 pytestmark = pytest.mark.timeout(120)  # a hang must fail fast, not eat the suite
 
@@ -76,3 +76,30 @@ def test_garbage_replies_point_at_the_baud_rate(pty_port):
         thread.join()
     assert caught.value.field == "baud" and caught.value.value == 115200
     assert "wrong baud rate" in str(caught.value)
+
+
+def test_a_port_whose_other_end_closes_reads_as_a_lost_link():
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    port = SerialTransport(os.ttyname(slave), 250000)
+    os.close(slave)  # only the port holds this end now, as with a USB device
+    try:
+        os.write(master, b"ok N1 P15 B4\nok N2 P15 B4\n")
+        assert port.read(1.0) == b"ok N1 P15 B4\nok N2 P15 B4\n"  # all of it, in one read
+        os.close(master)
+        with pytest.raises(LinkLost):
+            port.read(1.0)
+    finally:
+        port.close()
+
+
+def test_a_port_that_takes_no_more_bytes_fails_the_write_after_its_timeout(pty_port):
+    # nobody reads the other end: the pty's buffer fills and the write must not hang
+    _, path = pty_port
+    port = SerialTransport(path, 250000, write_timeout_s=0.2)
+    try:
+        with pytest.raises(LinkLost, match=r"timed out after 0\.2 s"):
+            for _ in range(10_000):
+                port.write(b"N1 G1 X10.000 Y20.000 E0.01234*99\n")
+    finally:
+        port.close()
