@@ -35,6 +35,11 @@ class FirmwareInfo:
                 fields.update((k, v.strip()) for k, v in _FIELD.findall(text))
         return cls(fields.get("FIRMWARE_NAME", "unknown"), fields, capabilities)
 
+    @property
+    def machine_type(self) -> str:
+        """The machine the firmware says it drives (M115 `MACHINE_TYPE`), "" when not said."""
+        return self.fields.get("MACHINE_TYPE", "")
+
     def has(self, capability: str) -> bool:
         return self.capabilities.get(capability.upper(), False)
 

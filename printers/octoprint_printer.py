@@ -3,6 +3,8 @@
 Upload, then select, then start, as three calls: octorest 0.4's upload(select=True,
 print=True) sends its form fields as JSON beside the file, so OctoPrint ignores them.
 Progress is polled from /api/job; OctoPrint streams and acknowledges the lines itself.
+Its identity is OctoPrint's: the model of the printer profile it is connected with, and the
+firmware name OctoPrint read from the printer's M115 (/api/system/info).
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from printers.replies import Temperatures
 
 @register("octoprint")
 class OctoPrintPrinter(Printer):
-    """A printer behind OctoPrint at `url` with `api_key`; `serial_port` for its own connect."""
+    """A printer behind OctoPrint at `url` with `api_key`; `serial_port`, `baud` and
+    `printer_profile` (an OctoPrint profile id) for the connection it makes when offline."""
 
     def __init__(
         self,
@@ -44,6 +47,7 @@ class OctoPrintPrinter(Printer):
         baud: int | None = None,
         poll_interval_s: float = 0.5,
         connect_timeout_s: float = 30.0,
+        printer_profile: str | None = None,
     ) -> None:
         self.url = url
         self.api_key = api_key
@@ -51,6 +55,7 @@ class OctoPrintPrinter(Printer):
         self.baud = baud
         self.poll_interval_s = poll_interval_s
         self.connect_timeout_s = connect_timeout_s
+        self.printer_profile = printer_profile
         self._client: OctoRest | None = None
         self._firmware: FirmwareInfo | None = None
         self._report: StreamReport | None = None
@@ -73,7 +78,11 @@ class OctoPrintPrinter(Printer):
             raise OctoPrintRefused("api_key", "…" + self.api_key[-4:], "was refused") from None
         self._client = client
         if self._call(client.state).startswith(("Offline", "Closed", "Error")):
-            self._call(lambda: client.connect(port=self.serial_port, baudrate=self.baud))
+            self._call(
+                lambda: client.connect(
+                    port=self.serial_port, baudrate=self.baud, printer_profile=self.printer_profile
+                )
+            )
         until = time.monotonic() + self.connect_timeout_s
         while not self._call(client.state).startswith("Operational"):
             if time.monotonic() > until:
@@ -85,12 +94,33 @@ class OctoPrintPrinter(Printer):
                 )
             time.sleep(0.2)
         version: dict[str, Any] = getattr(client, "version", {}) or {}
-        port = self._call(client.connection_info)["current"].get("port")
+        current = self._call(client.connection_info)["current"]
+        port, profile_id = current.get("port"), str(current.get("printerProfile") or "")
+        profile = self._call(lambda: client.printer_profile(profile_id or None))
         self._firmware = FirmwareInfo(
             f"OctoPrint {version.get('server', '?')} on {port}",
-            {"SERVER": str(version.get("server", "")), "PORT": str(port)},
+            {
+                "SERVER": str(version.get("server", "")),
+                "PORT": str(port),
+                "PRINTER_PROFILE": profile_id,
+                "MACHINE_TYPE": str(profile.get("model") or ""),
+                "FIRMWARE_NAME": self._firmware_name(client, until),
+            },
         )
         return self._firmware
+
+    def _firmware_name(self, client: OctoRest, until: float) -> str:
+        """The firmware name OctoPrint read from M115 ("" if it has none by `until`, or this
+        key may not read the system information)."""
+        while True:
+            try:
+                info = client._get("/api/system/info").get("systeminfo", {})
+            except (RuntimeError, requests.RequestException):
+                return ""
+            name = str(info.get("printer.firmware") or "")
+            if name or time.monotonic() > until:
+                return name
+            time.sleep(0.2)
 
     @property
     def client(self) -> OctoRest:

@@ -42,7 +42,8 @@ def record_gated_batch(
     batch_prefix: str = "PM",
 ) -> Batch:
     """Record a batch that passed the gate as a draft and its verification, in the caller's
-    transaction."""
+    transaction; the verification gates the stored G-code again itself (the figures `gated`
+    carries are not taken)."""
     batch = create_batch(
         session,
         actor,
@@ -58,9 +59,7 @@ def record_gated_batch(
         actor,
         dose=gated.dose.to_dict(),
         design=gated.design.to_dict(),
-        gate=gated.gate_record(),
         gcode_text=gated.gcode,
-        gcode_sha256=gated.sha256,
         parameters=gated.process_parameters(),
     )
     return batch

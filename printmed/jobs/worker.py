@@ -1,8 +1,11 @@
 """The worker of one printer: takes its queued jobs, streams them, records how each print went.
 
-Before the first line goes out the claim (state printing, worker, firmware identity) is
-committed; during the print the acknowledged lines and temperatures are saved every
-`progress_interval_s`, so that after a crash `recover` can say where the printer stopped.
+Before the first line goes out the claim (state printing, worker, firmware identity, checked
+against the profile the G-code was written for) is committed and the stored G-code is gated
+again (`service.program_to_print`); during the print the acknowledged lines and temperatures
+are saved every `progress_interval_s`, so that after a crash `recover` can say where the
+printer stopped. A printer that is not who the batch needs claims nothing more until it is
+connected again.
 """
 
 from __future__ import annotations
@@ -16,16 +19,20 @@ import threading
 import time
 from typing import Any
 
+from dosing.errors import DosingError
+from gcode.errors import GcodeError
 from printers.errors import PrinterError
 from printers.firmware import FirmwareInfo
 from printers.interface import Printer, StreamProgress, StreamReport, StreamState
 from printers.program import GcodeProgram
 from printers.replies import Temperatures
 from printmed import audit
+from printmed.errors import InputError
 from printmed.jobs import service
 from printmed.jobs.states import BatchState
+from printmed.jobs.stored_gate import warm_up_reader
 from printmed.store import Store
-from printmed.store.models import Batch, PrintProgress, StoredGcode
+from printmed.store.models import Batch, PrintProgress
 
 TEMPERATURE_SAMPLE_S = 1.0
 log = logging.getLogger("printmed.worker")
@@ -80,6 +87,7 @@ class PrinterWorker:
         self.poll_s = poll_s
         self.progress_interval_s = progress_interval_s
         self.firmware: FirmwareInfo | None = None
+        self.refused: service.PrinterIdentityMismatch | None = None
         self._saved_at = 0.0
         self._sampled_at = 0.0
         self._temperatures: list[list[Any]] = []
@@ -91,6 +99,10 @@ class PrinterWorker:
 
     def connect(self) -> FirmwareInfo:
         self.firmware = self.printer.connect()
+        self.refused = None
+        # The re-gate before each print reads with compiled code: load it now, while the printer
+        # is idle, rather than between a claim and the first line streamed.
+        warm_up_reader()
         return self.firmware
 
     def run_once(self) -> str | None:
@@ -101,27 +113,40 @@ class PrinterWorker:
             # Halted (M112), reset or unplugged since: someone must look at the printer before
             # it prints again, so nothing is claimed and queued jobs stay queued.
             return None
+        if self.refused is not None:
+            return None  # not the printer its batches need: someone must connect the right one
         assert self.firmware is not None
-        with self.store.session() as session:
-            job = service.claim_next(
-                session, self.printer_name, self.worker_id, as_data(self.firmware)
-            )
-            if job is None:
-                return None
-            batch, job_id = job.batch_number, job.id
-            stored = session.get(StoredGcode, job.gcode_sha256)
-            text = stored.text if stored is not None else ""
-            if audit.sha256_text(text) != job.gcode_sha256:
-                # What would be streamed is not what passed the dose gate: print nothing.
+        try:
+            with self.store.session() as session:
+                job = service.claim_next(
+                    session, self.printer_name, self.worker_id, as_data(self.firmware)
+                )
+        except service.PrinterIdentityMismatch as refusal:
+            self._refuse(refusal)
+            return None
+        if job is None:
+            return None
+        batch, job_id = job.batch_number, job.id
+        # The gate runs outside the writing transaction, so no other writer waits for it.
+        try:
+            with self.store.read_session() as session:
+                claimed = session.get(Batch, job_id)
+                assert claimed is not None
+                text = service.program_to_print(session, claimed)
+        except (InputError, DosingError, GcodeError) as differs:
+            # What would be streamed is not what passed the dose gate: print nothing.
+            with self.store.session() as session:
+                job = session.get(Batch, job_id)
+                assert job is not None
                 service.finish_print(
                     session,
                     job,
                     self.worker_id,
                     BatchState.FAILED,
                     {"complete": False, "lines_sent": 0, "lines_acknowledged": 0},
-                    reason=f"stored G-code does not hash to {job.gcode_sha256}; not streamed",
+                    reason=f"the dose gate run again before streaming refused it: {differs}",
                 )
-                return batch
+            return batch
         program = GcodeProgram.from_text(text, name=batch)
         self._temperatures = []
         self._saved_at = self._sampled_at = 0.0
@@ -150,6 +175,12 @@ class PrinterWorker:
                 reason=report.reason or report.summary(),
             )
         return batch
+
+    def _refuse(self, refusal: service.PrinterIdentityMismatch) -> None:
+        self.refused = refusal
+        log.warning("printer %s refused: %s", self.printer_name, refusal)
+        with self.store.session() as session:
+            service.record_identity_refusal(session, refusal, self.printer_name, self.worker_id)
 
     def _end_without_report(self, job_id: int, reason: str) -> None:
         with self.store.session() as session:

@@ -1,4 +1,5 @@
-"""A migrated SQLite store per test, in the test's own folder."""
+"""A migrated SQLite store per test, in the test's own folder; `any_store` for the tests that
+must hold on SQLite and on a real PostgreSQL server (started once per session)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from pathlib import Path
 import pytest
 
 from printmed.store import Store, open_store
+from tests.store.conftest import any_store, postgres_url
+
+__all__ = ["any_store", "postgres_url", "store"]
 
 
 @pytest.fixture

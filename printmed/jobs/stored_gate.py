@@ -1,0 +1,225 @@
+"""The dose gate over what the store holds: a batch's stored G-code text against its stored
+targets (design, dose), lot and printer profile, computed here and never taken from a caller.
+
+`verified` is recorded from this gate's figures, and the worker runs it again on the text it is
+about to stream; any disagreement is a typed refusal naming what differed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from dosing.formulation import Formulation, parse_formulation
+from gcode.profile import MachineProfile
+from printmed import audit, catalog
+from printmed.errors import InputError
+from printmed.manufacture.gate import RELEASE_TOLERANCE, GateTarget, check_dose
+from printmed.manufacture.plate import mm3_per_e_for, temperatures_for
+from printmed.store.models import StoredGcode
+
+# Figures that went through JSON are exact; anything looser than this is another value.
+SAME_FIGURE = 1e-9
+
+
+class StoredProgramDiffers(InputError):
+    """A batch's stored program, targets, lot, profile or gate figures do not agree."""
+
+
+def warm_up_reader() -> None:
+    """Load the independent reader's compiled code (Numba, from its on-disk cache): the first
+    reading in a process costs most of a second, which belongs before a claim, not after it."""
+    from gcode.analyze import analyze
+
+    analyze("G1 X1 E1\n", 1.0)
+
+
+def stored_program(session: Session, gcode_sha256: str) -> str:
+    """The stored G-code text whose SHA-256 is `gcode_sha256`, checked against it."""
+    stored = session.get(StoredGcode, gcode_sha256)
+    if stored is None:
+        raise StoredProgramDiffers("gcode_sha256", gcode_sha256, "names no stored G-code")
+    actual = audit.sha256_text(stored.text)
+    if actual != gcode_sha256:
+        raise StoredProgramDiffers(
+            "gcode_sha256", gcode_sha256, f"is not the hash of the stored G-code ({actual})"
+        )
+    return stored.text
+
+
+def gate_program(
+    text: str,
+    *,
+    formulation: Mapping[str, Any],
+    profile_id: str,
+    dose: Mapping[str, Any],
+    design: Mapping[str, Any],
+    parameters: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The gate's figures for `text` as the batch record keeps them.
+
+    Every unit of `design` must hold `design["dose_mg"]` to ±1 % on read-back (`check_dose`,
+    the independent reader), with the lot's drug content and mm³ per unit of E on printer
+    profile `profile_id` as it is on file; the design, dose and recorded process parameters must
+    be those of that lot and profile. Raises DoseGateFailed or StoredProgramDiffers.
+    """
+    _check_fields("dose", dose, numbers=("dose_mg", "doses"))
+    _check_fields(
+        "design",
+        design,
+        numbers=(
+            "units_per_dose",
+            "units_total",
+            "dose_per_administration_mg",
+            "dose_mg",
+            "drug_mg_per_mm3",
+            "volume_mm3",
+            "layer_height_mm",
+        ),
+        texts=("shape", "lot", "formulation_id"),
+    )
+    _check_fields(
+        "parameters",
+        parameters,
+        numbers=(
+            "nozzle_temp_c",
+            "bed_temp_c",
+            "mm3_per_e",
+            "drug_mg_per_mm3",
+            "estimated_print_time_s",
+        ),
+        texts=("lot",),
+    )
+    lot = parse_formulation(dict(formulation), source="batch formulation")
+    profile = catalog.printer_profile(profile_id)
+    mm3_per_e = mm3_per_e_for(lot, profile)
+    _check_written_for(lot, profile, mm3_per_e, dose, design, parameters)
+    units = int(design["units_total"])
+    name = f"{design['shape']} {float(design['dose_mg']):g} mg"
+    targets = [GateTarget(name, float(design["dose_mg"]), float(design["volume_mm3"]))] * units
+    checks, reading = check_dose(text, targets, profile, mm3_per_e, lot.drug_mg_per_mm3)
+    _same("gcode.nozzle_temp_c", parameters["nozzle_temp_c"], reading.max_nozzle_temp_c, "recorded")
+    _same(
+        "gcode.print_time_s", parameters["estimated_print_time_s"], reading.print_time_s, "recorded"
+    )
+    return {
+        "tablets": [check.to_dict() for check in checks],
+        "tolerance_percent": RELEASE_TOLERANCE * 100,
+    }
+
+
+def check_same_gate(recorded: Mapping[str, Any] | None, computed: Mapping[str, Any]) -> None:
+    """Refuse unless `computed` gate figures are the `recorded` ones, naming the first that
+    differs (a tablet's field, the count, or the tolerance)."""
+    recorded = recorded or {}
+    before, now = recorded.get("tablets") or [], computed["tablets"]
+    if len(before) != len(now):
+        raise StoredProgramDiffers(
+            "gate.tablets", len(now), f"tablets read back where {len(before)} were verified"
+        )
+    for was, tablet in zip(before, now, strict=True):
+        for key, value in tablet.items():
+            _same(f"gate.tablet[{tablet['index']}].{key}", was.get(key), value, "verified")
+    _same(
+        "gate.tolerance_percent",
+        recorded.get("tolerance_percent"),
+        computed["tolerance_percent"],
+        "verified",
+    )
+
+
+def _check_written_for(
+    lot: Formulation,
+    profile: MachineProfile,
+    mm3_per_e: float,
+    dose: Mapping[str, Any],
+    design: Mapping[str, Any],
+    parameters: Mapping[str, Any],
+) -> None:
+    """The targets and parameters are those of this lot and this profile, and agree."""
+    if parameters.get("printer_profile") != profile.model_dump(mode="json"):
+        raise StoredProgramDiffers(
+            "parameters.printer_profile",
+            (parameters.get("printer_profile") or {}).get("id"),
+            f"is not printer profile {profile.id} as it is on file",
+        )
+    for field, value in (
+        ("parameters.lot", parameters.get("lot")),
+        ("design.lot", design.get("lot")),
+    ):
+        if value != lot.lot:
+            raise StoredProgramDiffers(field, value, f"is not the batch's lot {lot.lot}")
+    if design.get("formulation_id") != lot.id:
+        raise StoredProgramDiffers(
+            "design.formulation_id", design.get("formulation_id"), f"is not {lot.id}"
+        )
+    nozzle_c, bed_c = temperatures_for(lot)
+    of_lot, of_profile = f"lot {lot.lot}'s", f"{profile.id} with lot {lot.lot}"
+    _same("parameters.nozzle_temp_c", nozzle_c, parameters.get("nozzle_temp_c"), of_lot)
+    _same("parameters.bed_temp_c", bed_c, parameters.get("bed_temp_c"), of_lot)
+    _same("parameters.mm3_per_e", mm3_per_e, parameters.get("mm3_per_e"), of_profile)
+    drug = lot.drug_mg_per_mm3
+    _same("parameters.drug_mg_per_mm3", drug, parameters.get("drug_mg_per_mm3"), of_lot)
+    _same("design.drug_mg_per_mm3", drug, design.get("drug_mg_per_mm3"), of_lot)
+    _same(
+        "design.layer_height_mm",
+        profile.layer_height_mm,
+        design.get("layer_height_mm"),
+        f"{profile.id}'s",
+    )
+    _same(
+        "design.dose_per_administration_mg",
+        dose.get("dose_mg"),
+        design.get("dose_per_administration_mg"),
+        "the dose's",
+    )
+    per_unit = float(design["dose_per_administration_mg"]) / int(design["units_per_dose"])
+    _same("design.dose_mg", per_unit, design.get("dose_mg"), "the dose per unit")
+    units = int(dose["doses"]) * int(design["units_per_dose"])
+    if design.get("units_total") != units:
+        raise StoredProgramDiffers(
+            "design.units_total",
+            design.get("units_total"),
+            f"is not {dose['doses']} doses × {design['units_per_dose']} units",
+        )
+    held_mg = float(design["volume_mm3"]) * lot.drug_mg_per_mm3
+    if abs(held_mg / float(design["dose_mg"]) - 1.0) > RELEASE_TOLERANCE:
+        raise StoredProgramDiffers(
+            "design.volume_mm3",
+            design["volume_mm3"],
+            f"holds {held_mg:.4f} mg of lot {lot.lot}, not {design['dose_mg']} mg",
+        )
+
+
+def _check_fields(
+    name: str,
+    values: Mapping[str, Any],
+    *,
+    numbers: tuple[str, ...] = (),
+    texts: tuple[str, ...] = (),
+) -> None:
+    """Refuse a recorded mapping missing a figure the gate needs, or holding one of another
+    kind (a number where a number belongs, text where text does)."""
+    for key, kind, wanted in [(k, (int, float), "a number") for k in numbers] + [
+        (k, str, "text") for k in texts
+    ]:
+        value = values.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise StoredProgramDiffers(f"{name}.{key}", value, f"is not {wanted}")
+
+
+def _same(field: str, expected: Any, actual: Any, whose: str) -> None:
+    """Refuse unless `actual` is `expected` (numbers to SAME_FIGURE, relative); `whose` says
+    where the expected value comes from ("recorded", "lot X's")."""
+    numbers = (int, float)
+    if isinstance(expected, numbers) and isinstance(actual, numbers):
+        if not isinstance(expected, bool) and math.isclose(
+            expected, actual, rel_tol=SAME_FIGURE, abs_tol=SAME_FIGURE
+        ):
+            return
+    elif expected == actual:
+        return
+    raise StoredProgramDiffers(field, actual, f"is not the {whose} {expected!r}")
