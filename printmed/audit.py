@@ -1,7 +1,10 @@
-"""The audit trail: append-only entries (who, what, old and new, when, why) in a SHA-256 chain.
+"""The audit trail: append-only entries (who, what, old and new, when, why) in a SHA-256 chain,
+each entry signed by the service key, the head checkpointed outside the database.
 
 Each entry's hash covers the canonical JSON of its columns and the previous entry's hash, so an
 edited, removed or reordered entry breaks the chain at that point and `verify_chain` names it.
+Whoever holds the database and this code can recompute every hash, but not the Ed25519
+signatures (the key is a file outside the data folder) nor the checkpoints (a file beside it).
 """
 
 from __future__ import annotations
@@ -11,15 +14,20 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
 
+from printmed import checkpoints, keys
 from printmed.errors import InputError
 from printmed.store.models import AuditEntry
 
 GENESIS_HASH = "0" * 64
+ENTRY_PURPOSE = "audit-entry"
+PENDING_CHECKPOINTS = "printmed.pending_checkpoints"  # Session.info key
+CHAIN_ENTITY = "chain"  # entries about the chain itself; each one is checkpointed
 CHAIN_LOCK_KEY = 7_310_002
 HASHED_COLUMNS = (
     "seq",
@@ -122,7 +130,9 @@ def append(
     """
     lock_chain(session)
     head = session.execute(
-        select(AuditEntry.seq, AuditEntry.entry_hash).order_by(AuditEntry.seq.desc()).limit(1)
+        select(AuditEntry.seq, AuditEntry.entry_hash, AuditEntry.service_signature)
+        .order_by(AuditEntry.seq.desc())
+        .limit(1)
     ).first()
     entry = AuditEntry(
         seq=(head.seq + 1) if head else 1,
@@ -138,19 +148,80 @@ def append(
         prev_hash=head.entry_hash if head else GENESIS_HASH,
     )
     entry.entry_hash = entry_hash(entry)
+    settings = keys.key_settings()
+    service_key = keys.service_key(settings.key_dir)
+    entry.key_id = service_key.key_id
+    entry.service_signature = service_key.sign(ENTRY_PURPOSE, entry.entry_hash)
     session.add(entry)
     session.flush()
+    if (
+        head is None
+        or head.service_signature is None  # the first signed entry after unsigned (older) ones
+        or entry.seq % settings.checkpoint_every == 0
+        or entity in ("signature", CHAIN_ENTITY)
+        or (entity == "job" and isinstance(new, dict) and "state" in new)
+    ):
+        _checkpoint_after_commit(session, settings.key_dir, service_key, entry)
     return entry
+
+
+def checkpoint(session: Session, actor: str, reason: str) -> AuditEntry:
+    """An entry that only marks the head, so that a checkpoint of it is written on commit: after
+    an upgrade from a store without keys (it vouches for the older entries), or before a backup."""
+    return append(
+        session,
+        actor=actor,
+        action="chain.checkpoint",
+        entity=CHAIN_ENTITY,
+        entity_id="head",
+        reason=required_reason(reason),
+    )
+
+
+def _checkpoint_after_commit(
+    session: Session, key_dir: Path, service_key: keys.ServiceKey, entry: AuditEntry
+) -> None:
+    """Sign a checkpoint of `entry` as the head, to be appended to the file once the transaction
+    commits (never before: a rolled-back entry must leave no checkpoint behind). The product
+    uses no savepoints; a rolled-back savepoint would leave a checkpoint of a lost entry."""
+    first = entry if entry.seq == 1 else session.get(AuditEntry, 1)
+    if first is None:
+        return
+    checkpoint = checkpoints.make_checkpoint(
+        service_key, first.entry_hash, entry.seq, entry.entry_hash, utc_now()
+    )
+    session.info.setdefault(PENDING_CHECKPOINTS, []).append((key_dir, checkpoint))
+    if not event.contains(session, "after_commit", _write_pending_checkpoints):
+        event.listen(session, "after_commit", _write_pending_checkpoints)
+        event.listen(session, "after_rollback", _drop_pending_checkpoints)
+
+
+def _write_pending_checkpoints(session: Session) -> None:
+    pending = session.info.pop(PENDING_CHECKPOINTS, [])
+    by_folder: dict[Path, list[checkpoints.Checkpoint]] = {}
+    for key_dir, checkpoint in pending:
+        by_folder.setdefault(key_dir, []).append(checkpoint)
+    for key_dir, written in by_folder.items():
+        checkpoints.write_checkpoints(key_dir, written)
+
+
+def _drop_pending_checkpoints(session: Session) -> None:
+    session.info.pop(PENDING_CHECKPOINTS, None)
 
 
 @dataclass(frozen=True)
 class ChainReport:
-    """The outcome of walking the chain: intact, or the first broken entry and why."""
+    """The outcome of walking the chain: intact, or the first broken entry and why.
+
+    checkpoints: how many signed checkpoints outside the database vouch for this chain;
+    checkpointed_seq: the latest entry one of them names."""
 
     entries: int
     head_hash: str
     first_broken_seq: int | None
     problem: str | None
+    checkpoints: int = 0
+    checkpointed_seq: int = 0
 
     @property
     def intact(self) -> bool:
@@ -163,33 +234,94 @@ class ChainReport:
             "head_hash": self.head_hash,
             "first_broken_seq": self.first_broken_seq,
             "problem": self.problem,
+            "checkpoints": self.checkpoints,
+            "checkpointed_seq": self.checkpointed_seq,
         }
 
 
-def verify_chain(session: Session) -> ChainReport:
-    """Walk every entry in order: numbering without gaps, links, and each entry's own hash."""
+def verify_chain(session: Session, key_dir: Path | None = None) -> ChainReport:
+    """Walk every entry in order: numbering without gaps, links, each entry's own hash and its
+    service signature (against the trusted public keys of `key_dir`, default the settings');
+    then the signed checkpoints kept there: each must match the entry it names, and none may
+    name an entry beyond the end. The first entry that fails is named."""
+    key_dir = key_dir or keys.configured_key_dir()
+    trusted = keys.trusted_keys(key_dir)
+    marks: dict[int, list[checkpoints.Checkpoint]] = {}
+    found: list[checkpoints.Checkpoint] = []
+    vouched_through = 0
     previous_hash = GENESIS_HASH
     count = 0
+
+    def broken(seq: int, problem: str) -> ChainReport:
+        return ChainReport(count, previous_hash, seq, problem, len(found), vouched_through)
+
     for entry in _in_order(session):
         expected_seq = count + 1
         if entry.seq != expected_seq:
-            return ChainReport(
-                count,
-                previous_hash,
-                expected_seq,
-                f"entry {expected_seq} is missing (next is {entry.seq})",
-            )
+            return broken(expected_seq, f"entry {expected_seq} is missing (next is {entry.seq})")
         if entry.prev_hash != previous_hash:
-            return ChainReport(
-                count, previous_hash, entry.seq, "its link to the previous entry does not match"
-            )
+            return broken(entry.seq, "its link to the previous entry does not match")
         if entry_hash(entry) != entry.entry_hash:
-            return ChainReport(
-                count, previous_hash, entry.seq, "its content does not match its hash (edited)"
-            )
+            return broken(entry.seq, "its content does not match its hash (edited)")
+        if entry.seq == 1:
+            try:
+                found = checkpoints.read_checkpoints(key_dir, entry.entry_hash)
+            except checkpoints.CheckpointUnreadable as exc:
+                return broken(1, f"its checkpoints cannot be read: {exc}")
+            for checkpoint in found:
+                if not checkpoint.signed_by(trusted):
+                    return broken(
+                        checkpoint.seq,
+                        f"its checkpoint of {checkpoint.at} is not signed by a trusted service key",
+                    )
+                marks.setdefault(checkpoint.seq, []).append(checkpoint)
+            vouched_through = max((c.seq for c in found), default=0)
+        problem = _service_signature_problem(entry, trusted, vouched_through)
+        if problem is not None:
+            return broken(entry.seq, problem)
+        for checkpoint in marks.get(entry.seq, []):
+            if checkpoint.head_hash != entry.entry_hash:
+                return broken(
+                    entry.seq,
+                    f"it is not the entry the checkpoint of {checkpoint.at} signed "
+                    "outside the database",
+                )
         previous_hash = entry.entry_hash
         count += 1
-    return ChainReport(count, previous_hash, None, None)
+    if count and not found:
+        return broken(1, f"no signed checkpoint of this chain in {key_dir}")
+    if vouched_through > count:
+        return broken(
+            count + 1,
+            f"entry {count + 1} is missing: the chain ends at {count} but a checkpoint "
+            f"outside the database names entry {vouched_through}",
+        )
+    return ChainReport(count, previous_hash, None, None, len(found), vouched_through)
+
+
+def _service_signature_problem(
+    entry: AuditEntry, trusted: keys.TrustedKeys, vouched_through: int
+) -> str | None:
+    if entry.service_signature is None:
+        # Entries from before the service key (migration 0004) are vouched for by a checkpoint.
+        if entry.seq <= vouched_through:
+            return None
+        return "it has no service signature and no checkpoint covers it"
+    if entry.key_id not in trusted.public:
+        return f"it is signed with key {entry.key_id}, which is not a trusted service key"
+    if not trusted.verifies(entry.key_id, ENTRY_PURPOSE, entry.entry_hash, entry.service_signature):
+        return "its service signature does not match (rewritten without the service key)"
+    return None
+
+
+def chain_checkpoints(
+    session: Session, key_dir: Path | None = None
+) -> list[checkpoints.Checkpoint]:
+    """The signed checkpoints of this store's chain kept in `key_dir` (default: the settings')."""
+    first = session.get(AuditEntry, 1)
+    if first is None:
+        return []
+    return checkpoints.read_checkpoints(key_dir or keys.configured_key_dir(), first.entry_hash)
 
 
 def _in_order(session: Session) -> Iterator[AuditEntry]:

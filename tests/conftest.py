@@ -9,6 +9,7 @@ draw locally. Neither judges a test by how long an example took: a loaded machin
 from __future__ import annotations
 
 import os
+import tempfile
 
 from hypothesis import HealthCheck, settings
 
@@ -26,5 +27,9 @@ settings.register_profile("ci", settings.get_profile("local"), derandomize=True,
 def _in_ci() -> bool:
     return os.environ.get("CI", "").lower() not in ("", "0", "false")
 
+
+# The service key and checkpoints of every store a test makes go to a folder of this run, never
+# to the user's ~/.config/printmed/keys (tests that study keys set their own folder).
+os.environ.setdefault("PRINTMED_KEY_DIR", tempfile.mkdtemp(prefix="printmed-keys-"))
 
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if _in_ci() else "local"))

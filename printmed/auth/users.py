@@ -2,6 +2,8 @@
 
 Passwords are hashed with argon2id; the first start creates an admin with a random password
 shown once. An admin manages users and configuration but can change no batch record.
+Each user has an Ed25519 signing key sealed under their password (printmed.keys) and certified
+by the service key: a password change reseals it, a reset issues a new one (old ones are kept).
 """
 
 from __future__ import annotations
@@ -11,19 +13,36 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from printmed import audit
+from printmed import audit, keys
 from printmed.auth.rules import ROLES, Action, NotPermitted, require
 from printmed.errors import InputError
-from printmed.store.models import User
+from printmed.store.models import AuditEntry, User, UserKey
 
 MIN_PASSWORD_CHARS = 10
 FIRST_ADMIN = "admin"
 SYSTEM_ACTOR = "system"
+USER_KEY_PURPOSE = "user-key"
 
 _hasher = PasswordHasher()
+
+
+class SigningKeyMissing(InputError):
+    """The trail issued the user a signing key that the store no longer holds as current.
+
+    A new key is not made at sign-in then: whoever can write the database could otherwise have
+    the service certify a key for an account whose password hash they replaced."""
+
+    def __init__(self, username: str) -> None:
+        super().__init__(
+            "signing key",
+            username,
+            "is missing from the store although the audit trail issued one; an admin must "
+            "reset the password (which issues a new key) and look into the store",
+        )
 
 
 class AuthenticationFailed(InputError):
@@ -49,6 +68,10 @@ def authenticate(session: Session, username: str, password: str) -> User:
     user = session.scalar(select(User).where(User.username == username))
     if user is None or not user.active or not check_password(user, password):
         raise AuthenticationFailed(username)
+    if current_key(session, user) is None and not had_a_key(session, user):
+        # An account made before signing keys gets its key pair at its first sign-in (never one
+        # whose key went missing from the store: see SigningKeyMissing).
+        issue_key(session, user, password, actor=user.username, reason="first sign-in with keys")
     return user
 
 
@@ -80,26 +103,47 @@ def create_user(
     )
     session.add(user)
     session.flush()
+    actor = by.username if by else SYSTEM_ACTOR
     audit.append(
         session,
-        actor=by.username if by else SYSTEM_ACTOR,
+        actor=actor,
         action="user.create",
         entity="user",
         entity_id=username,
         new=_public(user),
         reason="account created",
     )
+    issue_key(session, user, password, actor=actor, reason="account created")
     return user
 
 
-def set_password(session: Session, by: User, username: str, password: str, reason: str) -> None:
-    """An admin sets a password, or a user changes their own."""
+def set_password(
+    session: Session,
+    by: User,
+    username: str,
+    password: str,
+    reason: str,
+    *,
+    current_password: str | None = None,
+) -> None:
+    """An admin sets a password, or a user changes their own.
+
+    A user who gives their current password keeps their signing key, resealed under the new
+    one; otherwise (an admin's reset, or no current password) a new key pair is issued and the
+    old one retired: it opens no more, and the signatures it made stay verifiable.
+    """
     if by.username != username:
         require(by, Action.MANAGE_USERS)
     _check_password_strength(password)
+    user = get_user(session, username)
+    key = current_key(session, user)
+    own = by.username == username and current_password is not None
+    if own and not check_password(user, current_password or ""):
+        raise AuthenticationFailed(username)
+    resealing = own and key is not None
     audit.set_audited(
         session,
-        get_user(session, username),
+        user,
         "password_hash",
         hash_password(password),
         actor=by.username,
@@ -109,6 +153,86 @@ def set_password(session: Session, by: User, username: str, password: str, reaso
         reason=reason,
         shown=(None, "(changed)"),
     )
+    if resealing and key is not None and current_password is not None:
+        _seal_into(key, keys.seal(unseal_key(key, current_password), password, username))
+    else:
+        issue_key(session, user, password, actor=by.username, reason=f"password set: {reason}")
+
+
+def certificate_text(key: UserKey) -> str:
+    """What the service key certifies of a signer's key: whose it is, and since when."""
+    return audit.canonical_json(
+        {
+            "user_id": key.user_id,
+            "username": key.username,
+            "public_key": key.public_key,
+            "created_at": key.created_at,
+        }
+    )
+
+
+def current_key(session: Session, user: User) -> UserKey | None:
+    """The user's signing key in use (None for an account made before signing keys)."""
+    query = select(UserKey).where(UserKey.user_id == user.id, UserKey.retired_at.is_(None))
+    return session.scalar(query.order_by(UserKey.id.desc()).limit(1))
+
+
+def had_a_key(session: Session, user: User) -> bool:
+    """Whether the audit trail ever issued `user` a signing key."""
+    query = select(AuditEntry.seq).where(
+        AuditEntry.action == "user.key.issue", AuditEntry.entity_id == user.username
+    )
+    return session.scalar(query.limit(1)) is not None
+
+
+def issue_key(session: Session, user: User, password: str, *, actor: str, reason: str) -> UserKey:
+    """A new key pair for `user`, sealed under `password` and certified by the service key;
+    any key in use is retired (kept, so that what it signed stays verifiable)."""
+    now = audit.utc_now()
+    for old in session.scalars(
+        select(UserKey).where(UserKey.user_id == user.id, UserKey.retired_at.is_(None))
+    ):
+        old.retired_at = now
+    service_key = keys.service_key()
+    key = UserKey(
+        user_id=user.id,
+        username=user.username,
+        created_at=now,
+        service_key_id=service_key.key_id,
+    )
+    _seal_into(key, keys.seal(Ed25519PrivateKey.generate(), password, user.username))
+    key.certificate = service_key.sign(USER_KEY_PURPOSE, certificate_text(key))
+    session.add(key)
+    session.flush()
+    audit.append(
+        session,
+        actor=actor,
+        action="user.key.issue",
+        entity="user",
+        entity_id=user.username,
+        new={
+            "user_key_id": key.id,
+            "public_key": key.public_key,
+            "certified_by": key.service_key_id,
+        },
+        reason=reason,
+    )
+    return key
+
+
+def unseal_key(key: UserKey, password: str) -> Ed25519PrivateKey:
+    """The private signing key, which only the owner's password opens (WrongKeyPassword)."""
+    sealed = keys.SealedKey(
+        key.public_key, key.sealed_private_key, key.kdf_salt, key.kdf_n, key.kdf_r, key.kdf_p
+    )
+    return keys.unseal(sealed, password, key.username)
+
+
+def _seal_into(key: UserKey, sealed: keys.SealedKey) -> None:
+    key.public_key = sealed.public_hex
+    key.sealed_private_key = sealed.sealed_hex
+    key.kdf_salt = sealed.salt_hex
+    key.kdf_n, key.kdf_r, key.kdf_p = sealed.n, sealed.r, sealed.p
 
 
 def set_active(session: Session, by: User, username: str, active: bool, reason: str) -> None:

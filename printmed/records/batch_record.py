@@ -6,15 +6,17 @@ which values changed after they were first entered (corrections, with who, when 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from printmed.audit import decoded, entries_for
+from printmed.audit import chain_checkpoints, decoded, entries_for
 from printmed.jobs.service import get_batch, snapshot
 from printmed.records.deviations import deviations_in
 from printmed.records.integrity import IntegrityReport, verify_records
+from printmed.records.reconciliation import reconcile
 from printmed.records.signatures import signatures_of
 from printmed.store.models import PrintProgress, StoredGcode
 
@@ -26,7 +28,9 @@ LIFECYCLE_COLUMNS = frozenset({"state", "claimed_by", "stream_report_json", "fir
 class BatchRecord:
     """fields: the job's recorded columns (decoded); trail: decoded audit entries in order;
     corrections: per column, the values after the first with who/when/why;
-    deviations: what went differently, with who, when and why."""
+    deviations: what went differently, with who, when and why;
+    checkpoints: the signed checkpoints outside the database that vouch for this record (the
+    first at or after its last entry, and the latest), to be printed with it."""
 
     batch_number: str
     fields: dict[str, Any]
@@ -37,6 +41,9 @@ class BatchRecord:
     corrections: dict[str, list[dict[str, Any]]]
     deviations: list[dict[str, Any]]
     integrity: IntegrityReport
+    checkpoints: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    # units planned/printed/weighed/rejected/released and material (records.reconciliation)
+    reconciliation: dict[str, Any] | None = None
 
     def field(self, name: str) -> Any:
         return self.fields.get(name)
@@ -52,6 +59,8 @@ class BatchRecord:
             "corrections": self.corrections,
             "deviations": self.deviations,
             "integrity": self.integrity.to_dict(),
+            "checkpoints": self.checkpoints,
+            "reconciliation": self.reconciliation,
         }
 
 
@@ -127,6 +136,8 @@ def load_record(session: Session, batch_number: str) -> BatchRecord:
             "through_seq": s.through_seq,
             "record_hash": s.record_hash,
             "signature_hash": s.signature_hash,
+            "user_key_id": s.user_key_id,
+            "digital_signature": s.digital_signature,
         }
         for s in signatures_of(session, batch_number)
     ]
@@ -148,4 +159,18 @@ def load_record(session: Session, batch_number: str) -> BatchRecord:
         corrections=corrections_of(trail),
         deviations=deviations_in(trail),
         integrity=verify_records(session, batch_number),
+        checkpoints=vouching_checkpoints(session, trail[-1]["seq"] if trail else 0),
+        reconciliation=reconcile(session, job).to_dict(),
     )
+
+
+def vouching_checkpoints(session: Session, last_seq: int) -> list[dict[str, Any]]:
+    """The first checkpoint at or after entry `last_seq` (it vouches for everything up to
+    there), and the latest checkpoint of the chain if that is a later one."""
+    found = [c for c in chain_checkpoints(session) if c.seq >= last_seq]
+    if not found:
+        return []
+    first = min(found, key=lambda c: c.seq)
+    latest = max(found, key=lambda c: c.seq)
+    chosen = [first] if latest.seq == first.seq else [first, latest]
+    return [dataclasses.asdict(c) for c in chosen]

@@ -1,21 +1,26 @@
 """Is the record whole? The chain, the job rows against the trail, the G-code, the signatures.
 
 The trail is the truth: replaying a batch's entries must give exactly the job's row, the stored
-G-code must hash to the recorded SHA-256, and every signature must match what it signed.
+G-code must hash to the recorded SHA-256, and every signature must match what it signed, carry
+its signer's digital signature, and that signer's key must be certified by a trusted service key.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from printmed import audit
+from printmed import audit, keys
+from printmed.auth.users import USER_KEY_PURPOSE, certificate_text
 from printmed.jobs.service import snapshot
-from printmed.store.models import AuditEntry, Batch, Signature, StoredGcode
+from printmed.store.models import AuditEntry, Batch, Signature, StoredGcode, UserKey
+
+SIGNATURE_PURPOSE = "e-signature"
 
 
 def replay(session: Session, batch_number: str, through_seq: int | None = None) -> dict[str, Any]:
@@ -63,8 +68,37 @@ def signature_hash(signature: Signature) -> str:
     )
 
 
-def batch_problems(session: Session, job: Batch) -> list[str]:
+def digital_signature_problem(
+    session: Session, signature: Signature, trusted: keys.TrustedKeys
+) -> str | None:
+    """Why `signature` is not its signer's own (None when it is): its key must be certified by
+    a trusted service key as this signer's, and must have signed its signature hash."""
+    if signature.user_key_id is None or signature.digital_signature is None:
+        return "carries no digital signature"
+    key = session.get(UserKey, signature.user_key_id)
+    if key is None:
+        return f"names signing key {signature.user_key_id}, which is not in the store"
+    if key.username != signature.username or key.user_id != signature.user_id:
+        return f"was made with the key of {key.username!r}, not of {signature.username!r}"
+    if not trusted.verifies(
+        key.service_key_id, USER_KEY_PURPOSE, certificate_text(key), key.certificate
+    ):
+        return f"was made with key {key.id}, which no trusted service key certified"
+    if not keys.verifies(
+        keys.public_from_hex(key.public_key),
+        SIGNATURE_PURPOSE,
+        signature.signature_hash,
+        signature.digital_signature,
+    ):
+        return f"does not verify against {signature.username}'s certified key {key.id}"
+    return None
+
+
+def batch_problems(
+    session: Session, job: Batch, trusted: keys.TrustedKeys | None = None
+) -> list[str]:
     """What is wrong with one batch's record (empty when whole)."""
+    trusted = trusted or keys.trusted_keys()
     problems = []
     recorded = replay(session, job.batch_number)
     for column, value in snapshot(job).items():
@@ -80,14 +114,15 @@ def batch_problems(session: Session, job: Batch) -> list[str]:
                 f"{job.batch_number}: stored G-code does not hash to {job.gcode_sha256}"
             )
     # Every signature row has its entry in the trail (same hash), and no entry lacks its row.
-    signed_in_trail = {
-        json.loads(entry.new_json).get("signature_hash")
-        for entry in session.scalars(
-            select(AuditEntry).where(
-                AuditEntry.batch_number == job.batch_number, AuditEntry.entity == "signature"
-            )
+    # Entries from before signing keys (no service signature) may hold signatures without a
+    # digital one; any later signature must carry its signer's.
+    signed_in_trail: dict[str, AuditEntry] = {}
+    for entry in session.scalars(
+        select(AuditEntry).where(
+            AuditEntry.batch_number == job.batch_number, AuditEntry.entity == "signature"
         )
-    }
+    ):
+        signed_in_trail[json.loads(entry.new_json).get("signature_hash")] = entry
     signatures = list(
         session.scalars(select(Signature).where(Signature.batch_number == job.batch_number))
     )
@@ -106,6 +141,15 @@ def batch_problems(session: Session, job: Batch) -> list[str]:
                 f"{job.batch_number}: signature {signature.id} ({signature.meaning}) does not "
                 "match the record it signed"
             )
+        trail_entry = signed_in_trail.get(signature.signature_hash)
+        legacy = trail_entry is not None and trail_entry.service_signature is None
+        if legacy and signature.digital_signature is None:
+            continue
+        problem = digital_signature_problem(session, signature, trusted)
+        if problem is not None:
+            problems.append(
+                f"{job.batch_number}: signature {signature.id} ({signature.meaning}) {problem}"
+            )
     return problems
 
 
@@ -122,13 +166,19 @@ class IntegrityReport:
         return {"intact": self.intact, "chain": self.chain.to_dict(), "problems": self.problems}
 
 
-def verify_records(session: Session, batch_number: str | None = None) -> IntegrityReport:
-    """Walk the whole chain, then check one batch (or every batch) against it."""
-    chain = audit.verify_chain(session)
+def verify_records(
+    session: Session, batch_number: str | None = None, key_dir: Path | None = None
+) -> IntegrityReport:
+    """Walk the whole chain, then check one batch (or every batch) against it, with the trusted
+    public keys and checkpoints of `key_dir` (default: the settings')."""
+    chain = audit.verify_chain(session, key_dir)
+    trusted = keys.trusted_keys(key_dir)
     query = select(Batch).order_by(Batch.id)
     if batch_number is not None:
         query = query.where(Batch.batch_number == batch_number)
     problems = [
-        problem for job in session.scalars(query) for problem in batch_problems(session, job)
+        problem
+        for job in session.scalars(query)
+        for problem in batch_problems(session, job, trusted)
     ]
     return IntegrityReport(chain, problems)

@@ -3,8 +3,10 @@ prescribing systems (one may order and read, one may only read)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,37 +90,65 @@ def register_clients(store: Store) -> dict[str, str]:
     return {"epma": epma, "viewer": viewer}
 
 
+def keys_beside(folder: Path) -> Path:
+    """The key folder that goes with the data folder `folder`: beside it, never inside."""
+    return Path(f"{folder}-keys")
+
+
+@contextmanager
+def key_folder(folder: Path) -> Iterator[None]:
+    """PRINTMED_KEY_DIR set to `folder` for the block: the audit trail signs with that key."""
+    before = os.environ.get("PRINTMED_KEY_DIR")
+    os.environ["PRINTMED_KEY_DIR"] = str(folder)
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["PRINTMED_KEY_DIR"]
+        else:
+            os.environ["PRINTMED_KEY_DIR"] = before
+
+
 @pytest.fixture(scope="session")
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Callers]:
     """A migrated store with the staff, both clients and their tokens, made once (argon2 is
-    slow on purpose); each test gets a copy of the file."""
+    slow on purpose); each test gets a copy of the file and of its key folder."""
     folder = tmp_path_factory.mktemp("seed")
     settings = api_settings(folder)
-    store = open_store(settings.database_url)
-    add_staff(store)
-    secrets = register_clients(store)
-    headers = {}
-    with store.session() as session:
-        for name in STAFF:
-            _, token = login(session, name, PASSWORD, kind="bearer")
-            headers[name] = {"Authorization": f"Bearer {token}"}
-        for name, secret in secrets.items():
-            issued = clients.issue_token(session, settings, name, secret, None)
-            headers[name] = {"Authorization": f"Bearer {issued.access_token}"}
-    store.dispose()  # the last connection to close checkpoints the WAL into the file
+    with key_folder(keys_beside(folder)):
+        store = open_store(settings.database_url)
+        add_staff(store)
+        secrets = register_clients(store)
+        headers = {}
+        with store.session() as session:
+            for name in STAFF:
+                _, token = login(session, name, PASSWORD, kind="bearer")
+                headers[name] = {"Authorization": f"Bearer {token}"}
+            for name, secret in secrets.items():
+                issued = clients.issue_token(session, settings, name, secret, None)
+                headers[name] = {"Authorization": f"Bearer {issued.access_token}"}
+        store.dispose()  # the last connection to close checkpoints the WAL into the file
     return folder / SEED_DB, Callers(headers, secrets)
 
 
-def copy_seed(seed: Path, folder: Path) -> None:
-    """The seeded store into `folder`, where api_settings(folder) will find it."""
+def copy_seed(seed: Path, folder: Path) -> Path:
+    """The seeded store into `folder`, where api_settings(folder) will find it, and its key
+    folder beside it (a store and its keys restored together, as from one backup: copies that
+    shared one folder would write two different histories of one chain into its checkpoints,
+    which is what a verifier must call a forgery). Returns the copied key folder."""
     for suffix in ("", "-wal"):
         if Path(f"{seed}{suffix}").exists():
             shutil.copyfile(f"{seed}{suffix}", folder / f"{SEED_DB}{suffix}")
+    keys = keys_beside(folder)
+    shutil.copytree(keys_beside(seed.parent), keys)
+    return keys
 
 
 @pytest.fixture
-def settings(tmp_path: Path, seeded: tuple[Path, Callers]) -> Settings:
-    copy_seed(seeded[0], tmp_path)
+def settings(
+    tmp_path: Path, seeded: tuple[Path, Callers], monkeypatch: pytest.MonkeyPatch
+) -> Settings:
+    monkeypatch.setenv("PRINTMED_KEY_DIR", str(copy_seed(seeded[0], tmp_path)))
     return api_settings(tmp_path)
 
 

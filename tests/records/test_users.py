@@ -85,9 +85,14 @@ def test_account_changes_are_audited_without_the_password(store: Store) -> None:
     users = add_users(store, "tech", "boss")
     with store.session() as session:
         set_password(session, users["boss"], "tech", "a new long password", "forgotten")
-        entry = session.query(AuditEntry).order_by(AuditEntry.seq.desc()).first()
+        entry = (
+            session.query(AuditEntry)
+            .filter(AuditEntry.action == "user.password")
+            .order_by(AuditEntry.seq.desc())
+            .first()
+        )
         assert entry is not None
-        assert (entry.actor, entry.action, entry.reason) == ("boss", "user.password", "forgotten")
+        assert (entry.actor, entry.reason) == ("boss", "forgotten")
         assert "a new long password" not in entry.new_json
         assert verify_chain(session).intact
 

@@ -56,12 +56,12 @@ def test_edited_audit_entry_is_named_as_the_first_broken_link(any_store: Store) 
     assert report.chain.problem == "its content does not match its hash (edited)"
 
 
-def test_edit_with_recomputed_hash_breaks_the_next_link(any_store: Store) -> None:
+def test_edit_with_recomputed_hash_is_named_by_its_service_signature(any_store: Store) -> None:
     users = add_users(any_store, "tech")
     queued_job(any_store, users["tech"])
     _drop_trigger(any_store, "audit_entries", "UPDATE")
     with any_store.session() as session:
-        # A forger who also recomputes the edited entry's own hash is caught by the next link.
+        # A forger who also recomputes the edited entry's own hash cannot re-sign it.
         forged = session.get(AuditEntry, 2)
         assert forged is not None
         session.expunge(forged)
@@ -74,8 +74,10 @@ def test_edit_with_recomputed_hash_breaks_the_next_link(any_store: Store) -> Non
         )
     with any_store.session() as session:
         report = verify_records(session)
-    assert report.chain.first_broken_seq == 3
-    assert report.chain.problem == "its link to the previous entry does not match"
+    assert report.chain.first_broken_seq == 2
+    assert report.chain.problem == (
+        "its service signature does not match (rewritten without the service key)"
+    )
 
 
 def test_deleted_audit_entry_is_named_as_missing(any_store: Store) -> None:

@@ -1,16 +1,21 @@
-"""The chain's hashing, as properties: one canonical text per value, and any change to any
-hashed column of an entry changes its hash."""
+"""The chain's hashing, as properties: one canonical text per value, any change to any hashed
+column of an entry changes its hash, and the service's signature covers no edited entry."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given
 from hypothesis import strategies as st
 
-from printmed.audit import GENESIS_HASH, HASHED_COLUMNS, canonical_json, entry_hash
+from printmed.audit import ENTRY_PURPOSE, GENESIS_HASH, HASHED_COLUMNS, canonical_json, entry_hash
+from printmed.keys import ServiceKey, key_id_of, verifies
 from printmed.store.models import AuditEntry
+
+_PRIVATE = Ed25519PrivateKey.generate()
+_SERVICE_KEY = ServiceKey(_PRIVATE, key_id_of(_PRIVATE.public_key()))
 
 values = st.recursive(
     st.none()
@@ -60,3 +65,17 @@ def test_any_edit_of_a_hashed_column_changes_the_hash(column: str, suffix: str) 
 @given(st.integers(min_value=2, max_value=10**9))
 def test_renumbering_an_entry_changes_its_hash(seq: int) -> None:
     assert entry_hash(_entry(seq=seq)) != entry_hash(_entry())
+
+
+@given(st.sampled_from([c for c in HASHED_COLUMNS if c != "seq"]), st.text(min_size=1))
+def test_the_service_signature_of_an_entry_does_not_cover_any_edit_of_it(
+    column: str, suffix: str
+) -> None:
+    """Recomputing an edited entry's hash is open to anyone; its signature is not."""
+    service = _SERVICE_KEY
+    original = _entry()
+    signature = service.sign(ENTRY_PURPOSE, entry_hash(original))
+    edited = _entry(**{column: f"{getattr(original, column)}{suffix}"})
+    public = service.private.public_key()
+    assert verifies(public, ENTRY_PURPOSE, entry_hash(original), signature)
+    assert not verifies(public, ENTRY_PURPOSE, entry_hash(edited), signature)
