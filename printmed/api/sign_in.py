@@ -1,5 +1,8 @@
 """Sign-in over HTTP: staff bearer tokens (/api/v1/auth) and the OAuth2 client-credentials
 token endpoint (/oauth/token) for prescribing systems, answering as RFC 6749 asks.
+
+Both go through the sign-in defence (printmed.auth.lockout): an address or account in its wait
+gets 429 with Retry-After, a locked account 403, and every attempt is recorded.
 """
 
 from __future__ import annotations
@@ -12,14 +15,17 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from printmed.auth import clients, sessions
+from printmed.api.problems import PROBLEM_JSON, PROBLEM_TYPE, TITLES, error_response
+from printmed.auth import clients, lockout, sessions
 from printmed.auth.dependencies import (
     NotAuthenticated,
+    SignInClock,
+    client_address,
     current_principal,
     settings_of,
     store_of,
 )
-from printmed.auth.principal import Principal
+from printmed.auth.principal import CLIENT_PREFIX, Principal
 
 router = APIRouter(tags=["sign-in"])
 
@@ -59,21 +65,61 @@ class OAuthError(BaseModel):
 @router.post(
     "/api/v1/auth/token",
     response_model=StaffToken,
-    responses={401: {"description": "wrong username or password"}},
+    responses={
+        401: {"description": "wrong username or password"},
+        403: {"description": "the account is locked until an admin unlocks it"},
+        429: {"description": "too many recent failures: wait Retry-After seconds"},
+    },
     summary="Staff sign-in: a bearer token for API use",
 )
-def staff_token(request: Request, credentials: Credentials) -> StaffToken:
+def staff_token(
+    request: Request, credentials: Credentials, clock: SignInClock
+) -> StaffToken | JSONResponse:
     """Anyone may call this; the token is a server-side session that ends when idle."""
-    with store_of(request).session() as session:
-        user, token = sessions.login(
-            session, credentials.username, credentials.password, kind="bearer"
+    settings = settings_of(request)
+    attempt = lockout.Attempt(credentials.username, client_address(request), "api")
+    try:
+        user, token = sessions.sign_in(
+            store_of(request),
+            settings.sign_in,
+            attempt,
+            credentials.password,
+            kind="bearer",
+            clock=clock,
         )
-        return StaffToken(
-            access_token=token,
-            idle_minutes=settings_of(request).session_idle_minutes,
-            username=user.username,
-            role=user.role,
+    except lockout.SignInThrottled as exc:
+        return _throttled(exc)
+    except lockout.AccountLocked as exc:
+        return error_response(
+            request.url.path,
+            403,
+            str(exc),
+            slug="account-locked",
+            field=exc.field,
+            value=exc.value,
         )
+    return StaffToken(
+        access_token=token,
+        idle_minutes=settings.session_idle_minutes,
+        username=user.username,
+        role=user.role,
+    )
+
+
+def _throttled(exc: lockout.SignInThrottled, **oauth: str) -> JSONResponse:
+    """429 as a problem document naming the waiting address or account; `oauth` adds RFC 6749's
+    members for the token endpoint's clients."""
+    body = {
+        "type": PROBLEM_TYPE + "sign-in-throttled",
+        "title": TITLES[429],
+        "status": 429,
+        "detail": str(exc),
+        "field": exc.field,
+        "value": exc.value,
+        **oauth,
+    }
+    headers = {"Retry-After": str(exc.retry_after_s), "Cache-Control": "no-store"}
+    return JSONResponse(body, 429, headers=headers, media_type=PROBLEM_JSON)
 
 
 @router.post(
@@ -130,11 +176,13 @@ def _basic(request: Request) -> tuple[str, str] | None:
     responses={
         400: {"model": OAuthError, "description": "unsupported grant or scope"},
         401: {"model": OAuthError, "description": "unknown client or wrong secret"},
+        429: {"description": "too many recent failures from this address: wait Retry-After"},
     },
     summary="OAuth2 client credentials: a signed JWT for a prescribing system",
 )
 def client_token(
     request: Request,
+    clock: SignInClock,
     grant_type: Annotated[str | None, Form(max_length=64)] = None,
     client_id: Annotated[str | None, Form(max_length=64)] = None,
     client_secret: Annotated[str | None, Form(max_length=256)] = None,
@@ -149,11 +197,21 @@ def client_token(
         client_id, client_secret = basic
     if not client_id or not client_secret:
         return _oauth_error(401, "invalid_client", "client_id and client_secret are required")
+    settings = settings_of(request)
+    attempt = lockout.Attempt(CLIENT_PREFIX + client_id, client_address(request), "token")
+    name, secret = client_id, client_secret
     try:
-        with store_of(request).read_session() as session:
-            issued = clients.issue_token(
-                session, settings_of(request), client_id, client_secret, scope
-            )
+        client = lockout.admit(
+            store_of(request),
+            settings.sign_in,
+            attempt,
+            lambda session: clients.authenticate_client(session, name, secret),
+            clock=clock,
+        )
+        issued = clients.token_for(settings, client, scope)
+    except lockout.SignInThrottled as exc:
+        # a problem document, as every 429 of the API, with OAuth's error members as well
+        return _throttled(exc, error="slow_down", error_description=str(exc))
     except clients.ClientRefused as exc:
         if exc.field == "scope":
             return _oauth_error(400, "invalid_scope", str(exc))

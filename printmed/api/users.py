@@ -1,5 +1,7 @@
 """/api/v1/users and /api/v1/clients: staff accounts and prescribing systems, managed by an
 admin; anyone may change their own password. Accounts are deactivated, never deleted.
+Admins also see the sign-in defence's alerts (locked accounts, bursts of failures by address)
+and unlock accounts, with a reason.
 """
 
 from __future__ import annotations
@@ -15,7 +17,18 @@ from printmed.api import idempotency
 from printmed.api.dependencies import ReadSessionDep, SessionDep
 from printmed.api.idempotency import IdempotencyKey
 from printmed.api.wire import Responses
-from printmed.auth import SCOPES, Forbidden, clients, current_user, require_action, store_of, users
+from printmed.auth import (
+    SCOPES,
+    Forbidden,
+    clients,
+    current_user,
+    lockout,
+    require_action,
+    settings_of,
+    store_of,
+    users,
+)
+from printmed.auth.dependencies import SignInClock
 from printmed.auth.rules import Action, may, roles_for
 from printmed.store.models import User
 
@@ -43,6 +56,8 @@ class UserView(BaseModel):
     role: str
     active: bool
     created_at: str
+    locked_at: str | None = Field(None, description="set while locked after failed sign-ins")
+    locked_reason: str | None = None
 
 
 class NewUser(BaseModel):
@@ -55,11 +70,46 @@ class NewUser(BaseModel):
 class PasswordChange(BaseModel):
     password: str = Field(min_length=1, max_length=1024)
     reason: str = Field(min_length=1, max_length=2000)
+    # Your own password changed with the current one keeps your signing key (resealed); without
+    # it, or an admin's reset, a new key pair is issued and the old one retired.
+    current_password: str | None = Field(default=None, min_length=1, max_length=1024)
 
 
 class ActiveChange(BaseModel):
     active: bool
     reason: str = Field(min_length=1, max_length=2000)
+
+
+class Unlock(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class LockedAccountView(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    username: str
+    full_name: str
+    locked_at: str
+    locked_reason: str
+
+
+class FailureBurstView(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    address: str
+    failures: int = Field(description="failed sign-ins from the address in the window")
+    first_at: str
+    last_at: str
+    usernames: list[str] = Field(description="the names it tried")
+    retry_after_s: int = Field(description="how long it must still wait (0: it may try)")
+
+
+class SignInAlertsView(BaseModel):
+    window_minutes: int = Field(description="failures are counted over this many minutes")
+    locked: list[LockedAccountView]
+    bursts: list[FailureBurstView] = Field(
+        description="addresses that failed at least address_free_failures times, latest first"
+    )
 
 
 class ClientView(BaseModel):
@@ -139,7 +189,14 @@ def change_password(
     username: str, change: PasswordChange, user: AccountHolder, session: SessionDep
 ) -> None:
     """Admins, or the user themselves."""
-    users.set_password(session, user, username, change.password, change.reason)
+    users.set_password(
+        session,
+        user,
+        username,
+        change.password,
+        change.reason,
+        current_password=change.current_password,
+    )
 
 
 @router.post(
@@ -154,6 +211,39 @@ def change_active(
     """Admins."""
     users.set_active(session, admin, username, change.active, change.reason)
     return UserView.model_validate(users.get_user(session, username))
+
+
+@router.post(
+    "/users/{username}/unlock",
+    response_model=UserView,
+    responses=NOT_FOUND,
+    summary="Unlock an account locked after failed sign-ins",
+)
+def unlock(
+    username: str, change: Unlock, admin: Admin, session: SessionDep, clock: SignInClock
+) -> UserView:
+    """Admins; the reason goes into the audit trail."""
+    return UserView.model_validate(
+        lockout.unlock(session, admin, username, change.reason, clock=clock)
+    )
+
+
+@router.get(
+    "/auth/sign-in-alerts",
+    response_model=SignInAlertsView,
+    summary="Locked accounts and bursts of failed sign-ins",
+)
+def sign_in_alerts(
+    request: Request, admin: Admin, session: ReadSessionDep, clock: SignInClock
+) -> SignInAlertsView:
+    """Admins."""
+    policy = settings_of(request).sign_in
+    found = lockout.alerts(session, policy, clock())
+    return SignInAlertsView(
+        window_minutes=policy.window_minutes,
+        locked=[LockedAccountView.model_validate(a) for a in found.locked],
+        bursts=[FailureBurstView.model_validate(b) for b in found.bursts],
+    )
 
 
 @router.get("/clients", response_model=list[ClientView], summary="Prescribing systems")

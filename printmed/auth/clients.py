@@ -137,13 +137,52 @@ def set_client_active(
     return client
 
 
+def rotate_client_secret(
+    session: Session, by: User, client_id: str, reason: str
+) -> tuple[ApiClient, str]:
+    """A new secret for an active client (shown once; only its hash is kept): the old secret
+    is refused from now on. Tokens already issued run to their expiry; revoke the client
+    (`set_client_active`) to stop them at once."""
+    require(by, Action.MANAGE_USERS)
+    client = get_client(session, client_id)
+    if not client.active:
+        raise InputError("client_id", client_id, "is revoked; restore it before a new secret")
+    secret = secrets.token_urlsafe(32)
+    audit.set_audited(
+        session,
+        client,
+        "secret_hash",
+        hash_password(secret),
+        actor=by.username,
+        action="client.secret",
+        entity="api_client",
+        entity_id=client_id,
+        reason=reason,
+        shown=(None, "(rotated)"),
+    )
+    return client, secret
+
+
+def authenticate_client(session: Session, client_id: str, secret: str) -> ApiClient:
+    """The active client `client_id` whose secret is `secret`, or ClientRefused (field
+    client_id). The token endpoint calls it through printmed.auth.lockout.admit."""
+    client = session.scalar(select(ApiClient).where(ApiClient.client_id == client_id))
+    if client is None or not client.active or not _secret_matches(client, secret):
+        raise ClientRefused("client_id", client_id, "is unknown, revoked or the secret is wrong")
+    return client
+
+
 def issue_token(
     session: Session, settings: Settings, client_id: str, secret: str, scope: str | None
 ) -> ClientToken:
     """The client-credentials grant: a JWT for the asked scopes (all the client's if none)."""
-    client = session.scalar(select(ApiClient).where(ApiClient.client_id == client_id))
-    if client is None or not client.active or not _secret_matches(client, secret):
-        raise ClientRefused("client_id", client_id, "is unknown, revoked or the secret is wrong")
+    return token_for(settings, authenticate_client(session, client_id, secret), scope)
+
+
+def token_for(settings: Settings, client: ApiClient, scope: str | None) -> ClientToken:
+    """A JWT for an authenticated client and the asked scopes (all it holds if none);
+    ClientRefused (field scope) for a scope it was not given."""
+    client_id = client.client_id
     held = tuple(client.scopes.split())
     wanted = parse_scopes(scope) or held
     for name in wanted:

@@ -13,7 +13,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
 from printers.interface import Printer
-from printmed.auth import clients, principal, sessions
+from printmed.auth import clients, lockout, principal, sessions
 from printmed.auth.principal import Principal
 from printmed.auth.rules import Action, roles_for
 from printmed.settings import Settings
@@ -57,6 +57,20 @@ def printers_of(request: Request) -> dict[str, Printer]:
     """The printers this process drives, by name (none when workers run elsewhere)."""
     printers: dict[str, Printer] = getattr(request.app.state, "printers", None) or {}
     return printers
+
+
+def client_address(request: Request) -> str:
+    """The address a request came from, as the sign-in defence counts it: uvicorn's, which takes
+    X-Forwarded-For only from the proxies FORWARDED_ALLOW_IPS names (default 127.0.0.1)."""
+    return request.client.host if request.client else "unknown"
+
+
+def sign_in_clock() -> lockout.Clock:
+    """The clock the sign-in defence reads; tests override this dependency to move time."""
+    return lockout.utc_clock
+
+
+SignInClock = Annotated[lockout.Clock, Depends(sign_in_clock)]
 
 
 def current_principal(

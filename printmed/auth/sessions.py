@@ -1,7 +1,9 @@
 """Staff sign-in: username and password (argon2, printmed.auth.users) open a server-side session.
 
 A session is a random token given once (cookie for the pages, bearer token for API use); it ends
-at logout or after `session_idle_minutes` without a request.
+at logout or after `session_idle_minutes` without a request. The pages and the API sign in with
+`sign_in` (through the sign-in defence, printmed.auth.lockout); `login` alone checks nothing
+beyond the password and records no attempt (seeding a store, tests).
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ import secrets
 from sqlalchemy.orm import Session
 
 from printmed import audit
+from printmed.auth import lockout
 from printmed.auth.users import authenticate
+from printmed.settings import SignInPolicy
+from printmed.store import Store
 from printmed.store.models import StaffSession, User
 
 COOKIE_NAME = "printmed_session"
@@ -45,6 +50,25 @@ def login(
     )
     session.flush()
     return user, token
+
+
+def sign_in(
+    store: Store,
+    policy: SignInPolicy,
+    attempt: lockout.Attempt,
+    password: str,
+    *,
+    kind: str,
+    clock: lockout.Clock = lockout.utc_clock,
+) -> tuple[User, str]:
+    """`login` through the sign-in defence, committed: the user (detached) and a new session
+    token; SignInThrottled, AccountLocked or AuthenticationFailed otherwise (the attempt is
+    recorded either way)."""
+
+    def check(session: Session) -> tuple[User, str]:
+        return login(session, attempt.username, password, kind=kind)
+
+    return lockout.admit(store, policy, attempt, check, clock=clock)
 
 
 def logout(session: Session, token: str) -> bool:

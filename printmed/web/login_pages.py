@@ -1,16 +1,21 @@
 """Logging in and out at the bench, and the start page each role lands on.
 
 A failed login says only that the name or password is wrong; the password is never echoed.
+Every attempt goes through the sign-in defence (printmed.auth.lockout): too many recent failures
+answer with the wait instead (429), a locked account says an admin must unlock it (403).
 """
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 
-from printmed.auth import COOKIE_NAME, login, logout, set_session_cookie, settings_of, store_of
+from printmed.auth import COOKIE_NAME, lockout, logout, set_session_cookie, settings_of, store_of
+from printmed.auth.dependencies import SignInClock, client_address
+from printmed.auth.sessions import sign_in
 from printmed.auth.users import AuthenticationFailed
-from printmed.web.rendering import render
+from printmed.web.rendering import duration, render
 from printmed.web.session import (
     CSRF_FIELD,
     LOGIN_CSRF_COOKIE,
@@ -31,7 +36,12 @@ def start(user: PageUser) -> Response:
 
 
 def _login_page(
-    request: Request, *, error: str = "", username: str = "", status: int = 200
+    request: Request,
+    *,
+    error: str = "",
+    username: str = "",
+    status: int = 200,
+    headers: dict[str, str] | None = None,
 ) -> Response:
     token = new_login_csrf()
     request.state.csrf_token = token
@@ -50,6 +60,7 @@ def _login_page(
         idle_minutes=settings_of(request).session_idle_minutes,
     )
     response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", path="/login")
+    response.headers.update(headers or {})
     return response
 
 
@@ -59,20 +70,42 @@ def login_page(request: Request) -> Response:
 
 
 @router.post("/login")
-async def login_submit(request: Request) -> Response:
+async def login_submit(request: Request, clock: SignInClock) -> Response:
     form = await request.form()
     username = str(form.get("username", "")).strip()
     password = str(form.get("password", ""))
     if not login_csrf_ok(request, str(form.get(CSRF_FIELD, ""))):
         return _login_page(request, error="The login form expired; please try again.", status=403)
+    attempt = lockout.Attempt(username, client_address(request), "page")
+    policy = settings_of(request).sign_in
     try:
-        with store_of(request).session() as session:
-            user, token = login(session, username, password)
-            role = user.role
+        # argon2 and the store block: off the event loop, which keeps serving everyone else
+        user, token = await run_in_threadpool(
+            sign_in, store_of(request), policy, attempt, password, kind="cookie", clock=clock
+        )
+    except lockout.SignInThrottled as exc:
+        where = "from this computer" if exc.field == "address" else "for this account"
+        return _login_page(
+            request,
+            error=f"Too many failed logins {where}. Wait {duration(exc.retry_after_s)} "
+            "before trying again.",
+            username=username,
+            status=429,
+            headers={"Retry-After": str(exc.retry_after_s)},
+        )
+    except lockout.AccountLocked:
+        return _login_page(
+            request,
+            error="This account is locked after repeated failed logins. "
+            "Ask an administrator to unlock it.",
+            username=username,
+            status=403,
+        )
     except AuthenticationFailed:
         return _login_page(
             request, error="The username or password is not right.", username=username, status=401
         )
+    role = user.role
     response = RedirectResponse(START_PAGES.get(role, "/batches"), status_code=303)
     set_session_cookie(response, token, request)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
