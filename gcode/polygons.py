@@ -41,8 +41,11 @@ def region(loops: list[FloatArray]) -> BaseGeometry:
     holes = [i for i in range(len(loops)) if areas[i] < 0]
     if not outers:
         return EMPTY
+    # loops of any lengths, one ring each (a stacked (c, k, 2) array needs equal lengths)
+    lengths = [loop.shape[0] for loop in loops]
+    ring_of_point = np.repeat(np.arange(len(loops)), lengths)
     rings = shapely.simplify(
-        shapely.linearrings(loops) if len(loops) > 1 else [shapely.linearrings(loops[0])],
+        shapely.linearrings(np.concatenate(loops), indices=ring_of_point),
         RESOLUTION_MM,
         preserve_topology=False,
     )

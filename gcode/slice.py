@@ -1,25 +1,36 @@
 """Slice a part into layers of toolpaths: planes, Numba cut and chaining, regions, paths.
 
 The part sits on z = 0; each layer is cut at its mid-height, so area × thickness is the
-midpoint-rule volume of that layer.
+midpoint-rule volume of that layer. Layers are cut in batches (`cut.BATCH_SEGMENTS`), so a large
+mesh never holds every layer's segments at once. A part of several batches is sliced on threads
+(Numba and GEOS release the GIL): the next batch is cut while the last one's layers become paths,
+several layers at a time. Every layer depends only on its own loops, so the output is the same.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from functools import partial
+from typing import TypeVar
 
 import numpy as np
 import shapely
 
 from gcode import polygons
-from gcode.contours import layer_contours
-from gcode.cut import FloatArray, cut_mesh
+from gcode.contours import LayerContours, layer_contours
+from gcode.cut import BATCH_SEGMENTS, FloatArray, cut_in_batches, plane_batches
 from gcode.errors import MeshRefused
 from gcode.settings import SliceSettings
 from gcode.toolpaths import Layer, Path, island_paths
 
 SliceProgress = Callable[[int, int], None]
+T = TypeVar("T")
+# threads that turn a large part's layers into paths
+LAYER_THREADS = min(4, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -51,11 +62,15 @@ def layer_tops_mm(height_mm: float, settings: SliceSettings) -> FloatArray:
 
 
 def slice_part(
-    triangles: FloatArray, settings: SliceSettings, progress: SliceProgress | None = None
+    triangles: FloatArray,
+    settings: SliceSettings,
+    progress: SliceProgress | None = None,
+    batch_segments: int = BATCH_SEGMENTS,
 ) -> SlicedPart:
     """Toolpaths of every layer of a part.
 
-    triangles: (n, 3, 3) float mm, wound outward, z from 0 to the part's height.
+    triangles: (n, 3, 3) float mm, wound outward, z from 0 to the part's height;
+    batch_segments: how many cut segments one batch of layers may hold (memory, not output).
     """
     z = triangles[:, :, 2]
     z_min, height = float(z.min()), float(z.max())
@@ -66,25 +81,74 @@ def slice_part(
     tops = layer_tops_mm(height, settings)
     bottoms = np.concatenate([[0.0], tops[:-1]])
     planes = 0.5 * (tops + bottoms)
-    cut = cut_mesh(triangles, planes)
-    contours = layer_contours(cut, planes.shape[0], gap_mm=0.5 * settings.line_width_mm)
     n = len(tops)
     layers: list[Layer] = []
-    for i, found in enumerate(contours):
-        region = polygons.region(found.loops)
-        solid = (
-            settings.fill_density >= 1.0
-            or i < settings.solid_bottom_layers
-            or i >= n - settings.solid_top_layers
-        )
-        paths: list[Path] = []
-        for island in _nearest_first(polygons.islands(region)):
-            paths.extend(island_paths(island, settings, solid, i))
-        thickness = float(tops[i] - bottoms[i])
-        layers.append(Layer(float(tops[i]), thickness, float(region.area), solid, paths))
-        if progress is not None:
-            progress(i + 1, n)
-    return SlicedPart(layers, height, sum(c.unclosed for c in contours))
+    unclosed = 0
+    runs = plane_batches(triangles, planes, batch_segments)
+    cuts = cut_in_batches(triangles, planes, runs)
+    large = len(runs) > 1  # a tablet is one batch, sliced in a few ms: no threads
+    make = partial(_layer, n=n, tops=tops, bottoms=bottoms, settings=settings)
+    gap_mm = 0.5 * settings.line_width_mm
+    with _layer_threads(large) as layer_pool:
+        for first, cut in _prefetched(cuts) if large else cuts:
+            contours = layer_contours(cut, cut.n_layers, gap_mm=gap_mm)
+            made = _map(layer_pool, make, [first + k for k in range(len(contours))], contours)
+            for k, (found, layer) in enumerate(zip(contours, made, strict=True)):
+                layers.append(layer)
+                unclosed += found.unclosed
+                if progress is not None:
+                    progress(first + k + 1, n)
+    return SlicedPart(layers, height, unclosed)
+
+
+def _layer_threads(wanted: bool) -> AbstractContextManager[Executor | None]:
+    """A pool of LAYER_THREADS threads for layers, or none."""
+    if not wanted:
+        return nullcontext()
+    return ThreadPoolExecutor(LAYER_THREADS, thread_name_prefix="slice-layer")
+
+
+def _map(
+    pool: Executor | None,
+    make: Callable[[int, LayerContours], Layer],
+    indices: list[int],
+    contours: list[LayerContours],
+) -> Iterator[Layer]:
+    """make(i, contours) for each layer, in order; on the pool's threads when there is one."""
+    if pool is None:
+        return map(make, indices, contours)
+    return pool.map(make, indices, contours)
+
+
+def _layer(
+    i: int,
+    found: LayerContours,
+    n: int,
+    tops: FloatArray,
+    bottoms: FloatArray,
+    settings: SliceSettings,
+) -> Layer:
+    """Layer i of n from its closed loops: region, islands nearest first, their paths."""
+    region = polygons.region(found.loops)
+    solid = (
+        settings.fill_density >= 1.0
+        or i < settings.solid_bottom_layers
+        or i >= n - settings.solid_top_layers
+    )
+    paths: list[Path] = []
+    for island in _nearest_first(polygons.islands(region)):
+        paths.extend(island_paths(island, settings, solid, i))
+    thickness = float(tops[i] - bottoms[i])
+    return Layer(float(tops[i]), thickness, float(region.area), solid, paths)
+
+
+def _prefetched(items: Iterator[T]) -> Iterator[T]:
+    """The items of `items`, each next one computed in a worker thread while this one is used."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="slice-cut") as worker:
+        pending = worker.submit(next, items, None)
+        while (item := pending.result()) is not None:
+            pending = worker.submit(next, items, None)
+            yield item
 
 
 def _nearest_first(found: list[shapely.Polygon]) -> list[shapely.Polygon]:

@@ -47,6 +47,16 @@ def _mix(h: np.uint64, v: np.uint64) -> np.uint64:
     return h
 
 
+_NEGATIVE_ZERO = np.uint64(1 << 63)  # the bit pattern of -0.0
+
+
+@numba.njit(cache=True, inline="always")
+def _coordinate(bits: npt.NDArray[np.uint64], i: int, k: int) -> np.uint64:
+    """Bit pattern of a coordinate, with -0.0 read as 0.0 (they are one place)."""
+    v = bits[i, k]
+    return np.uint64(0) if v == _NEGATIVE_ZERO else v
+
+
 @numba.njit(cache=True, nogil=True)
 def _weld(bits: npt.NDArray[np.uint64]) -> tuple[IntArray, int]:
     """bits: (m, 3) uint64 coordinate bit patterns -> (m,) vertex ids, count of distinct."""
@@ -57,20 +67,22 @@ def _weld(bits: npt.NDArray[np.uint64]) -> tuple[IntArray, int]:
     mask = np.uint64(size - 1)
     table = np.full(size, -1, dtype=np.int64)
     ids = np.empty(m, dtype=np.int64)
-    first_of = np.empty(m, dtype=np.int64)
     count = 0
     for i in range(m):
-        h = _mix(_mix(_mix(np.uint64(0), bits[i, 0]), bits[i, 1]), bits[i, 2])
-        slot = h & mask
+        x, y, z = _coordinate(bits, i, 0), _coordinate(bits, i, 1), _coordinate(bits, i, 2)
+        slot = _mix(_mix(_mix(np.uint64(0), x), y), z) & mask
         while True:
             j = table[slot]
             if j < 0:
                 table[slot] = i
                 ids[i] = count
-                first_of[count] = i
                 count += 1
                 break
-            if bits[j, 0] == bits[i, 0] and bits[j, 1] == bits[i, 1] and bits[j, 2] == bits[i, 2]:
+            if (
+                _coordinate(bits, j, 0) == x
+                and _coordinate(bits, j, 1) == y
+                and _coordinate(bits, j, 2) == z
+            ):
                 ids[i] = ids[j]
                 break
             slot = (slot + np.uint64(1)) & mask
@@ -81,8 +93,9 @@ def _weld(bits: npt.NDArray[np.uint64]) -> tuple[IntArray, int]:
 def _edge_defects(faces: IntArray, n_vertices: int) -> tuple[int, int]:
     """Open and repeated directed edges of (n, 3) int faces.
 
-    Outgoing edges are grouped per vertex (counting sort), so each check scans a vertex's
-    few neighbours instead of probing a hash table the size of the mesh.
+    Outgoing edges are grouped per vertex (counting sort) and each vertex's targets sorted,
+    so a repeat is a neighbour in that list and a partner is a binary search: a fan's hub
+    with thousands of edges costs d·log d, not d².
     """
     n = faces.shape[0]
     start = np.zeros(n_vertices + 1, dtype=np.int64)
@@ -98,23 +111,41 @@ def _edge_defects(faces: IntArray, n_vertices: int) -> tuple[int, int]:
             a = faces[f, k]
             target[fill_at[a]] = faces[f, (k + 1) % 3]
             fill_at[a] += 1
+    for a in range(n_vertices):
+        lo, hi = start[a], start[a + 1]
+        if hi - lo > 16:
+            target[lo:hi] = np.sort(target[lo:hi])
+        else:
+            for i in range(lo + 1, hi):  # insertion sort: most vertices have about six edges
+                value = target[i]
+                j = i - 1
+                while j >= lo and target[j] > value:
+                    target[j + 1] = target[j]
+                    j -= 1
+                target[j + 1] = value
     open_edges = 0
     repeated = 0
     for a in range(n_vertices):
         for i in range(start[a], start[a + 1]):
             b = target[i]
-            for j in range(i + 1, start[a + 1]):
-                if target[j] == b:
-                    repeated += 1
-                    break
-            found = False
-            for j in range(start[b], start[b + 1]):
-                if target[j] == a:
-                    found = True
-                    break
-            if not found:
+            if i + 1 < start[a + 1] and target[i + 1] == b:
+                repeated += 1
+            if not _holds(target, start[b], start[b + 1], a):
                 open_edges += 1
     return open_edges, repeated
+
+
+@numba.njit(cache=True, inline="always")
+def _holds(sorted_values: IntArray, lo: int, hi: int, value: int) -> bool:
+    """Whether sorted_values[lo:hi] holds value (binary search)."""
+    end = hi
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if sorted_values[mid] < value:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo < end and sorted_values[lo] == value
 
 
 def topology(triangles: FloatArray) -> Topology:
@@ -123,13 +154,13 @@ def topology(triangles: FloatArray) -> Topology:
     Faces that use one vertex twice are dropped (counted as degenerate).
     """
     flat = np.ascontiguousarray(triangles, dtype=np.float64).reshape(-1, 3)
-    flat = flat + 0.0  # -0.0 and 0.0 are one coordinate
     ids, count = _weld(flat.view(np.uint64))
     faces = ids.reshape(-1, 3)
     good = (
         (faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 0] != faces[:, 2])
     )
-    faces = np.ascontiguousarray(faces[good])
+    if not good.all():
+        faces = np.ascontiguousarray(faces[good])
     open_edges, repeated = _edge_defects(faces, int(count))
     return Topology(faces, int(count), int((~good).sum()), int(open_edges), int(repeated))
 

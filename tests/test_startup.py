@@ -169,4 +169,6 @@ def test_the_dose_only_path_gives_the_dose_the_manufacture_path_gives() -> None:
         if path.name.startswith("Observation-"):
             continue
         rx = read_prescription(path)
-        assert dosing_path.dose_for(rx) == batch.dose_for(rx), path.name
+        lot, dose = dosing_path.dose_for(rx)
+        plan = batch.plan_tablet(rx)
+        assert (lot, dose) == (plan.formulation, plan.dose), path.name

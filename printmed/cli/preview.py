@@ -43,7 +43,7 @@ def _layer_numbers(spec: str, count: int) -> list[int]:
 
 def run(args: argparse.Namespace) -> int:
     # Imported when run, so that `printmed preview --help` does not load the slicer and Matplotlib.
-    from gcode.mesh_io import check_mesh, read_mesh_file
+    from gcode.mesh_io import check_triangles, read_mesh_file
     from gcode.settings import settings_for
     from gcode.slice import slice_part
     from printmed import pictures
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         rx = read_prescription(args.source)
         plan = plan_tablet(rx, profile.id)
-        part = check_mesh(plan.design.mesh, name=f"{rx.id} tablet")
+        part = check_triangles(plan.design.triangles, name=f"{rx.id} tablet")
     if not args.output.is_dir():
         args.output.mkdir(parents=True, exist_ok=True)
     sliced = slice_part(part.triangles, settings_for(profile))

@@ -142,12 +142,6 @@ def profile_for(lot: Formulation, profile_id: str | None) -> MachineProfile:
     return profile
 
 
-def dose_for(rx: Prescription, on: dt.date | None = None) -> tuple[Formulation, Dose]:
-    """The prescription's lot and its dose (with the calculation trail)."""
-    lot = catalog.formulation(rx.formulation)
-    return lot, calculate(rx, lot, on=on)
-
-
 def design_for(
     rx: Prescription,
     lot: Formulation,

@@ -14,7 +14,7 @@ from dosing.design import TabletDesign
 from dosing.formulation import Formulation
 from gcode.errors import MaterialWindowRefused
 from gcode.flow import PartFlow, plan_flow
-from gcode.mesh_io import PartMesh, check_fits, check_mesh
+from gcode.mesh_io import PartMesh, check_fits, check_triangles
 from gcode.plate import arrange
 from gcode.profile import MachineProfile
 from gcode.settings import settings_for
@@ -68,7 +68,7 @@ def make_plate(
     for n, item in enumerate(items):
         key = id(item.design)
         if key not in sliced:
-            part_mesh = check_mesh(item.design.mesh, name=f"tablet[{n}]")
+            part_mesh = check_triangles(item.design.triangles, name=f"tablet[{n}]")
             check_fits(part_mesh, profile)
             part = slice_part(part_mesh.triangles, settings)
             flow = plan_flow(part, settings.line_width_mm, item.design.volume_mm3, f"tablet[{n}]")

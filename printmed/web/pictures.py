@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from dosing.prescription import parse_prescription
-from gcode.mesh_io import check_mesh
+from gcode.mesh_io import check_triangles
 from printmed import pictures
 from printmed.auth import store_of
 from printmed.manufacture import plan_tablet
@@ -68,7 +68,7 @@ def tablet_png(b: BatchView) -> bytes:
             f"the tablet cannot be redrawn: {design.volume_mm3:.3f} mm³ is not "
             f"the recorded {recorded:.3f} mm³"
         )
-    return pictures.tablet_png(check_mesh(design.mesh, name=f"{design.shape} tablet"))
+    return pictures.tablet_png(check_triangles(design.triangles, name=f"{design.shape} tablet"))
 
 
 def _image(content: bytes) -> Response:

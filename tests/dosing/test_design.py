@@ -123,9 +123,10 @@ def test_sa_v_out_of_reach_is_refused():
 
 
 def test_reference_sa_v_is_that_of_a_10_by_4_mm_tablet():
-    assert pytest.approx(
-        (2 * math.pi * 25 + math.pi * 10 * 4) / (math.pi * 25 * 4)
-    ) == REFERENCE_SA_V_PER_MM
+    assert (
+        pytest.approx((2 * math.pi * 25 + math.pi * 10 * 4) / (math.pi * 25 * 4))
+        == REFERENCE_SA_V_PER_MM
+    )
 
 
 def test_layer_height_outside_printable_range_is_refused():
