@@ -297,6 +297,10 @@ def main() -> int:
     report = []
     for backend in args.backends.split(","):
         data_dir = Path(tempfile.mkdtemp(prefix=f"printmed-bench-{backend}-"))
+        # the service key and checkpoints of this run's store, beside its data folder: the seeding
+        # here and the server's workers sign the same chain with the same key
+        key_dir = Path(f"{data_dir}-keys")
+        os.environ["PRINTMED_KEY_DIR"] = str(key_dir)
         try:
             if backend == "sqlite":
                 url = f"sqlite:///{data_dir / 'printmed.sqlite'}"
@@ -306,6 +310,7 @@ def main() -> int:
                     report.append(run_backend(backend, url, data_dir, args))
         finally:
             shutil.rmtree(data_dir, ignore_errors=True)
+            shutil.rmtree(key_dir, ignore_errors=True)
     for entry in report:
         print(f"{entry['backend']}: tasks by job state {entry['tasks']}")
     if args.json:

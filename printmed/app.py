@@ -79,12 +79,31 @@ def start_workers(
     return threads
 
 
+def simulated_printers(store: Store) -> dict[str, Printer]:
+    """The embedded default's printers: on first start (an empty register) two simulated
+    printers of each profile are registered (`jobs.register.register_simulators`); every
+    simulated printer in the register then gets a simulator standing in for its profile."""
+    from printmed.jobs import register
+    from printmed.jobs.printers import simulated_printer
+
+    with store.session() as session:
+        for made in register.register_simulators(session):
+            log.info("registered simulated printer %s (%s)", made.name, made.serial_number)
+        return {
+            printer.name: simulated_printer(printer.profile_id)
+            for printer in register.simulators(session)
+        }
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Open the store for the app's life and run a worker per printer given to create_app."""
+    """Open the store for the app's life and run a worker per printer given to create_app
+    (with `sim_printers`, per simulated printer in the register)."""
     settings: Settings = app.state.settings
     store = open_store(settings.database_url)
     app.state.store = store
+    if app.state.sim_printers:
+        app.state.printers.update(simulated_printers(store))
     stop = threading.Event()
     threads = start_workers(store, app.state.printers, stop, app.state.worker_poll_s)
     try:
@@ -101,11 +120,13 @@ def create_app(
     *,
     printers: Mapping[str, Printer] | None = None,
     worker_poll_s: float = 1.0,
+    sim_printers: bool = False,
 ) -> FastAPI:
     """The application for `settings` (default: from the environment).
 
     printers: printer name → Printer whose queued jobs this process prints (none: the workers
     run elsewhere, e.g. `printmed worker`).
+    sim_printers: drive the register's simulated printers too (registered on first start).
     """
     settings = settings or load_settings()
     # /docs and /redoc with Swagger UI and ReDoc served by the app itself: no CDN on a ward network.
@@ -121,6 +142,7 @@ def create_app(
     app.state.settings = settings
     app.state.printers = dict(printers or {})
     app.state.worker_poll_s = worker_poll_s
+    app.state.sim_printers = sim_printers
     install_error_handlers(app)
     app.add_middleware(
         RequestLimits,

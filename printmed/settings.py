@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from printmed.errors import InputError
@@ -16,6 +16,56 @@ from printmed.errors import InputError
 DEFAULT_DATA_DIR = "data"
 DEFAULT_PHARMACY_NAME = "Point-of-care pharmacy (set PRINTMED_PHARMACY_NAME)"
 DEFAULT_PHARMACY_ADDRESS = "(set PRINTMED_PHARMACY_ADDRESS)"
+# The service key and the chain's checkpoints: outside the data folder, so that whoever holds
+# the database (or a copy of the data folder) does not hold them.
+DEFAULT_KEY_DIR = "~/.config/printmed/keys"
+
+
+@dataclass(frozen=True)
+class SignInPolicy:
+    """The sign-in defence (printmed.auth.lockout), counted over the last `window_minutes`.
+
+    A failure is forgiven once the same name signs in from the same address. An address may fail
+    `address_free_failures` times, an account (as typed) `account_free_failures` times since its
+    last sign-in; each failure beyond waits `first_delay_s`, doubling, at most `max_delay_s`. An
+    account locks after `lock_failures` failures from at least `lock_addresses` addresses, while
+    fewer than `max_locked` accounts are locked.
+    """
+
+    window_minutes: int = 1440
+    address_free_failures: int = 5
+    account_free_failures: int = 3
+    first_delay_s: int = 1
+    max_delay_s: int = 900
+    lock_failures: int = 10
+    lock_addresses: int = 2
+    max_locked: int = 3
+
+
+@dataclass(frozen=True)
+class ObservationWindows:
+    """How old a body weight or height may be, in days before the order was written, by the
+    patient's age then (printmed.intake.clinical). An unknown age gets the strictest window."""
+
+    under_1_year_days: int = 30
+    under_18_years_days: int = 90
+    adult_days: int = 365
+
+    def days_for(self, age_years: float | None) -> int:
+        if age_years is None or age_years < 1:
+            return min(self.under_1_year_days, self.under_18_years_days, self.adult_days)
+        return self.under_18_years_days if age_years < 18 else self.adult_days
+
+
+def observation_windows(environ: Mapping[str, str] | None = None) -> ObservationWindows:
+    """PRINTMED_OBSERVATION_MAX_AGE_DAYS_UNDER_1, _UNDER_18 and _ADULT (whole days)."""
+    env = os.environ if environ is None else environ
+    name = "PRINTMED_OBSERVATION_MAX_AGE_DAYS_"
+    return ObservationWindows(
+        under_1_year_days=_whole(env, name + "UNDER_1", 30),
+        under_18_years_days=_whole(env, name + "UNDER_18", 90),
+        adult_days=_whole(env, name + "ADULT", 365),
+    )
 
 
 @dataclass(frozen=True)
@@ -42,6 +92,15 @@ class Settings:
     # The weighing page: the serial port (or pyserial URL) of the bench balance, if one is fitted.
     balance_port: str | None = None
     balance_baud: int = 9600
+    # How recent a body weight or height must be for the patient's age (printmed.intake).
+    observation_windows: ObservationWindows = field(default_factory=ObservationWindows)
+    # The records' keys (printmed.keys): the service signing key (0600), the trusted public keys
+    # and the chain's signed checkpoints; a checkpoint every this many entries (and at every
+    # state change of a batch).
+    key_dir: Path = field(default_factory=lambda: Path(DEFAULT_KEY_DIR).expanduser())
+    checkpoint_every: int = 100
+    # Throttling and locking of sign-ins (PRINTMED_SIGN_IN_*; README "Sign-in under attack").
+    sign_in: SignInPolicy = field(default_factory=SignInPolicy)
 
     @property
     def documents_dir(self) -> Path:
@@ -53,7 +112,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
     PRINTMED_DATA_DIR, DATABASE_URL, PRINTMED_PHARMACY_NAME, PRINTMED_PHARMACY_ADDRESS,
     PRINTMED_SESSION_IDLE_MINUTES, PRINTMED_BATCH_PREFIX, PRINTMED_TOKEN_SECRET,
-    PRINTMED_RATE_LIMIT_PER_MINUTE, PRINTMED_BALANCE_PORT, PRINTMED_BALANCE_BAUD.
+    PRINTMED_RATE_LIMIT_PER_MINUTE, PRINTMED_BALANCE_PORT, PRINTMED_BALANCE_BAUD,
+    PRINTMED_KEY_DIR (refused inside the data folder), PRINTMED_CHECKPOINT_EVERY,
+    PRINTMED_OBSERVATION_MAX_AGE_DAYS_UNDER_1 / _UNDER_18 / _ADULT.
     """
     env = os.environ if environ is None else environ
     data_dir = Path(env.get("PRINTMED_DATA_DIR") or DEFAULT_DATA_DIR).expanduser().resolve()
@@ -79,7 +140,29 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         rate_limit_per_minute=_whole(env, "PRINTMED_RATE_LIMIT_PER_MINUTE", 600),
         balance_port=env.get("PRINTMED_BALANCE_PORT") or None,
         balance_baud=_whole(env, "PRINTMED_BALANCE_BAUD", 9600),
+        observation_windows=observation_windows(env),
+        key_dir=_key_dir(env, data_dir),
+        checkpoint_every=_whole(env, "PRINTMED_CHECKPOINT_EVERY", 100),
+        sign_in=_sign_in_policy(env),
     )
+
+
+def _sign_in_policy(env: Mapping[str, str]) -> SignInPolicy:
+    """PRINTMED_SIGN_IN_WINDOW_MINUTES, _ADDRESS_FREE_FAILURES, _ACCOUNT_FREE_FAILURES,
+    _FIRST_DELAY_S, _MAX_DELAY_S, _LOCK_FAILURES, _LOCK_ADDRESSES, _MAX_LOCKED."""
+    default = SignInPolicy()
+    numbers = {
+        name: _whole(env, f"PRINTMED_SIGN_IN_{name.upper()}", getattr(default, name))
+        for name in SignInPolicy.__dataclass_fields__
+    }
+    return SignInPolicy(**numbers)
+
+
+def _key_dir(env: Mapping[str, str], data_dir: Path) -> Path:
+    key_dir = Path(env.get("PRINTMED_KEY_DIR") or DEFAULT_KEY_DIR).expanduser().resolve()
+    if key_dir == data_dir or data_dir in key_dir.parents:
+        raise InputError("PRINTMED_KEY_DIR", str(key_dir), f"is inside the data folder {data_dir}")
+    return key_dir
 
 
 def _whole(env: Mapping[str, str], name: str, default: int) -> int:

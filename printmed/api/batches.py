@@ -1,23 +1,26 @@
-"""/api/v1/batches: every batch, its state, print progress and verified G-code; the steps a
-technician takes on it (queue for the printer, reject with a reason, weigh units); the batch
-record (fields, QC, signatures, trail, integrity); e-signatures and the pharmacist's release;
-the record and the dispensing label as PDF.
+"""/api/v1/batches: every batch, its state, print progress and verified G-code; a pharmacist's
+clinical screening (or return) of the order; the steps a technician takes on it (queue for the
+printer, reject with a reason, weigh units); the batch record (fields, QC, signatures, trail,
+integrity); e-signatures and the pharmacist's release; the record and the label as PDF.
 
-Signing and release re-ask the signer's password, as the pages do.
+Signing and release re-ask the signer's password, as the pages do, through the sign-in defence:
+429 with Retry-After while the address or account waits, 403 for a locked account.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from printmed.api import idempotency
 from printmed.api.dependencies import ReadSessionDep, SessionDep
 from printmed.api.idempotency import IdempotencyKey
+from printmed.api.problems import error_response
 from printmed.api.record_views import (
     BatchRecordView,
     IntegrityView,
@@ -26,17 +29,20 @@ from printmed.api.record_views import (
     SignatureView,
 )
 from printmed.api.wire import BatchSummary, Responses, batch_summary
-from printmed.auth import require_action, settings_of, store_of
+from printmed.auth import lockout, require_action, settings_of, store_of
+from printmed.auth.dependencies import SignInClock, client_address
 from printmed.auth.rules import Action
 from printmed.errors import InputError
 from printmed.jobs import service
 from printmed.jobs.states import BatchState
+from printmed.records import signatures
 from printmed.records.batch_record import load_record
 from printmed.records.integrity import verify_records
 from printmed.records.label import label_pdf
 from printmed.records.record_pdf import batch_record_pdf
 from printmed.records.release import release
-from printmed.records.signatures import MEANINGS, authenticate_signer, sign
+from printmed.records.screening import return_batch, screen, screening_sheet
+from printmed.records.signatures import SIGNABLE, admit_signer, sign
 from printmed.records.weighing import qc_of, record_weights
 from printmed.store.models import PrintProgress, StoredGcode, User
 
@@ -47,8 +53,14 @@ Rejecter = Annotated[User, Depends(require_action(Action.REJECT))]
 Weigher = Annotated[User, Depends(require_action(Action.WEIGH))]
 Signer = Annotated[User, Depends(require_action(Action.SIGN))]
 Releaser = Annotated[User, Depends(require_action(Action.RELEASE))]
+Screener = Annotated[User, Depends(require_action(Action.SCREEN))]
 Dispenser = Annotated[User, Depends(require_action(Action.DOWNLOAD_LABEL))]
 NOT_FOUND: Responses = {404: {"description": "no such batch"}}
+PASSWORD_ASKED: Responses = {
+    401: {"description": "wrong password"},
+    403: {"description": "the account is locked (or the role may not sign this)"},
+    429: {"description": "too many recent wrong passwords: wait Retry-After seconds"},
+}
 PDF: Responses = {
     200: {"content": {"application/pdf": {}}, "description": "a PDF document"},
     **NOT_FOUND,
@@ -68,8 +80,65 @@ class Weights(BaseModel):
 
 
 class SignatureRequest(BaseModel):
-    meaning: str = Field(description=f"one of {', '.join(m for m in MEANINGS if m != 'released')}")
+    meaning: str = Field(description=f"one of {', '.join(SIGNABLE)}")
     password: str = Field(min_length=1, max_length=1024, description="the signer re-enters it")
+
+
+class ScreeningRequest(BaseModel):
+    note: str = Field(min_length=1, max_length=2000, description="what was checked (recorded)")
+    password: str = Field(min_length=1, max_length=1024, description="the pharmacist re-enters it")
+
+
+class ReturnRequest(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000, description="what must change (recorded)")
+
+
+class MeasurementView(BaseModel):
+    """A body measurement as used (kg, cm) with where and when it was taken."""
+
+    value: float
+    unit: str
+    as_recorded: str
+    status: str | None = Field(description="the Observation's status (none when typed in)")
+    source: str | None = Field(description='an Observation, or "entered on the order"')
+    measured_at: str | None
+
+
+class ScreenedPatientView(BaseModel):
+    id: str
+    age_years: float | None
+    weight: MeasurementView | None
+    height: MeasurementView | None
+
+
+class ScreeningDecisionView(BaseModel):
+    decision: str = Field(description="screened or returned")
+    by: str
+    at: str
+    note: str = Field(description="the screening note, or the reason for the return")
+    signature_id: int | None
+    printed_name: str | None
+
+
+class ScreeningView(BaseModel):
+    """What a pharmacist screens the order on: patient, order and maxima, dose trail, lot,
+    tablet; and the screening decisions recorded so far."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+    batch_number: str
+    state: BatchState
+    entered_by: str
+    entered_at: str
+    prescription_id: str
+    patient: ScreenedPatientView
+    drug: dict[str, Any]
+    prescribed: dict[str, Any] = Field(description="dose, frequency, doses, maxima (mg), written")
+    formulary: dict[str, Any] | None = Field(description="the drug's maxima on file")
+    lot: dict[str, Any]
+    dose: dict[str, Any] = Field(description="dose_mg, calculated_mg, the calculation trail")
+    design: dict[str, Any] = Field(description="tablet shape, size (mm), volume")
+    decisions: list[ScreeningDecisionView]
 
 
 class ReleaseRequest(BaseModel):
@@ -132,8 +201,8 @@ def get_gcode(batch_number: str, user: Reader, session: ReadSessionDep) -> Plain
 @router.post(
     "/{batch_number}/queue",
     response_model=BatchSummary,
-    responses={**NOT_FOUND, 409: {"description": "the batch is not verified"}},
-    summary="Queue a verified batch for its printer",
+    responses={**NOT_FOUND, 409: {"description": "the batch is not screened"}},
+    summary="Queue a screened batch for its printer",
 )
 def queue_batch(batch_number: str, user: Queuer, session: SessionDep) -> BatchSummary:
     """Technicians and pharmacists."""
@@ -155,6 +224,62 @@ def reject_batch(
     batch = service.get_batch(session, batch_number, for_update=True)
     service.reject(session, batch, user, rejection.reason)
     return batch_summary(batch)
+
+
+@router.get(
+    "/{batch_number}/screening",
+    response_model=ScreeningView,
+    responses=NOT_FOUND,
+    summary="The order as a pharmacist screens it: patient, dose trail, maxima, lot, tablet",
+)
+def get_screening(batch_number: str, user: Reader, session: ReadSessionDep) -> ScreeningView:
+    """Any staff member."""
+    return ScreeningView.model_validate(screening_sheet(session, batch_number).to_dict())
+
+
+@router.post(
+    "/{batch_number}/screen",
+    status_code=201,
+    response_model=SignatureView,
+    responses={
+        **NOT_FOUND,
+        **PASSWORD_ASKED,
+        409: {"description": "the batch is not verified (awaiting screening)"},
+    },
+    summary="Screen a verified batch clinically (pharmacist, four eyes); the 'screened' signature",
+)
+def post_screen(
+    request: Request,
+    batch_number: str,
+    screening: ScreeningRequest,
+    user: Screener,
+    clock: SignInClock,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Pharmacists who neither entered nor made this batch; the password is asked again."""
+
+    def write(session: Session, signer: signatures.Signer) -> idempotency.Answer:
+        signature = screen(session, batch_number, signer, screening.note)
+        return idempotency.json_answer(
+            201, SignatureView.model_validate(signature).model_dump_json()
+        )
+
+    return _with_password(
+        request, user, screening.password, "screened", clock, f"screen {batch_number}", write
+    )
+
+
+@router.post(
+    "/{batch_number}/return",
+    response_model=BatchSummary,
+    responses={**NOT_FOUND, 409: {"description": "the batch is not verified (awaiting screening)"}},
+    summary="Return a verified batch to the technician with a reason (pharmacist); never queued",
+)
+def post_return(
+    batch_number: str, returning: ReturnRequest, user: Screener, session: SessionDep
+) -> BatchSummary:
+    """Pharmacists who neither entered nor made this batch."""
+    return batch_summary(return_batch(session, batch_number, user, returning.reason))
 
 
 @router.get(
@@ -227,7 +352,7 @@ def check_weights(
     "/{batch_number}/signatures",
     status_code=201,
     response_model=SignatureView,
-    responses={**NOT_FOUND, 401: {"description": "wrong password"}},
+    responses={**NOT_FOUND, **PASSWORD_ASKED},
     summary="Sign the record as it stands (performed, checked or reviewed)",
 )
 def post_signature(
@@ -235,21 +360,27 @@ def post_signature(
     batch_number: str,
     signing: SignatureRequest,
     user: Signer,
+    clock: SignInClock,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Technicians and pharmacists, for themselves; the password is asked again."""
+    if signing.meaning == "released":
+        raise InputError("meaning", "released", "is given only by POST .../release")
 
-    def write(session: Session) -> idempotency.Answer:
-        signer = authenticate_signer(session, user.username, signing.password, signing.meaning)
-        if signing.meaning == "released":
-            raise InputError("meaning", "released", "is given only by POST .../release")
+    def write(session: Session, signer: signatures.Signer) -> idempotency.Answer:
         signature = sign(session, service.get_batch(session, batch_number), signer, signing.meaning)
         return idempotency.json_answer(
             201, SignatureView.model_validate(signature).model_dump_json()
         )
 
-    return idempotency.model_once(
-        store_of(request), request, user.username, f"sign {batch_number} {signing.meaning}", write
+    return _with_password(
+        request,
+        user,
+        signing.password,
+        signing.meaning,
+        clock,
+        f"sign {batch_number} {signing.meaning}",
+        write,
     )
 
 
@@ -259,7 +390,7 @@ def post_signature(
     response_model=SignatureView,
     responses={
         **NOT_FOUND,
-        401: {"description": "wrong password"},
+        **PASSWORD_ASKED,
         409: {"description": "QC not passed, record not intact or not weighed"},
     },
     summary="Release a weighed batch (pharmacist, four eyes); answered with the signature",
@@ -269,19 +400,66 @@ def post_release(
     batch_number: str,
     releasing: ReleaseRequest,
     user: Releaser,
+    clock: SignInClock,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Pharmacists who made no step of this batch; the password is asked again."""
 
-    def write(session: Session) -> idempotency.Answer:
-        signature = release(session, batch_number, user.username, releasing.password)
+    def write(session: Session, signer: signatures.Signer) -> idempotency.Answer:
+        signature = release(session, batch_number, signer)
         return idempotency.json_answer(
             201, SignatureView.model_validate(signature).model_dump_json()
         )
 
-    return idempotency.model_once(
-        store_of(request), request, user.username, f"release {batch_number}", write
+    return _with_password(
+        request, user, releasing.password, "released", clock, f"release {batch_number}", write
     )
+
+
+def _with_password(
+    request: Request,
+    user: User,
+    password: str,
+    meaning: str,
+    clock: lockout.Clock,
+    fingerprint_text: str,
+    write: Callable[[Session, signatures.Signer], idempotency.Answer],
+) -> Response:
+    """`write` with the signer once their password passed the sign-in defence (its own
+    transaction, recorded whatever the outcome); a retry with the same Idempotency-Key gets the
+    first answer without a second signature."""
+    store = store_of(request)
+
+    def admitted() -> signatures.Signer:
+        return admit_signer(
+            store,
+            settings_of(request).sign_in,
+            user.username,
+            password,
+            meaning,
+            address=client_address(request),
+            channel="api",
+            clock=clock,
+        )
+
+    try:
+        return idempotency.create_once(
+            store, request, user.username, fingerprint_text.encode(), admitted, write
+        )
+    except lockout.SignInThrottled as exc:
+        return error_response(
+            request.url.path,
+            429,
+            str(exc),
+            slug="sign-in-throttled",
+            field=exc.field,
+            value=exc.value,
+            headers={"Retry-After": str(exc.retry_after_s), "Cache-Control": "no-store"},
+        )
+    except lockout.AccountLocked as exc:
+        return error_response(
+            request.url.path, 403, str(exc), slug="account-locked", field=exc.field, value=exc.value
+        )
 
 
 @router.get(

@@ -22,6 +22,7 @@ class Action(StrEnum):
     """The things a staff member does, in the pharmacy's words."""
 
     ENTER_PRESCRIPTION = "enter a prescription"
+    SCREEN = "screen a batch clinically, or return it"
     QUEUE = "queue a batch for its printer"
     REJECT = "reject a batch"
     CONTROL_PRINTER = "control printers"
@@ -32,10 +33,19 @@ class Action(StrEnum):
     READ_RECORD = "read a batch record"
     DOWNLOAD_LABEL = "download a dispensing label"
     MANAGE_USERS = "manage users and prescribing systems"
+    ENGINEERING_PRINT = "stream an engineering print (not a batch)"
+    MANAGE_PRINTERS = "manage the printer register and calibrations"
+    CLEAR_LINE = "clear a printer's line for a batch"
+    REJECT_UNITS = "reject units of a batch (with the reason)"
+    RECEIVE_STOCK = "receive stock into a material lot"
+    PROPOSE_CALIBRATION = "propose a lot's calibration factor"
+    APPROVE_CALIBRATION = "approve a lot's calibration factor"
 
 
 RULES: dict[Action, frozenset[str]] = {
     Action.ENTER_PRESCRIPTION: RECORD_ROLES,
+    # the clinical check of the order before anything is made: a pharmacist's alone
+    Action.SCREEN: frozenset({"pharmacist"}),
     Action.QUEUE: RECORD_ROLES,
     Action.REJECT: RECORD_ROLES,
     Action.CONTROL_PRINTER: RECORD_ROLES,
@@ -48,14 +58,34 @@ RULES: dict[Action, frozenset[str]] = {
     # the label goes on what is handed over: printed by whoever dispenses, not by an admin
     Action.DOWNLOAD_LABEL: RECORD_ROLES,
     Action.MANAGE_USERS: frozenset({"admin"}),
+    # test prints and calibration on a printer, outside any batch: the engineer's, audited
+    Action.ENGINEERING_PRINT: frozenset({"admin"}),
+    # equipment: the engineer (admin) and the pharmacist answer for it; technicians report
+    Action.MANAGE_PRINTERS: frozenset({"pharmacist", "admin"}),
+    # at the printer, before each batch: plate clear and the batch's own lot loaded
+    Action.CLEAR_LINE: RECORD_ROLES,
+    # at weighing: a unit lifted, chipped or off weight is set aside, so the batch reconciles
+    Action.REJECT_UNITS: RECORD_ROLES,
+    # goods in: whoever books the material into the pharmacy's stock
+    Action.RECEIVE_STOCK: RECORD_ROLES,
+    # a calibration changes every later dose of the lot: proposed by staff, approved by a
+    # second pharmacist (four eyes held in records.calibration)
+    Action.PROPOSE_CALIBRATION: RECORD_ROLES,
+    Action.APPROVE_CALIBRATION: frozenset({"pharmacist"}),
 }
 
 
 class NotPermitted(InputError):
-    """The user's role, or the four-eyes rule, does not allow the action."""
+    """The user's role, or the four-eyes rule, does not allow the action.
 
-    def __init__(self, username: str, action: str, reason: str) -> None:
+    `field`, `value` and the text name the user for the API's problem document and the CLI;
+    `sentence` says it in the pharmacy's words for a person at a page."""
+
+    def __init__(
+        self, username: str, action: str, reason: str, *, sentence: str | None = None
+    ) -> None:
         super().__init__("user", username, f"may not {action}: {reason}")
+        self.sentence = sentence or f"{username} may not {action}: {reason}."
 
 
 class Staff(Protocol):
@@ -79,4 +109,15 @@ def require(user: Staff, action: Action) -> None:
     """Refuse `user` (NotPermitted, naming the action and the roles) unless the rule allows."""
     if not may(user.role, action):
         allowed = " or ".join(sorted(RULES[action]))
-        raise NotPermitted(user.username, action.value, f"role {user.role} is not {allowed}")
+        raise NotPermitted(
+            user.username,
+            action.value,
+            f"role {user.role} is not {allowed}",
+            sentence=f"You are signed in as {_a(user.role)}, and {_a(user.role)} may not "
+            f"{action.value}: only {' or '.join(_a(r) for r in sorted(RULES[action]))} may.",
+        )
+
+
+def _a(role: str) -> str:
+    """`a pharmacist`, `an admin`."""
+    return f"{'an' if role[:1] in 'aeiou' else 'a'} {role}"

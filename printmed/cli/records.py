@@ -1,7 +1,9 @@
 """`printmed records show|verify|pdf|label|sign BATCH`: read, check, print and sign batch records.
 
-`verify` walks the whole audit chain and checks the batch (or every batch) against it; it
-exits 1 and names the first broken entry when the record is not intact.
+`verify` walks the whole audit chain (hashes, service signatures, the checkpoints kept outside
+the database) and checks the batch (or every batch) and its e-signatures against it; it exits 1
+and names the first broken entry when the record is not intact. `rotate-key` replaces the
+service key (the old public key stays trusted); `checkpoint` checkpoints the chain's head now.
 """
 
 from __future__ import annotations
@@ -11,20 +13,22 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from printmed import audit
 from printmed.cli.output import print_json, write_atomically
 from printmed.cli.store_access import (
     acting_user,
     add_store_options,
     add_user_options,
     open_cli_store,
-    read_password,
-    username_of,
+    settings_for,
+    signer_by_password,
 )
 from printmed.jobs.service import get_batch
+from printmed.keys import rotate_service_key
 from printmed.records.batch_record import BatchRecord, load_record
 from printmed.records.deviations import record_deviation
 from printmed.records.integrity import IntegrityReport, verify_records
-from printmed.records.signatures import MEANINGS, authenticate_signer, sign
+from printmed.records.signatures import SIGNABLE, sign
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,6 +42,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     verify = actions.add_parser("verify", help="check the audit chain and the record(s)")
     verify.add_argument("batch", nargs="?", help="one batch (default: every batch)")
     verify.add_argument("--json", action="store_true")
+    verify.add_argument(
+        "--key-dir",
+        type=Path,
+        help="trusted public keys and checkpoints to verify against (default: $PRINTMED_KEY_DIR)",
+    )
+    rotate = actions.add_parser("rotate-key", help="replace the service signing key")
+    checkpoint = actions.add_parser(
+        "checkpoint", help="checkpoint the chain's head now (after an upgrade, before a backup)"
+    )
+    checkpoint.add_argument("--reason", required=True)
+    add_user_options(checkpoint)
     pdf = actions.add_parser("pdf", help="write the batch record as PDF")
     pdf.add_argument("batch")
     pdf.add_argument("-o", "--output", type=Path, required=True)
@@ -46,38 +61,47 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     label.add_argument("-o", "--output", type=Path, required=True)
     signing = actions.add_parser("sign", help="sign the record (performed, checked, reviewed)")
     signing.add_argument("batch")
-    signing.add_argument(
-        "--meaning", required=True, choices=[m for m in MEANINGS if m != "released"]
-    )
+    signing.add_argument("--meaning", required=True, choices=SIGNABLE)
     add_user_options(signing)
     deviation = actions.add_parser("deviation", help="record a deviation with its reason")
     deviation.add_argument("batch")
     deviation.add_argument("--what", required=True, help="what happened")
     deviation.add_argument("--reason", required=True, help="why it is acceptable / what was done")
     add_user_options(deviation)
-    for sub in (show, verify, pdf, label, signing, deviation):
+    for sub in (show, verify, pdf, label, signing, deviation, rotate, checkpoint):
         add_store_options(sub)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.action == "rotate-key":
+        old, new = rotate_service_key(settings_for(args).key_dir)
+        print(f"service key {old} retired (its public key stays trusted); signing with {new}")
+        return 0
     settings, store = open_cli_store(args)
     try:
+        if args.action == "sign":
+            # the password is checked through the sign-in defence, in a transaction of its own
+            signer = signer_by_password(
+                store, settings, args, args.meaning, f"Password to sign {args.meaning.upper()}: "
+            )
+            with store.session() as session:
+                signature = sign(session, get_batch(session, args.batch), signer, args.meaning)
+            print(
+                f"{args.batch}: signed as {args.meaning} by {signature.printed_name} "
+                f"at {signature.signed_at} (record {signature.record_hash[:16]}…)"
+            )
+            return 0
         with store.session() as session:
             if args.action == "verify":
-                report = verify_records(session, args.batch)
+                report = verify_records(session, args.batch, args.key_dir)
                 if args.batch is not None:
                     get_batch(session, args.batch)
                 return show_integrity(report, args.json)
-            if args.action == "sign":
-                signer = authenticate_signer(
-                    session, username_of(args), read_password(args), args.meaning
-                )
-                signature = sign(session, get_batch(session, args.batch), signer, args.meaning)
-                print(
-                    f"{args.batch}: signed as {args.meaning} by {signature.printed_name} "
-                    f"at {signature.signed_at} (record {signature.record_hash[:16]}…)"
-                )
+            if args.action == "checkpoint":
+                user = acting_user(session, args)
+                entry = audit.checkpoint(session, user.username, args.reason)
+                print(f"chain checkpointed at entry {entry.seq} ({entry.entry_hash[:16]}…)")
                 return 0
             if args.action == "deviation":
                 user = acting_user(session, args)
@@ -112,7 +136,9 @@ def show_integrity(report: IntegrityReport, as_json: bool) -> int:
         print_json(report.to_dict())
     elif report.intact:
         print(
-            f"intact: {report.chain.entries} audit entries chained, head {report.chain.head_hash}"
+            f"intact: {report.chain.entries} audit entries chained and signed, head "
+            f"{report.chain.head_hash}; {report.chain.checkpoints} checkpoints outside the "
+            f"database, the latest at entry {report.chain.checkpointed_seq}"
         )
     else:
         if not report.chain.intact:

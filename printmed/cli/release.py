@@ -1,7 +1,8 @@
 """`printmed release BATCH`: the pharmacist reviews the record and its audit trail, then signs.
 
 The password is asked for (getpass) after the review is shown; --password-stdin reads it from
-standard input instead. Every refusal (role, QC, broken chain, four eyes) is one line, exit 2.
+standard input instead. It is recorded as a sign-in attempt (channel "cli"); a locked account
+cannot release. Every refusal (role, QC, broken chain, four eyes, lock) is one line, exit 2.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from printmed.cli.store_access import (
     add_store_options,
     add_user_options,
     open_cli_store,
-    read_password,
+    signer_by_password,
     username_of,
 )
 from printmed.records.batch_record import load_record
@@ -30,14 +31,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     username = username_of(args)
-    _, store = open_cli_store(args)
+    settings, store = open_cli_store(args)
     try:
         with store.session() as session:
             record = load_record(session, args.batch)
         print_record(record)
-        password = read_password(args, f"Password for {username} to sign RELEASED: ")
+        signer = signer_by_password(
+            store, settings, args, "released", f"Password for {username} to sign RELEASED: "
+        )
         with store.session() as session:
-            signature = release(session, args.batch, username, password)
+            signature = release(session, args.batch, signer)
     finally:
         store.dispose()
     print(f"{args.batch}: RELEASED by {signature.printed_name} at {signature.signed_at}")

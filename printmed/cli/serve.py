@@ -1,7 +1,8 @@
 """`printmed serve --host 127.0.0.1 --port 8000`: the API, FHIR endpoint and pages under uvicorn.
 
-With --sim-printers each printer profile on file gets a simulated printer and a worker in the
-process, so an order can go from FHIR in to printed without hardware.
+With --sim-printers the register gets two simulated printers of each profile on first start
+(named `<profile>-a`, `-b`, fictional serials), each driven by a worker in the process, so an
+order can go from FHIR in to printed without hardware.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import os
 import uvicorn
 from fastapi import FastAPI
 
-from printmed import catalog
 from printmed.cli.store_access import add_store_options, open_cli_store
 from printmed.errors import InputError
 
@@ -27,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--sim-printers",
         action="store_true",
-        help="print queued jobs on a simulated printer per profile (one process only)",
+        help="print queued batches on the register's simulated printers, two per profile "
+        "registered at first start (one process only)",
     )
     parser.add_argument("--log-level", default="info", help="uvicorn log level")
     add_store_options(parser)
@@ -36,13 +37,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def app_factory() -> FastAPI:
     """The app uvicorn imports in each worker process; settings from the environment."""
-    from printers.registry import open_printer
     from printmed.app import create_app
 
-    printers = {}
-    if os.environ.get(SIM_ENV) == "1":
-        printers = {name: open_printer("sim") for name in catalog.printer_profiles()}
-    return create_app(printers=printers)
+    # each simulator reports its profile's machine type, which the worker checks
+    return create_app(sim_printers=os.environ.get(SIM_ENV) == "1")
 
 
 def run(args: argparse.Namespace) -> int:

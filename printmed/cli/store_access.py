@@ -1,7 +1,8 @@
 """What the record-keeping commands share: opening the store, and who is acting (by password).
 
 Not a command itself. The first command that opens a new store creates the admin account and
-prints its random password once, on standard error.
+prints its random password once, on standard error. Every password typed here goes through the
+sign-in defence as channel "cli": recorded, a locked account refused, never made to wait.
 """
 
 from __future__ import annotations
@@ -9,12 +10,16 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import socket
 import sys
 
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
+from printmed.auth import lockout
 from printmed.auth.users import FIRST_ADMIN, authenticate, ensure_first_admin
 from printmed.errors import InputError
+from printmed.records.signatures import Signer, admit_signer
 from printmed.settings import Settings, load_settings
 from printmed.store import Store, open_store
 from printmed.store.models import User
@@ -73,6 +78,51 @@ def username_of(args: argparse.Namespace) -> str:
     return str(args.user)
 
 
+def cli_address() -> str:
+    """Where a command-line attempt comes from, as the attempts table keeps it: the shell's
+    account on this machine (several machines may share one PostgreSQL)."""
+    try:
+        account = getpass.getuser()
+    except OSError:  # no login name in the environment or the password database
+        account = str(os.getuid())
+    return f"cli:{account}@{socket.gethostname()}"
+
+
 def acting_user(session: Session, args: argparse.Namespace, prompt: str = "Password: ") -> User:
-    """The user named by --user, after their password."""
-    return authenticate(session, username_of(args), read_password(args, prompt))
+    """The user named by --user, after their password, as `session` reads them.
+
+    The password is checked through the sign-in defence in a transaction of its own, committed
+    whatever the outcome (so `session` must not have begun: call this before using it);
+    AccountLocked for a locked account even with the right password.
+    """
+    username, password = username_of(args), read_password(args, prompt)
+    bind = session.get_bind()
+    assert isinstance(bind, Engine), "acting_user needs a session on an engine"
+    # the command's own store: same engine, another transaction for the attempt
+    store = Store(engine=bind, sessions=sessionmaker(bind, expire_on_commit=False))
+    admitted = lockout.admit(
+        store,
+        settings_for(args).sign_in,
+        lockout.Attempt(username, cli_address(), "cli"),
+        lambda checking: authenticate(checking, username, password),
+    )
+    user = session.get(User, admitted.id)
+    if user is None:  # removed in between: accounts are never deleted, so never in practice
+        raise InputError("--user", username, "is not a user")
+    return user
+
+
+def signer_by_password(
+    store: Store, settings: Settings, args: argparse.Namespace, meaning: str, prompt: str
+) -> Signer:
+    """The --user as a signer for `meaning`, after their password (asked with `prompt`),
+    checked through the sign-in defence in a transaction of its own; sign in the next one."""
+    return admit_signer(
+        store,
+        settings.sign_in,
+        username_of(args),
+        read_password(args, prompt),
+        meaning,
+        address=cli_address(),
+        channel="cli",
+    )

@@ -9,12 +9,21 @@ import argparse
 import getpass
 import sys
 
-from printmed.auth.users import ROLES, create_user, list_users, set_active, set_password
+from printmed.auth import lockout
+from printmed.auth.users import (
+    ROLES,
+    authenticate,
+    create_user,
+    list_users,
+    set_active,
+    set_password,
+)
 from printmed.cli.store_access import (
-    acting_user,
     add_store_options,
     add_user_options,
     open_cli_store,
+    read_password,
+    username_of,
 )
 from printmed.errors import InputError
 
@@ -32,12 +41,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     passwd.add_argument("--reason", default="password changed")
     deactivate = actions.add_parser("deactivate", help="lock an account")
     activate = actions.add_parser("activate", help="unlock an account")
-    for sub in (deactivate, activate):
+    unlock = actions.add_parser("unlock", help="unlock an account locked by failed sign-ins")
+    for sub in (deactivate, activate, unlock):
         sub.add_argument("username")
         sub.add_argument("--reason", required=True)
-    for sub in (add, passwd, deactivate, activate):
+    for sub in (add, passwd, deactivate, activate, unlock):
         add_user_options(sub)
-    for sub in (listing, add, passwd, deactivate, activate):
+    for sub in (listing, add, passwd, deactivate, activate, unlock):
         add_store_options(sub)
     parser.set_defaults(run=run)
 
@@ -59,10 +69,12 @@ def run(args: argparse.Namespace) -> int:
             with store.session() as session:
                 for user in list_users(session):
                     state = "" if user.active else "  (inactive)"
+                    state += f"  (locked {user.locked_at})" if user.locked_at else ""
                     print(f"{user.username:<20} {user.role:<11} {user.full_name}{state}")
             return 0
         with store.session() as session:
-            admin = acting_user(session, args)
+            password = read_password(args)
+            admin = authenticate(session, username_of(args), password)
             if args.action == "add":
                 user = create_user(
                     session,
@@ -74,8 +86,21 @@ def run(args: argparse.Namespace) -> int:
                 )
                 print(f"created {user.username} ({user.role})")
             elif args.action == "passwd":
-                set_password(session, admin, args.username, _new_password(args), args.reason)
+                # Your own password: your signing key is resealed (you typed the current one);
+                # someone else's: a reset, which issues them a new signing key.
+                own = admin.username == args.username
+                set_password(
+                    session,
+                    admin,
+                    args.username,
+                    _new_password(args),
+                    args.reason,
+                    current_password=password if own else None,
+                )
                 print(f"password of {args.username} changed")
+            elif args.action == "unlock":
+                lockout.unlock(session, admin, args.username, args.reason)
+                print(f"{args.username} unlocked")
             else:
                 active = args.action == "activate"
                 set_active(session, admin, args.username, active, args.reason)

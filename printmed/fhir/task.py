@@ -18,6 +18,8 @@ S = BatchState
 TASK_STATUS = {
     S.DRAFT: "received",
     S.VERIFIED: "accepted",
+    S.SCREENED: "accepted",
+    S.RETURNED: "on-hold",
     S.QUEUED: "ready",
     S.PRINTING: "in-progress",
     S.PRINTED: "in-progress",
@@ -29,7 +31,9 @@ TASK_STATUS = {
 }
 STATE_TEXT = {
     S.DRAFT: "received, not yet through the dose gate",
-    S.VERIFIED: "passed the dose gate on the G-code",
+    S.VERIFIED: "passed the dose gate on the G-code, awaiting a pharmacist's screening",
+    S.SCREENED: "clinically screened by a pharmacist, awaiting the queue",
+    S.RETURNED: "returned by the screening pharmacist; to be entered again",
     S.QUEUED: "queued for its printer",
     S.PRINTING: "printing",
     S.PRINTED: "printed, awaiting weighing",

@@ -1,5 +1,6 @@
-"""The pharmacy's printers as the job service knows them: one per printer profile on file (the
-name batches are queued by), their live status, and the controls (pause, resume, cancel, stop).
+"""The pharmacy's printers as the job service knows them: the printers in the register (or, while
+it holds none, one per printer profile on file, named by the profile), their live status with
+their equipment state, and the controls (pause, resume, cancel, stop).
 
 A printer this process drives is a `printers.Printer` handed in by the caller (the app's
 workers); one driven by a worker in another process (`printmed worker`) shows its batch and
@@ -18,8 +19,10 @@ from sqlalchemy.orm import Session
 
 from gcode.profile import MachineProfile
 from printers.interface import Printer, StreamState
+from printers.registry import open_printer
 from printmed import audit, catalog
 from printmed.errors import InputError
+from printmed.jobs import register
 from printmed.jobs.service import column_value
 from printmed.jobs.states import BatchState
 from printmed.store import Store
@@ -38,9 +41,41 @@ STATE_LABELS: dict[PrinterState, str] = {
 }
 
 
+# The states in which a batch has left its printer (the page offers the next step for it).
+DONE_STATES = (
+    BatchState.PRINTED.value,
+    BatchState.WEIGHED.value,
+    BatchState.RELEASED.value,
+    BatchState.REJECTED.value,
+    BatchState.FAILED.value,
+    BatchState.INTERRUPTED.value,
+)
+
+
+@dataclass(frozen=True)
+class Equipment:
+    """A registered printer's equipment state: serial, place, status (as it stands today),
+    whether it may take a batch and why not, calibration due date, the batch its line is
+    cleared for."""
+
+    serial_number: str
+    location: str
+    profile_id: str
+    status: str
+    status_label: str
+    ready: bool
+    reason: str
+    calibration_due_on: str | None
+    cleared_batch: str | None
+    cleared_lot: str | None
+
+
 @dataclass(frozen=True)
 class PrinterStatus:
-    """One printer as the pages and the API show it; temperatures in °C, times in s."""
+    """One printer as the pages and the API show it; temperatures in °C, times in s.
+    `finished_batch` is the last batch it printed (or tried to) and `finished_state` that
+    batch's state now: the page offers the next step for it. `equipment`: None for a printer
+    that is not in the register (a store whose register holds none)."""
 
     name: str
     profile_name: str
@@ -57,19 +92,74 @@ class PrinterStatus:
     remaining_s: float | None
     nozzle_c: float | None
     bed_c: float | None
+    finished_batch: str | None = None
+    finished_state: str | None = None
+    equipment: Equipment | None = None
 
 
-def printer_names() -> list[str]:
-    """Every printer: one per profile on file, named by the profile id."""
+def printer_names(store: Store | None = None) -> list[str]:
+    """Every printer: those in the register, once it holds any; before that one per profile on
+    file, named by the profile id."""
+    if store is not None:
+        with store.read_session() as session:
+            registered = register.all_printers(session)
+        if registered:
+            return [printer.name for printer in registered]
     return list(catalog.printer_profiles())
 
 
-def printer_profile(name: str) -> MachineProfile:
-    """The profile of printer `name`; refused if it is not one of this pharmacy's printers."""
+def printer_profile(name: str, store: Store | None = None) -> MachineProfile:
+    """The profile of printer `name` (a registered printer's, or the profile of that id);
+    refused if it is not one of this pharmacy's printers."""
     profiles = catalog.printer_profiles()
+    if store is not None:
+        with store.read_session() as session:
+            registered = register.find(session, name)
+            if registered is not None:
+                return profiles[registered.profile_id]
+            if register.in_force(session):
+                raise InputError("printer", name, "is not one of this pharmacy's printers")
     if name not in profiles:
         raise InputError("printer", name, "is not one of this pharmacy's printers")
     return profiles[name]
+
+
+def equipment_of(session: Session, name: str) -> Equipment | None:
+    printer = register.find(session, name)
+    if printer is None:
+        return None
+    readiness = register.readiness(printer)
+    status = register.effective_status(printer)
+    return Equipment(
+        serial_number=printer.serial_number,
+        location=printer.location,
+        profile_id=printer.profile_id,
+        status=status,
+        status_label=register.STATUS_LABELS[status],
+        ready=readiness.ready,
+        reason=readiness.reason,
+        calibration_due_on=printer.calibration_due_on,
+        cleared_batch=printer.cleared_batch,
+        cleared_lot=printer.cleared_lot,
+    )
+
+
+def finished_batch(session: Session, name: str) -> Batch | None:
+    """The last batch printer `name` printed or tried to, whatever has become of it since."""
+    return session.scalar(
+        select(Batch)
+        .where(Batch.printer == name, Batch.state.in_(DONE_STATES))
+        .order_by(Batch.id.desc())
+        .limit(1)
+    )
+
+
+def simulated_printer(profile_id: str, **options: object) -> Printer:
+    """The built-in simulated printer standing in for a printer of profile `profile_id`: its
+    M115 reports that profile's machine type, so the worker's identity check accepts it for
+    that profile's batches and no other."""
+    identity = catalog.printer_identity(profile_id)
+    return open_printer("sim", machine_type=identity.machine_type, **options)
 
 
 def printing_batch(session: Session, name: str) -> Batch | None:
@@ -81,9 +171,13 @@ def printing_batch(session: Session, name: str) -> Batch | None:
 
 def status(store: Store, printers: Mapping[str, Printer], name: str) -> PrinterStatus:
     """What printer `name` is doing: from the store, and live when this process drives it."""
-    profile = printer_profile(name)
+    profile = printer_profile(name, store)
     printer = printers.get(name)
     with store.read_session() as session:
+        equipment = equipment_of(session, name)
+        finished = finished_batch(session, name)
+        finished_number = finished.batch_number if finished is not None else None
+        finished_state = finished.state if finished is not None else None
         batch = printing_batch(session, name)
         progress = session.get(PrintProgress, batch.id) if batch is not None else None
         batch_number = batch.batch_number if batch is not None else None
@@ -120,6 +214,9 @@ def status(store: Store, printers: Mapping[str, Printer], name: str) -> PrinterS
         remaining_s=remaining,
         nozzle_c=temperatures.nozzle_c if temperatures is not None else None,
         bed_c=temperatures.bed_c if temperatures is not None else None,
+        finished_batch=finished_number,
+        finished_state=finished_state,
+        equipment=equipment,
     )
 
 
@@ -133,7 +230,7 @@ def control(
     """
     if action not in CONTROLS:
         raise InputError("action", action, f"is not one of {', '.join(CONTROLS)}")
-    printer_profile(name)
+    printer_profile(name, store)
     printer = printers.get(name)
     if printer is None:
         raise InputError("printer", name, "is driven by a worker in another process; stop it there")

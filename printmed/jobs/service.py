@@ -3,6 +3,8 @@
 A batch's columns change only through `record_change`, which writes old and new values to the
 trail in the same transaction; the record can therefore be rebuilt from the trail and checked
 against it. (The trail's actions keep their first names, `job.*`, so old records still verify.)
+Two changes are not anyone's to make: `verified` and its gate figures come only from
+`record_verification`, which runs the gate itself, and `printing` only from `claim_next`.
 """
 
 from __future__ import annotations
@@ -15,11 +17,19 @@ from typing import Any
 from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
-from printmed import audit
+from printers.identity import PrinterIdentity
+from printmed import audit, catalog
 from printmed.auth.rules import Action, require
 from printmed.errors import InputError
-from printmed.jobs.states import BatchState, check_transition
-from printmed.store.models import Batch, PrintProgress, StoredGcode, User
+from printmed.jobs import register, stock
+from printmed.jobs.states import BatchState, NotScreened, check_transition
+from printmed.jobs.stored_gate import (
+    StoredProgramDiffers,
+    check_same_gate,
+    gate_program,
+    stored_program,
+)
+from printmed.store.models import Batch, PrintProgress, Signature, StoredGcode, User
 
 JSON_COLUMNS = frozenset(
     {
@@ -54,12 +64,55 @@ RECORDED_COLUMNS = (
     "claimed_by",
     "created_by",
     "created_at",
+    "printer_serial",
 )
 
 
 class UnknownBatch(InputError):
     def __init__(self, batch_number: str) -> None:
         super().__init__("batch", batch_number, "is not a batch in this store")
+
+
+class PrinterIdentityMismatch(InputError):
+    """The connected printer is not the one the batch's G-code was written for (or that profile
+    has no identity on file to check it against); carries the batch and both identities, and
+    the value is what the printer reported."""
+
+    def __init__(
+        self,
+        job_id: int,
+        batch_number: str,
+        profile_id: str,
+        expected: PrinterIdentity | None,
+        reported: PrinterIdentity,
+    ) -> None:
+        self.job_id = job_id
+        self.batch_number = batch_number
+        self.profile_id = profile_id
+        self.expected = expected
+        self.reported = reported
+        differences = (
+            "; ".join(expected.differences(reported))
+            if expected is not None
+            else "no identity on file for that profile"
+        )
+        super().__init__(
+            "printer.identity",
+            reported.to_dict(),
+            f"is not printer {profile_id} ({differences}): {batch_number} not streamed",
+        )
+
+
+# Only the functions that compute them set these (the gate; the claim with its checks).
+RESERVED_CHANGES = {
+    "gate_json": "record_verification",
+    "firmware_json": "claim_next",
+    "claimed_by": "claim_next",
+    "printer_serial": "claim_next",
+}
+# the e-signature a pharmacist gives on screening (records.screening), which queueing asks for
+SCREENED_MEANING = "screened"
+RESERVED_STATES = {BatchState.VERIFIED: "record_verification", BatchState.PRINTING: "claim_next"}
 
 
 def worker_actor(worker_id: str) -> str:
@@ -105,8 +158,28 @@ def record_change(
     """Set columns of `job` and write one audit entry with their old and new values.
 
     The chain's lock is taken before the row's: every audited transaction takes the two in
-    that order, so two of them never wait on each other.
+    that order, so two of them never wait on each other. The gate's figures, `verified`, and a
+    printer's claim are refused here: only the functions that compute them make them.
     """
+    for column, holder in RESERVED_CHANGES.items():
+        if column in changes:
+            raise InputError(column, changes[column], f"is recorded only by {holder}")
+    state = changes.get("state")
+    if state is not None and BatchState(state) in RESERVED_STATES:
+        raise InputError(
+            "state", state, f"is recorded only by {RESERVED_STATES[BatchState(state)]}"
+        )
+    _write_change(session, job, actor, action, changes, reason)
+
+
+def _write_change(
+    session: Session,
+    job: Batch,
+    actor: str,
+    action: str,
+    changes: Mapping[str, Any],
+    reason: str = "",
+) -> None:
     audit.lock_chain(session)
     old = {column: column_value(job, column) for column in changes}
     for column, value in changes.items():
@@ -189,21 +262,30 @@ def record_verification(
     *,
     dose: Mapping[str, Any],
     design: Mapping[str, Any],
-    gate: Mapping[str, Any],
     gcode_text: str,
-    gcode_sha256: str,
     parameters: Mapping[str, Any],
 ) -> None:
-    """Record what passed the dose gate (dose trail, design, per-tablet figures, the G-code and
-    every process parameter) and move the job to verified; the G-code's hash is checked here."""
+    """Store the G-code, run the dose gate over the stored text against `dose` and `design` with
+    the batch's lot and printer profile (`stored_gate.gate_program`), and record the gate's own
+    figures, the G-code's hash and every process parameter as the job becomes verified.
+
+    The one way to `verified`: no caller supplies gate figures. DoseGateFailed or
+    StoredProgramDiffers leave nothing written (the caller's transaction rolls back).
+    """
     require(actor, Action.ENTER_PRESCRIPTION)
-    actual = audit.sha256_text(gcode_text)
-    if actual != gcode_sha256:
-        raise InputError("gcode_sha256", gcode_sha256, f"does not match the G-code ({actual})")
-    if session.get(StoredGcode, actual) is None:
-        session.add(StoredGcode(sha256=actual, text=gcode_text, lines=gcode_text.count("\n") + 1))
+    sha256 = audit.sha256_text(gcode_text)
+    if session.get(StoredGcode, sha256) is None:
+        session.add(StoredGcode(sha256=sha256, text=gcode_text, lines=gcode_text.count("\n") + 1))
         session.flush()
-    record_change(
+    gate = gate_program(
+        stored_program(session, sha256),
+        formulation=column_value(job, "formulation_json"),
+        profile_id=job.profile_id,
+        dose=dose,
+        design=design,
+        parameters=parameters,
+    )
+    _write_change(
         session,
         job,
         actor.username,
@@ -211,18 +293,84 @@ def record_verification(
         {
             "dose_json": dict(dose),
             "design_json": dict(design),
-            "gate_json": dict(gate),
-            "gcode_sha256": actual,
+            "gate_json": gate,
+            "gcode_sha256": sha256,
             "parameters_json": dict(parameters),
             "state": BatchState.VERIFIED.value,
         },
-        reason="passed the dose gate on the G-code",
+        reason="passed the dose gate on the stored G-code",
     )
 
 
+def program_to_print(session: Session, job: Batch) -> str:
+    """The stored G-code of `job`, gated again against its stored targets, lot and profile and
+    found to give the very figures it was verified with, all as the trail recorded them at entry
+    and verification: the only text a worker streams.
+
+    Raises StoredProgramDiffers or DoseGateFailed naming what differs.
+    """
+    text = stored_program(session, job.gcode_sha256 or "")
+    gate = gate_program(
+        text,
+        formulation=column_value(job, "formulation_json"),
+        profile_id=job.profile_id,
+        dose=column_value(job, "dose_json") or {},
+        design=column_value(job, "design_json") or {},
+        parameters=column_value(job, "parameters_json") or {},
+    )
+    check_same_gate(column_value(job, "gate_json"), gate)
+    _check_as_entered_and_verified(session, job)
+    return text
+
+
+# What the gate depends on, as the trail recorded it when the batch was entered and verified.
+GATED_COLUMNS = (
+    "profile_id",
+    "formulation_json",
+    "dose_json",
+    "design_json",
+    "gate_json",
+    "gcode_sha256",
+    "parameters_json",
+)
+
+
+def _check_as_entered_and_verified(session: Session, job: Batch) -> None:
+    """Refuse a job row whose program, targets, lot, profile or gate figures are not those its
+    `job.create` and `job.verify` entries recorded (a row rewritten beside the trail)."""
+    entries = audit.entries_for(session, job.batch_number)
+    created = [e for e in entries if e.action == "job.create"]
+    verified = [e for e in entries if e.action == "job.verify"]
+    if len(created) != 1 or len(verified) != 1:
+        raise StoredProgramDiffers(
+            "batch", job.batch_number, "has no single entry and verification in the trail"
+        )
+    recorded = {**audit.decoded(created[0])["new"], **audit.decoded(verified[0])["new"]}
+    for column in GATED_COLUMNS:
+        now = column_value(job, column)
+        if now != recorded.get(column):
+            shown = now if isinstance(now, str) else "(rewritten)"
+            raise StoredProgramDiffers(
+                column, shown, f"is not what the trail recorded for {job.batch_number}"
+            )
+
+
 def queue(session: Session, job: Batch, actor: User) -> None:
+    """Hand a screened batch to its printer's worker. Nothing is queued unscreened: the batch
+    must be `screened` and carry a pharmacist's 'screened' e-signature, or NotScreened names its
+    state."""
     require(actor, Action.QUEUE)
+    screened = session.scalar(
+        select(Signature.id).where(
+            Signature.batch_number == job.batch_number, Signature.meaning == SCREENED_MEANING
+        )
+    )
+    awaiting = job.state in (BatchState.VERIFIED, BatchState.RETURNED)
+    if awaiting or (job.state == BatchState.SCREENED and screened is None):
+        raise NotScreened(job.batch_number, job.state)
+    # any other state: check_transition names what may follow it
     record_change(session, job, actor.username, "job.queue", {"state": BatchState.QUEUED.value})
+    stock.draw_for_batch(session, job, actor.username)  # refuses (and rolls back) if too little
 
 
 def reject(session: Session, job: Batch, actor: User, reason: str) -> None:
@@ -245,18 +393,44 @@ def claim_next(
 ) -> Batch | None:
     """Take the oldest queued job of `printer`, or None.
 
-    The conditional UPDATE (state still 'queued') is the claim: of several workers sharing a
-    queue on PostgreSQL exactly one changes the row; the others see 0 rows and try the next.
-    The printer's firmware identity is recorded with the claim, before any line is streamed.
+    A printer in the register (`jobs.register`) takes only the batch its line is cleared for,
+    queued for it or for its profile, and only while it is in service and calibrated; the claim
+    names it and its serial in the batch (`printer`, `printer_serial`) and uses the clearance
+    up. Once the register holds any printer, a name not in it takes nothing; before that (a
+    store upgraded without printers registered) a worker takes the jobs queued under its name.
+
+    `firmware` is the connected printer's (`FirmwareInfo` as data): its identity must be the
+    one on file for the profile the job's G-code was written for, or PrinterIdentityMismatch is
+    raised having changed nothing. The conditional UPDATE (state still 'queued') is the claim:
+    of several workers sharing a queue on PostgreSQL exactly one changes the row; the others
+    see 0 rows and try the next. The identity is recorded with the claim, before any line is
+    streamed.
     """
     audit.lock_chain(session)
-    candidates = session.scalars(
-        select(Batch.id)
-        .where(Batch.printer == printer, Batch.state == BatchState.QUEUED.value)
+    reported = PrinterIdentity.reported_in(firmware.get("fields") or {})
+    registered = register.find(session, printer)
+    queued_here = Batch.printer == printer
+    if registered is not None:
+        cleared = register.cleared_for(session, registered)
+        if cleared is None:
+            return None
+        queued_here = (
+            (Batch.batch_number == cleared)
+            & Batch.printer.in_((registered.name, registered.profile_id))
+            & (Batch.profile_id == registered.profile_id)
+        )
+    elif register.in_force(session):
+        return None
+    candidates = session.execute(
+        select(Batch.id, Batch.batch_number, Batch.profile_id)
+        .where(queued_here, Batch.state == BatchState.QUEUED.value)
         .order_by(Batch.id)
         .limit(5)
     )
-    for job_id in list(candidates):
+    for job_id, batch_number, profile_id in list(candidates):
+        expected = catalog.printer_identities().get(profile_id)
+        if expected is None or expected.differences(reported):
+            raise PrinterIdentityMismatch(job_id, batch_number, profile_id, expected, reported)
         taken: CursorResult[Any] = session.execute(  # type: ignore[assignment]
             update(Batch)
             .where(Batch.id == job_id, Batch.state == BatchState.QUEUED.value)
@@ -270,7 +444,12 @@ def claim_next(
         session.refresh(job)
         # The claim above set claimed_by without an entry; the entry below records it.
         job.claimed_by = None
-        record_change(
+        equipment = (
+            {"printer": registered.name, "printer_serial": registered.serial_number}
+            if registered is not None
+            else {}
+        )
+        _write_change(
             session,
             job,
             worker_actor(worker_id),
@@ -279,9 +458,13 @@ def claim_next(
                 "state": BatchState.PRINTING.value,
                 "claimed_by": worker_id,
                 "firmware_json": dict(firmware),
+                **equipment,
             },
-            reason=f"taken by worker {worker_id} for printer {printer}",
+            reason=f"taken by worker {worker_id} for printer {printer}"
+            + (f" (serial {registered.serial_number})" if registered is not None else ""),
         )
+        if registered is not None:
+            register.use_clearance(session, registered, job.batch_number, worker_actor(worker_id))
         session.add(
             PrintProgress(
                 job_id=job.id,
@@ -296,6 +479,30 @@ def claim_next(
         session.flush()
         return job
     return None
+
+
+def record_identity_refusal(
+    session: Session, refusal: PrinterIdentityMismatch, printer: str, worker_id: str
+) -> None:
+    """The trail's entry for a batch a printer was refused for: expected and reported identity.
+    The batch stays queued, for the printer it was written for (the entry is the printer's, so
+    the batch's own record, replayed from its `job` entries, is unchanged)."""
+    audit.append(
+        session,
+        actor=worker_actor(worker_id),
+        action="job.print.refused",
+        entity="printer",
+        entity_id=printer,
+        batch_number=refusal.batch_number,
+        old=None,
+        new={
+            "printer": printer,
+            "profile_id": refusal.profile_id,
+            "expected": refusal.expected.to_dict() if refusal.expected else None,
+            "reported": refusal.reported.to_dict(),
+        },
+        reason=str(refusal),
+    )
 
 
 def finish_print(

@@ -1,7 +1,10 @@
 """A batch's states and the only transitions allowed between them.
 
-draft → verified (passed the dose gate) → queued → printing → printed → weighed → released or
-rejected; failed and interrupted end a print that did not finish; nothing else moves.
+draft → verified (passed the dose gate) → screened (a pharmacist's clinical check) → queued →
+printing → printed → weighed → released or rejected; failed and interrupted end a print that did
+not finish; nothing else moves. A pharmacist may instead return a verified batch with a reason:
+`returned` waits for the technician, who re-enters the prescription as a new batch and rejects
+this one (its G-code and targets are fixed by its one verification, which the worker checks).
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from printmed.errors import InputError
 class BatchState(StrEnum):
     DRAFT = "draft"
     VERIFIED = "verified"
+    SCREENED = "screened"
+    RETURNED = "returned"
     QUEUED = "queued"
     PRINTING = "printing"
     PRINTED = "printed"
@@ -27,8 +32,11 @@ class BatchState(StrEnum):
 S = BatchState
 TRANSITIONS: dict[BatchState, frozenset[BatchState]] = {
     S.DRAFT: frozenset({S.VERIFIED, S.REJECTED}),
-    S.VERIFIED: frozenset({S.QUEUED, S.REJECTED}),
-    S.QUEUED: frozenset({S.PRINTING, S.VERIFIED, S.REJECTED}),
+    S.VERIFIED: frozenset({S.SCREENED, S.RETURNED, S.REJECTED}),
+    S.SCREENED: frozenset({S.QUEUED, S.REJECTED}),
+    S.RETURNED: frozenset({S.REJECTED}),
+    # taken off the queue, a batch is still screened: the check was of the order, not the queue
+    S.QUEUED: frozenset({S.PRINTING, S.SCREENED, S.REJECTED}),
     S.PRINTING: frozenset({S.PRINTED, S.FAILED, S.INTERRUPTED}),
     S.PRINTED: frozenset({S.WEIGHED, S.REJECTED}),
     # A weighed batch may be weighed again (a correction) before it is released or rejected.
@@ -48,6 +56,19 @@ class IllegalTransition(InputError):
         allowed = ", ".join(sorted(TRANSITIONS.get(BatchState(old), ()))) or "nothing (final)"
         super().__init__(
             "state", new, f"cannot follow {old} for {batch_number} (allowed: {allowed})"
+        )
+
+
+class NotScreened(IllegalTransition):
+    """Queueing (or release) asked of a batch no pharmacist has clinically screened."""
+
+    def __init__(self, batch_number: str, state: str, step: str = "queued") -> None:
+        InputError.__init__(
+            self,
+            "state",
+            state,
+            f"is not screened: no pharmacist has screened {batch_number} (a 'screened' "
+            f"signature), so it is not {step}",
         )
 
 

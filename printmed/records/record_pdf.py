@@ -1,9 +1,12 @@
 """The batch record as a PDF: every recorded field, QC per unit, corrections, signatures with
-their meaning, and the whole audit trail, for the reviewer and the archive.
+their meaning and digital signatures, the signed checkpoints of the audit chain kept outside the
+database, and the whole audit trail, for the reviewer and the archive.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from fpdf.enums import XPos, YPos
@@ -72,6 +75,83 @@ class RecordPdf(Document):
         self.font(8.5)
 
 
+# the prescriber's maxima as the native prescription names them, and how to read each
+PRESCRIBED_MAXIMA = (("max_single_dose_mg", "mg a dose"), ("max_daily_dose_mg", "mg a day"))
+# body measurements as recorded (dosing.prescription.Measurement), with the value the dose used
+MEASUREMENTS = (
+    ("weight", "Body weight", "weight_kg", "kg"),
+    ("height", "Body height", "height_cm", "cm"),
+)
+
+
+@dataclass(frozen=True)
+class RecordedMeasurement:
+    """A body measurement as the order gave it: the value and unit as written, what the dose
+    used (converted exactly, in `used_unit`), when it was measured, its status and its source."""
+
+    what: str  # "Body weight", "Body height"
+    value: float
+    unit: str  # UCUM, as written: kg, g, [lb_av], cm, m, [in_i]
+    used: float | None
+    used_unit: str
+    effective: str  # ISO 8601, as recorded
+    status: str
+    source: str
+
+    @property
+    def as_written(self) -> str:
+        return f"{number(self.value)} {self.unit}"
+
+    @property
+    def text(self) -> str:
+        converted = (
+            f" (= {number(self.used)} {self.used_unit})"
+            if self.used is not None and self.unit != self.used_unit
+            else ""
+        )
+        return (
+            f"{self.as_written}{converted}, measured {self.effective}, status {self.status}, "
+            f"source {self.source}"
+        )
+
+
+def number(value: float) -> str:
+    """A recorded number as it was written: no exponent, no trailing zeros (12400, 27.34)."""
+    return format(value, ".15g")
+
+
+def recorded_measurements(prescription: Mapping[str, Any]) -> list[RecordedMeasurement]:
+    """The body measurements the order carried as records (none for numbers typed at a form)."""
+    patient = prescription.get("patient") or {}
+    found = []
+    for key, what, used_key, used_unit in MEASUREMENTS:
+        record = patient.get(key)
+        if isinstance(record, Mapping):
+            found.append(
+                RecordedMeasurement(
+                    what,
+                    record["value"],
+                    record["unit"],
+                    patient.get(used_key),
+                    used_unit,
+                    str(record.get("effective", "")),
+                    str(record.get("status", "")),
+                    str(record.get("source", "")),
+                )
+            )
+    return found
+
+
+def prescribed_maxima(prescription: Mapping[str, Any]) -> str:
+    """The prescriber's maxima as one phrase ("12.5 mg a dose; 25 mg a day"), or "none"."""
+    given = [
+        f"{number(prescription[key])} {per}"
+        for key, per in PRESCRIBED_MAXIMA
+        if prescription.get(key) is not None
+    ]
+    return "; ".join(given) or "none"
+
+
 def _text(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
@@ -80,6 +160,38 @@ def _text(value: Any) -> str:
     if isinstance(value, list | tuple):
         return ", ".join(_text(v) for v in value)
     return "—" if value is None else str(value)
+
+
+def reconciliation_rows(r: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The reconciliation as the record (PDF and page) states it: units, material, stock."""
+    each = r["mass_per_tablet_mg"]
+    length = (
+        f"{r['filament_mm']:.1f} mm of filament"
+        if r["filament_mm"] is not None
+        else f"{r['paste_ml']:.4f} mL of paste"
+    )
+    return [
+        (
+            "Units",
+            f"planned {r['planned']}, printed {r['printed']}, weighed {r['weighed']}, "
+            f"rejected {len(r['rejected'])}, released {r['released']}",
+        ),
+        *[(f"Rejected unit {x['unit']}", f"{x['reason']} ({x['actor']})") for x in r["rejected"]],
+        (
+            "Material",
+            f"{(min(each) if each else 0):.2f}–{(max(each) if each else 0):.2f} mg per tablet; "
+            f"{r['material_mg']:.1f} mg in all ({length})",
+        ),
+        (
+            f"Lot {r['lot']}",
+            f"drawn {r['drawn_g']:.3f} g; received {r['lot_received_g']:.3f} g, used "
+            f"{r['lot_used_g']:.3f} g, remaining {r['lot_remaining_g']:.3f} g",
+        ),
+        (
+            "Reconciled",
+            "yes" if r["reconciled"] else "NO: " + "; ".join(r["problems"]),
+        ),
+    ]
 
 
 def batch_record_pdf(record: BatchRecord, settings: Settings) -> bytes:
@@ -112,16 +224,16 @@ def batch_record_pdf(record: BatchRecord, settings: Settings) -> bytes:
     )
 
     pdf.heading("Prescription")
+    measured = recorded_measurements(rx)
     pdf.pairs(
         [
             ("Prescription", rx["id"]),
-            ("Patient", rx["patient"]),
+            # the measurements as recorded have rows of their own below
+            ("Patient", {k: v for k, v in rx["patient"].items() if k not in ("weight", "height")}),
             ("Drug", f"{rx['drug']['name']} ({rx['drug'].get('code') or 'no code'})"),
-            (
-                "Dose ordered",
-                f"{rx['dose']['value']} {rx['dose']['unit']}"
-                + (f", max {rx['max_single_dose_mg']} mg" if rx.get("max_single_dose_mg") else ""),
-            ),
+            ("Dose ordered", f"{rx['dose']['value']} {rx['dose']['unit']}"),
+            ("Prescribed maxima", prescribed_maxima(rx)),
+            *((f"{m.what} as recorded", m.text) for m in measured),
             (
                 "Supply",
                 f"{rx['units']} units, {rx['frequency_per_day']} a day, shape {rx['shape']}",
@@ -185,6 +297,7 @@ def batch_record_pdf(record: BatchRecord, settings: Settings) -> bytes:
     pdf.pairs(
         [
             ("Printer", f"{f['printer']} (profile {f['profile_id']})"),
+            ("Printer serial", f.get("printer_serial") or "–"),
             ("Firmware (M115)", firmware.get("name") if firmware else "not yet connected"),
             ("Firmware fields", firmware.get("fields") if firmware else None),
         ]
@@ -281,6 +394,10 @@ def batch_record_pdf(record: BatchRecord, settings: Settings) -> bytes:
     else:
         pdf.pairs([("QC", "not weighed yet")])
 
+    if record.reconciliation is not None:
+        pdf.heading("Reconciliation")
+        pdf.pairs(reconciliation_rows(record.reconciliation))
+
     pdf.heading("Changes since first entry (corrections)")
     rows = [
         [c["seq"], column, c["changed"], c["actor"], c["reason"]]
@@ -305,24 +422,57 @@ def batch_record_pdf(record: BatchRecord, settings: Settings) -> bytes:
     else:
         pdf.pairs([("Deviations", "none recorded")])
 
+    pdf.heading("Clinical screening")
+    decided = {"record.screen": "screened", "record.return": "returned"}
+    screenings = [e for e in record.trail if e["action"] in decided]
+    if screenings:
+        pdf.grid(
+            ["entry", "when", "pharmacist", "decision", "note / reason"],
+            [
+                [e["seq"], e["at"], e["actor"], decided[e["action"]], e["reason"]]
+                for e in screenings
+            ],
+            [15, 40, 25, 25, 85],
+        )
+    else:
+        pdf.pairs([("Screening", "none recorded")])
+
     pdf.heading("Electronic signatures")
     if record.signatures:
         pdf.grid(
-            ["meaning", "printed name", "user", "signed at", "record hash"],
+            ["meaning", "printed name", "user", "signed at", "record hash", "Ed25519 (key)"],
             [
                 [
                     s["meaning"].upper(),
                     s["printed_name"],
                     s["username"],
                     s["signed_at"],
-                    s["record_hash"][:24] + "…",
+                    s["record_hash"][:20] + "…",
+                    (s["digital_signature"] or "none")[:16] + f"… ({s['user_key_id']})",
                 ]
                 for s in record.signatures
             ],
-            [22, 40, 22, 48, 48],
+            [20, 34, 18, 40, 34, 34],
         )
     else:
         pdf.pairs([("Signatures", "none")])
+
+    # On paper, a checkpoint lets a verifier with only the service public key tell whether the
+    # chain in the database is still the one that was signed.
+    pdf.heading("Audit chain checkpoints (signed, kept outside the database)")
+    if record.checkpoints:
+        for checkpoint in record.checkpoints:
+            pdf.pairs(
+                [
+                    ("Entry / signed at", f"{checkpoint['seq']} / {checkpoint['at']}"),
+                    ("Chain", checkpoint["chain_id"]),
+                    ("Head hash", checkpoint["head_hash"]),
+                    ("Service key", checkpoint["key_id"]),
+                    ("Signature", checkpoint["signature"]),
+                ]
+            )
+    else:
+        pdf.pairs([("Checkpoints", "none yet covers this record's last entry")])
 
     pdf.heading("Audit trail")
     pdf.grid(

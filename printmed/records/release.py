@@ -12,14 +12,22 @@ from printmed.audit import entries_for, lock_chain
 from printmed.auth.rules import Action, require
 from printmed.auth.users import NotPermitted
 from printmed.jobs.service import column_value, get_batch, record_change
-from printmed.jobs.states import BatchState
+from printmed.jobs.states import BatchState, NotScreened
 from printmed.records.errors import QcNotPassed, RecordNotIntact
 from printmed.records.integrity import verify_records
-from printmed.records.signatures import authenticate_signer, sign, signatures_of
+from printmed.records.reconciliation import check_reconciled
+from printmed.records.signatures import SCREENED, Signer, release_signature, signatures_of
 from printmed.store.models import Batch, Signature, User
 
 MANUFACTURING_ACTIONS = frozenset(
-    {"job.create", "job.verify", "job.queue", "record.weigh", "record.weigh.correct"}
+    {
+        "job.create",
+        "job.verify",
+        "job.queue",
+        "record.weigh",
+        "record.weigh.correct",
+        "record.units.reject",
+    }
 )
 MANUFACTURING_MEANINGS = frozenset({"performed", "checked"})
 
@@ -42,6 +50,10 @@ def check_releasable(session: Session, job: Batch, user: User) -> None:
     require(user, Action.RELEASE)
     if job.state != BatchState.WEIGHED:
         raise QcNotPassed("state", job.state, f"is not weighed; {job.batch_number} has no QC")
+    # screening is not manufacturing: the screening pharmacist may release (not a maker) but
+    # a batch made before any pharmacist screened it is not released
+    if not any(s.meaning == SCREENED for s in signatures_of(session, job.batch_number)):
+        raise NotScreened(job.batch_number, job.state, "released")
     qc = column_value(job, "qc_json") or {}
     if not qc.get("passed"):
         mass = qc.get("mass_uniformity", {}).get("passed")
@@ -49,6 +61,7 @@ def check_releasable(session: Session, job: Batch, user: User) -> None:
         raise QcNotPassed(
             "qc", "failed", f"for {job.batch_number} (mass uniformity passed={mass}, AV={av})"
         )
+    check_reconciled(session, job)  # every planned unit released or rejected with a reason
     report = verify_records(session, job.batch_number)
     if not report.intact:
         where = (
@@ -65,19 +78,20 @@ def check_releasable(session: Session, job: Batch, user: User) -> None:
         )
 
 
-def release(session: Session, batch_number: str, username: str, password: str) -> Signature:
-    """Release after the pharmacist re-enters their password; returns the 'released' signature."""
-    user = authenticate_signer(session, username, password, "released")
+def release(session: Session, batch_number: str, signer: Signer) -> Signature:
+    """Release by `signer`, a pharmacist who has just re-entered their password (through the
+    sign-in defence: `signatures.admit_signer`, in a transaction before this one); returns the
+    'released' signature, the only one there is of that meaning."""
     lock_chain(session)  # before the job's row, as every audited transaction does
     job = get_batch(session, batch_number, for_update=True)
-    check_releasable(session, job, user)
-    signature = sign(session, job, user, "released")
+    check_releasable(session, job, signer.user)
+    signature = release_signature(session, job, signer)
     record_change(
         session,
         job,
-        user.username,
+        signer.username,
         "record.release",
         {"state": BatchState.RELEASED.value},
-        reason=f"released by {user.full_name} (signature {signature.id})",
+        reason=f"released by {signer.full_name} (signature {signature.id})",
     )
     return signature

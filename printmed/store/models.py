@@ -1,13 +1,14 @@
-"""Every table: users, batches, stored G-code, print progress, audit entries, signatures, orders
-received, idempotent answers, staff sessions, sign-in attempts and API clients.
+"""Every table: users, batches, stored G-code, print progress, audit entries, signatures, signers'
+keys, orders received, idempotent answers, staff sessions, sign-in attempts and API clients.
 
 Times are ISO-8601 UTC text so that a hashed value reads back byte for byte on every database.
-Audit entries, signatures and G-code programs are append-only (triggers in the migrations).
+Audit entries, signatures and G-code programs are append-only (triggers in the migrations);
+entries and signatures also carry Ed25519 signatures by keys the database does not hold.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -56,6 +57,8 @@ class Batch(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(128))
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[str] = mapped_column(String(40))
+    # The physical printer's serial, recorded at the claim (`printer` then names that printer).
+    printer_serial: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class StoredGcode(Base):
@@ -92,6 +95,7 @@ class AuditEntry(Base):
     """
 
     __tablename__ = "audit_entries"
+    __table_args__ = (Index("ix_audit_entries_entity_id", "entity", "entity_id"),)
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     at: Mapped[str] = mapped_column(String(40))
@@ -105,6 +109,10 @@ class AuditEntry(Base):
     reason: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Ed25519 by the service key `key_id` over entry_hash (printmed.keys); NULL only on entries
+    # written before migration 0004, which a signed checkpoint must then cover.
+    key_id: Mapped[str | None] = mapped_column(String(16), default=None)
+    service_signature: Mapped[str | None] = mapped_column(String(128), default=None)
 
 
 class Signature(Base):
@@ -122,6 +130,32 @@ class Signature(Base):
     through_seq: Mapped[int] = mapped_column(Integer)
     record_hash: Mapped[str] = mapped_column(String(64))
     signature_hash: Mapped[str] = mapped_column(String(64))
+    # Ed25519 over signature_hash by the signer's key `user_key_id` (a `user_keys` row); NULL
+    # only on signatures made before migration 0004.
+    user_key_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    digital_signature: Mapped[str | None] = mapped_column(String(128), default=None)
+
+
+class UserKey(Base):
+    """A signer's Ed25519 key pair: the private key sealed under their password (scrypt n, r, p;
+    AES-GCM), the public key certified by the service key `service_key_id`. Rows are kept when
+    retired (password reset), so every signature ever made stays verifiable."""
+
+    __tablename__ = "user_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    username: Mapped[str] = mapped_column(String(64))
+    public_key: Mapped[str] = mapped_column(String(64), unique=True)
+    sealed_private_key: Mapped[str] = mapped_column(Text)
+    kdf_salt: Mapped[str] = mapped_column(String(64))
+    kdf_n: Mapped[int] = mapped_column(Integer)
+    kdf_r: Mapped[int] = mapped_column(Integer)
+    kdf_p: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[str] = mapped_column(String(40))
+    retired_at: Mapped[str | None] = mapped_column(String(40), default=None)
+    service_key_id: Mapped[str] = mapped_column(String(16))
+    certificate: Mapped[str] = mapped_column(String(128))
 
 
 class Order(Base):
@@ -207,3 +241,89 @@ class ApiClient(Base):
     active: Mapped[bool] = mapped_column(default=True)
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[str] = mapped_column(String(40))
+
+
+class RegisteredPrinter(Base):
+    """A physical printer in the register (printmed.jobs.register): its profile, serial,
+    location, connection, status, calibration due date and the batch its line is cleared for.
+
+    connection: "sim", "usb" (usb_port, usb_baud) or "octoprint" (octoprint_url and the API
+    key sealed with AES-GCM under a key derived from the service key, outside the database).
+    status: "in_service", "out_of_service" or "calibration_due"; every change is an audit entry.
+    """
+
+    __tablename__ = "printers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    profile_id: Mapped[str] = mapped_column(String(64), index=True)
+    serial_number: Mapped[str] = mapped_column(String(64), unique=True)
+    location: Mapped[str] = mapped_column(String(200))
+    connection: Mapped[str] = mapped_column(String(16))
+    usb_port: Mapped[str | None] = mapped_column(String(255), default=None)
+    usb_baud: Mapped[int | None] = mapped_column(Integer, default=None)
+    octoprint_url: Mapped[str | None] = mapped_column(String(255), default=None)
+    octoprint_key_sealed: Mapped[str | None] = mapped_column(Text, default=None)
+    status: Mapped[str] = mapped_column(String(24))
+    status_reason: Mapped[str] = mapped_column(Text, default="")
+    calibration_due_on: Mapped[str | None] = mapped_column(String(10), default=None)
+    cleared_batch: Mapped[str | None] = mapped_column(String(32), default=None)
+    cleared_lot: Mapped[str | None] = mapped_column(String(64), default=None)
+    cleared_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    cleared_at: Mapped[str | None] = mapped_column(String(40), default=None)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[str] = mapped_column(String(40))
+
+
+class PrinterCalibration(Base):
+    """One calibration of a registered printer: the checks (what, measured, expected, passed),
+    the result ("pass" or "fail"), who and when, and the date the next one is due."""
+
+    __tablename__ = "printer_calibrations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    printer_id: Mapped[int] = mapped_column(ForeignKey("printers.id"), index=True)
+    checks_json: Mapped[str] = mapped_column(Text)
+    result: Mapped[str] = mapped_column(String(8))
+    performed_by: Mapped[str] = mapped_column(String(64))
+    performed_at: Mapped[str] = mapped_column(String(40))
+    next_due_on: Mapped[str | None] = mapped_column(String(10), default=None)
+    notes: Mapped[str] = mapped_column(Text, default="")
+
+
+class LotStockEntry(Base):
+    """One movement of a material lot's stock (printmed.jobs.stock): a receipt (grams in, by
+    whom and why) or a use (grams drawn for a batch when it is queued). Remaining = Σ grams."""
+
+    __tablename__ = "lot_stock"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lot: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    grams: Mapped[float] = mapped_column(Float)
+    batch_number: Mapped[str | None] = mapped_column(String(32), default=None)
+    actor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[str] = mapped_column(String(40))
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class LotCalibration(Base):
+    """A calibration factor for a lot on a printer (printmed.records.calibration): proposed
+    from a fit of weighed mass on programmed volume, then approved (or declined) by a second
+    pharmacist. status: "proposed", "approved", "declined" or "superseded"."""
+
+    __tablename__ = "lot_calibrations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lot: Mapped[str] = mapped_column(String(64), index=True)
+    printer: Mapped[str] = mapped_column(String(64))
+    profile_id: Mapped[str] = mapped_column(String(64))
+    factor_before: Mapped[float] = mapped_column(Float)
+    factor: Mapped[float] = mapped_column(Float)
+    fit_json: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(12))
+    proposed_by: Mapped[str] = mapped_column(String(64))
+    proposed_at: Mapped[str] = mapped_column(String(40))
+    decided_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    decided_at: Mapped[str | None] = mapped_column(String(40), default=None)
+    reason: Mapped[str] = mapped_column(Text, default="")

@@ -8,10 +8,30 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.staticfiles import StaticFiles
 
-from printmed.web import batch_pages, login_pages, pictures, prescription_pages, printer_pages
+from printmed.web import (
+    admin_pages,
+    batch_pages,
+    favicon,
+    login_pages,
+    pictures,
+    prescription_pages,
+    printer_pages,
+    screening_pages,
+    sign_in_pages,
+)
 from printmed.web.rendering import STATIC_DIR
 
 router = APIRouter(include_in_schema=False)
-for _pages in (login_pages, prescription_pages, batch_pages, pictures, printer_pages):
+for _pages in (
+    login_pages,
+    prescription_pages,
+    batch_pages,
+    screening_pages,
+    pictures,
+    printer_pages,
+    sign_in_pages,
+    admin_pages,
+    favicon,
+):
     router.include_router(_pages.router)
 router.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -15,7 +15,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from printmed.auth import printers_of, settings_of, store_of
+from printmed.auth import lockout, printers_of, settings_of, store_of
+from printmed.auth.dependencies import SignInClock, client_address
 from printmed.auth.rules import Action
 from printmed.auth.users import AuthenticationFailed, NotPermitted
 from printmed.jobs import printers, service
@@ -24,14 +25,18 @@ from printmed.records.balance import read_weights
 from printmed.records.batch_record import load_record
 from printmed.records.label import label_pdf
 from printmed.records.qc import MIN_UNITS, unit_weights
-from printmed.records.record_pdf import batch_record_pdf
+from printmed.records.record_pdf import (
+    batch_record_pdf,
+    prescribed_maxima,
+    recorded_measurements,
+)
 from printmed.records.release import check_releasable, release
-from printmed.records.signatures import authenticate_signer, sign
+from printmed.records.signatures import admit_signer, sign
 from printmed.records.weighing import qc_of, record_weights, target_mass_mg, unit_count
 from printmed.store.models import User
-from printmed.web.batch_view import BatchView, load_batch
+from printmed.web.batch_view import BatchView, load_batch, with_people_named
 from printmed.web.refusals import refusals, sentence
-from printmed.web.rendering import render, templates
+from printmed.web.rendering import duration, render, templates
 from printmed.web.session import (
     CheckedForm,
     MayDownloadLabel,
@@ -90,7 +95,7 @@ def review_page(request: Request, batch_number: str, user: MayRead) -> Response:
         return _refused(request, user, "No such batch", exc, "/batches")
     printer_state = (
         printers.status(store_of(request), printers_of(request), b.printer).state_label
-        if b.printer in printers.printer_names()
+        if b.printer in printers.printer_names(store_of(request))
         else "not configured"
     )
     href, label = b.next_step
@@ -101,6 +106,8 @@ def review_page(request: Request, batch_number: str, user: MayRead) -> Response:
         title=f"Review {batch_number}",
         section="prescriptions",
         b=b,
+        maxima=prescribed_maxima(b.rx),
+        measurements=recorded_measurements(b.rx),
         printer_state=printer_state,
         next_href=href,
         next_label=label,
@@ -308,11 +315,18 @@ def weigh_submit(
 
 
 def _release_page(
-    request: Request, user: User, batch_number: str, error: str = "", status_code: int = 200
+    request: Request,
+    user: User,
+    batch_number: str,
+    error: str = "",
+    status_code: int = 200,
+    *,
+    password_error: str = "",
+    headers: dict[str, str] | None = None,
 ) -> Response:
     with store_of(request).session() as session:
         b = load_batch(session, batch_number)
-        record = load_record(session, batch_number)
+        record = with_people_named(session, load_record(session, batch_number))
         job = service.get_batch(session, batch_number)
         actor = session.get(User, user.id)
         assert actor is not None
@@ -321,7 +335,7 @@ def _release_page(
             check_releasable(session, job, actor)
         except refusals() as exc:
             cannot_sign = sentence(exc)
-    return render(
+    response = render(
         request,
         "release.html",
         user,
@@ -329,14 +343,19 @@ def _release_page(
         section="batches",
         status_code=status_code,
         b=b,
+        maxima=prescribed_maxima(b.rx),
+        measurements=recorded_measurements(b.rx),
         record=record,
         error=error,
+        password_error=password_error,
         firmware=b.firmware.get("name", ""),
         stream=b.stream_report,
         can_sign=not cannot_sign,
         cannot_sign=cannot_sign,
         reject_states=[s.value for s in REJECTABLE],
     )
+    response.headers.update(headers or {})
+    return response
 
 
 @router.get("/batches/{batch_number}/release")
@@ -347,25 +366,75 @@ def release_page(request: Request, batch_number: str, user: MayRead) -> Response
         return _refused(request, user, "No such batch", exc, "/batches")
 
 
+# what the sign-in defence (or the password itself) refuses at a signing prompt
+PASSWORD_REFUSALS = (lockout.SignInThrottled, lockout.AccountLocked, AuthenticationFailed)
+
+
+@dataclass(frozen=True)
+class PasswordRefused:
+    """What a signing prompt says beside its password field, with the answer's status."""
+
+    message: str
+    status: int
+    headers: dict[str, str]
+
+
+def password_refused(exc: Exception) -> PasswordRefused:
+    """The page's words for one of PASSWORD_REFUSALS (nothing was signed in any of them)."""
+    if isinstance(exc, lockout.SignInThrottled):
+        where = "from this computer" if exc.field == "address" else "for your account"
+        return PasswordRefused(
+            f"Too many wrong passwords {where}. Wait {duration(exc.retry_after_s)} before "
+            "trying again; nothing was signed.",
+            429,
+            {"Retry-After": str(exc.retry_after_s)},
+        )
+    if isinstance(exc, lockout.AccountLocked):
+        return PasswordRefused(
+            "Your account is locked after repeated wrong passwords and cannot sign. Ask an "
+            "administrator to unlock it.",
+            403,
+            {},
+        )
+    return PasswordRefused("The password is not right; nothing was signed.", 401, {})
+
+
 @router.post("/batches/{batch_number}/sign")
-def sign_batch(request: Request, batch_number: str, user: MaySign, form: CheckedForm) -> Response:
+def sign_batch(
+    request: Request, batch_number: str, user: MaySign, form: CheckedForm, clock: SignInClock
+) -> Response:
     """Sign the record as reviewed, or release it (pharmacists): the signer re-enters their
-    password."""
+    password, checked through the sign-in defence (waits, locks, every attempt recorded)."""
     meaning = form.get("meaning", "released")
     if meaning == "released":
         refuse_unless(user, Action.RELEASE)
     password = form.get("password", "")
     try:
+        signer = admit_signer(
+            store_of(request),
+            settings_of(request).sign_in,
+            user.username,
+            password,
+            meaning,
+            address=client_address(request),
+            channel="page",
+            clock=clock,
+        )
         with store_of(request).session() as session:
             if meaning == "released":
-                release(session, batch_number, user.username, password)
+                release(session, batch_number, signer)
             else:
-                signer = authenticate_signer(session, user.username, password, meaning)
                 job = service.get_batch(session, batch_number, for_update=True)
                 sign(session, job, signer, meaning)
-    except AuthenticationFailed:
+    except PASSWORD_REFUSALS as exc:
+        told = password_refused(exc)
         return _release_page(
-            request, user, batch_number, "The password is not right; nothing was signed.", 401
+            request,
+            user,
+            batch_number,
+            status_code=told.status,
+            password_error=told.message,
+            headers=told.headers,
         )
     except refusals() as exc:
         return _release_page(

@@ -5,19 +5,24 @@ which layers to picture, the next step).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from printmed.jobs.service import get_batch, snapshot
 from printmed.jobs.states import BatchState
-from printmed.store.models import Batch
+from printmed.records.batch_record import BatchRecord
+from printmed.store.models import Batch, User
 
 # what a page offers next, by state: (path under /batches/<b>/, label)
 NEXT_STEP = {
     BatchState.DRAFT: ("review", "Review"),
-    BatchState.VERIFIED: ("review", "Review and queue"),
+    BatchState.VERIFIED: ("screen", "Clinical screening"),
+    BatchState.SCREENED: ("review", "Review and queue"),
+    BatchState.RETURNED: ("screen", "Returned: see why"),
     BatchState.QUEUED: ("printers", "Watch the printer"),
     BatchState.PRINTING: ("printers", "Watch the printer"),
     BatchState.PRINTED: ("weigh", "Weigh the units"),
@@ -124,3 +129,28 @@ class BatchView:
 def load_batch(session: Session, batch_number: str) -> BatchView:
     """The batch's recorded columns; UnknownBatch (a refusal) if there is none."""
     return BatchView.of(get_batch(session, batch_number))
+
+
+def person(full_name: str, username: str) -> str:
+    """A staff member as a reviewer reads them, with the name the trail keeps: `Alex Fictional
+    (alex)`."""
+    return f"{full_name} ({username})"
+
+
+def with_people_named(session: Session, record: BatchRecord) -> BatchRecord:
+    """The record with each actor of its trail and corrections who is a staff member shown as
+    `person` (a service, such as `system` or a worker, as recorded); the record is unchanged."""
+    actors = {e["actor"] for e in record.trail} | {
+        c["actor"] for changes in record.corrections.values() for c in changes
+    }
+    rows = session.execute(select(User.username, User.full_name).where(User.username.in_(actors)))
+    named = {username: person(full_name, username) for username, full_name in rows}
+
+    def shown(entry: dict[str, Any]) -> dict[str, Any]:
+        return entry | {"actor": named.get(entry["actor"], entry["actor"])}
+
+    return dataclasses.replace(
+        record,
+        trail=[shown(e) for e in record.trail],
+        corrections={column: [shown(c) for c in cs] for column, cs in record.corrections.items()},
+    )

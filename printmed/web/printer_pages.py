@@ -1,5 +1,8 @@
 """The printers page: state, temperatures and the job in progress of every printer, live over
-server-sent events, with pause, resume, cancel and emergency stop (the last two confirmed).
+server-sent events, with pause, resume, cancel and emergency stop (the last two confirmed), the
+line clearance each registered printer needs before a batch, and the next step once a batch is
+printed. The register pages: every printer as equipment (serial, place, connection, status,
+calibration due), registering one, its status, details and calibrations.
 """
 
 from __future__ import annotations
@@ -8,15 +11,21 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from sqlalchemy import select
 
+from printmed import catalog
 from printmed.auth import COOKIE_NAME, printers_of, store_of
-from printmed.jobs import printers, service
+from printmed.auth.rules import Action
+from printmed.errors import InputError
+from printmed.jobs import printers, register, service
 from printmed.jobs.printers import PrinterStatus
 from printmed.jobs.states import BatchState
+from printmed.store.models import Batch, RegisteredPrinter, User
+from printmed.web.admin_pages import FormField
 from printmed.web.batch_view import BatchView
 from printmed.web.refusals import refusals, sentence
 from printmed.web.rendering import duration, render
@@ -26,10 +35,13 @@ from printmed.web.session import (
     PageRoute,
     PageUser,
     ended_event,
+    page_may,
     session_live,
 )
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
+MayManagePrinters = Annotated[User, page_may(Action.MANAGE_PRINTERS)]
+MayClearLine = Annotated[User, page_may(Action.CLEAR_LINE)]
 EVENT_INTERVAL_S = 1.0
 ENDED = "/login?ended=1"
 
@@ -93,6 +105,11 @@ class PrinterCard:
         remaining_s = self.status.remaining_s
         return f"about {duration(remaining_s)} left" if remaining_s is not None else ""
 
+    @property
+    def next_step(self) -> tuple[str, str, str] | None:
+        """The last batch off this printer: (sentence, link, link text), e.g. printed → weigh."""
+        return next_step(self.status.finished_batch, self.status.finished_state)
+
     def live(self) -> dict[str, Any]:
         """What printmed.js updates the card from, by `data-field`; `state` picks the badge's
         style and which controls show."""
@@ -107,34 +124,107 @@ class PrinterCard:
             "nozzle": self.nozzle_text,
             "bed": self.bed_text,
             "remaining": self.remaining_text,
+            # a new batch off the printer: the page is drawn afresh (notice, queue, next step)
+            "finished": self.status.finished_batch or "",
         }
+
+
+def next_step(batch: str | None, state: str | None) -> tuple[str, str, str] | None:
+    """What to do with a batch a printer has finished with, in the pharmacy's words."""
+    if batch is None or state is None:
+        return None
+    if state == BatchState.PRINTED:
+        return (f"Batch {batch} is printed.", f"/batches/{batch}/weigh", "Weigh its units")
+    if state in (BatchState.FAILED, BatchState.INTERRUPTED):
+        return (
+            f"Batch {batch} {state}: it cannot be released.",
+            f"/batches/{batch}/release",
+            "Open its record",
+        )
+    return (f"Batch {batch} is {state}.", f"/batches/{batch}/release", "Open its record")
 
 
 def cards(request: Request) -> list[PrinterCard]:
     store, driven = store_of(request), printers_of(request)
-    return [PrinterCard(printers.status(store, driven, name)) for name in printers.printer_names()]
+    return [
+        PrinterCard(printers.status(store, driven, name)) for name in printers.printer_names(store)
+    ]
 
 
-@router.get("/printers")
-def printers_page(request: Request, user: PageUser) -> Response:
+def _batch_notice(request: Request) -> tuple[tuple[str, str] | None, tuple[str, str, str] | None]:
+    """The notice for the batch just queued (?queued=), as that batch stands now: queued,
+    printing, or printed with the next step."""
+    number = request.query_params.get("queued", "")[:32]
+    if not number:
+        return None, None
+    with store_of(request).read_session() as session:
+        batch = session.scalar(select(Batch).where(Batch.batch_number == number))
+    if batch is None:
+        return None, None
+    if batch.state == BatchState.QUEUED:
+        return ("ok", f"Batch {number} is queued."), None
+    if batch.state == BatchState.PRINTING:
+        return ("ok", f"Batch {number} is printing on {batch.printer}."), None
+    return None, next_step(number, batch.state)
+
+
+def clearance_choices(
+    session: Any, registered: list[RegisteredPrinter]
+) -> dict[str, list[tuple[str, str]]]:
+    """Per registered printer: the queued batches it may be cleared for (queued for it or its
+    profile, not cleared on another printer), as (batch number, label)."""
+    queued = service.list_batches(session, BatchState.QUEUED)
+    elsewhere = {p.cleared_batch: p.name for p in registered if p.cleared_batch}
+    choices: dict[str, list[tuple[str, str]]] = {}
+    for printer in registered:
+        choices[printer.name] = [
+            (job.batch_number, f"{job.batch_number} · {view.drug_name}")
+            for job in queued
+            for view in [BatchView.of(job)]
+            if job.printer in (printer.name, printer.profile_id)
+            and job.profile_id == printer.profile_id
+            and elsewhere.get(job.batch_number, printer.name) == printer.name
+        ]
+    return choices
+
+
+def _printers_page(
+    request: Request,
+    user: User,
+    *,
+    values: dict[str, dict[str, str]] | None = None,
+    errors: dict[str, dict[str, str]] | None = None,
+    status: int = 200,
+) -> Response:
     with store_of(request).session() as session:
         waiting = service.list_batches(session, BatchState.QUEUED)
         waiting += service.list_batches(session, BatchState.PRINTING)
         queue = [BatchView.of(job) for job in sorted(waiting, key=lambda job: job.id)]
-    notices = []
-    if request.query_params.get("queued"):
-        notices.append(("ok", f"Batch {request.query_params['queued'][:32]} is queued."))
+        choices = clearance_choices(session, register.all_printers(session))
+    notice, step = _batch_notice(request)
+    if request.query_params.get("cleared"):
+        notice = ("ok", f"Line cleared for batch {request.query_params['cleared'][:32]}.")
     return render(
         request,
         "printers.html",
         user,
         title="Printers",
         section="printers",
-        notices=notices,
+        status_code=status,
+        notices=[notice] if notice else [],
+        batch_step=step,
         printers=cards(request),
         controls=CONTROLS,
         queue=queue,
+        clearance_choices=choices,
+        values=values or {},
+        errors=errors or {},
     )
+
+
+@router.get("/printers")
+def printers_page(request: Request, user: PageUser) -> Response:
+    return _printers_page(request, user)
 
 
 @router.get("/printers/events")
@@ -163,6 +253,306 @@ async def printer_events(request: Request, user: PageUser) -> Response:
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
+
+
+CLEARANCE_LABELS = {
+    "batch": "Batch",
+    "batch_number": "Batch",
+    "lot_number": "Lot number",
+    "plate_clear": "The plate",
+    "printer": "Printer",
+}
+
+
+def field_message(exc: InputError, labels: dict[str, str]) -> tuple[str, str]:
+    """(field, the sentence beside it) for a refusal; an unknown field goes above the form."""
+    label = labels.get(exc.field, exc.field.replace("_", " ").capitalize())
+    shown = f" {exc.value!r}" if exc.value not in ("", None, False, True) else ""
+    field = exc.field if exc.field in labels else ""
+    return ("batch_number" if field == "batch" else field), f"{label}{shown} {exc.reason}."
+
+
+@router.post("/printers/{name}/line-clearance")
+def line_clearance(request: Request, name: str, user: MayClearLine, form: CheckedForm) -> Response:
+    """The technician at printer `name`: plate clear (ticked) and the lot scanned or typed."""
+    values = {
+        "batch_number": form.get("batch_number", "").strip(),
+        "lot_number": form.get("lot_number", "").strip(),
+        "plate_clear": form.get("plate_clear", ""),
+    }
+    try:
+        with store_of(request).session() as session:
+            register.clear_line(
+                session,
+                user,
+                name,
+                values["batch_number"],
+                plate_clear=values["plate_clear"] == "yes",
+                lot_number=values["lot_number"],
+            )
+    except InputError as exc:
+        field, text = field_message(exc, CLEARANCE_LABELS)
+        return _printers_page(
+            request, user, values={name: values}, errors={name: {field: text}}, status=422
+        )
+    return RedirectResponse(f"/printers?cleared={values['batch_number']}", status_code=303)
+
+
+# --- the register ----------------------------------------------------------------------------
+
+NEW_PRINTER_FIELDS = (
+    FormField("name", "Name", "p-name", "Letters, digits, '.', '-' or '_', e.g. fdm-04-bench-a."),
+    FormField("profile_id", "Model (profile)", "p-profile", kind="select"),
+    FormField("serial_number", "Serial number", "p-serial", "As on the printer's plate."),
+    FormField("location", "Location", "p-location", "Room and bench."),
+    FormField("connection", "Connection", "p-connection", kind="select"),
+    FormField("usb_port", "USB port", "p-port", "With USB, e.g. /dev/ttyACM0.", required=False),
+    FormField("usb_baud", "Baud", "p-baud", "With USB, e.g. 115200.", "integer", required=False),
+    FormField("octoprint_url", "OctoPrint URL", "p-url", "With OctoPrint.", required=False),
+    FormField(
+        "octoprint_api_key",
+        "OctoPrint API key",
+        "p-key",
+        "With OctoPrint. Kept sealed; never shown again.",
+        required=False,
+    ),
+)
+STATUS_FIELDS = (
+    FormField("status", "New status", "s-status", kind="select"),
+    FormField("reason", "Reason", "s-reason", "Recorded in the trail.", wide=True),
+)
+CALIBRATION_FIELDS = (
+    FormField(
+        "e_steps", "E-steps (mm)", "c-e-steps", "Extruded when 100 mm were asked for.", "number"
+    ),
+    FormField("bed_level", "Bed level (mm)", "c-bed", "Largest deviation of the bed.", "number"),
+    FormField(
+        "nozzle_temperature",
+        "Nozzle temperature (°C)",
+        "c-nozzle",
+        "Probe reading minus the set point.",
+        "number",
+    ),
+    FormField("notes", "Notes", "c-notes", required=False, wide=True),
+)
+REGISTER_LABELS = (
+    {f.name: f.label for f in NEW_PRINTER_FIELDS + STATUS_FIELDS}
+    | {f.name: f.label for f in CALIBRATION_FIELDS}
+    | {"printer": "Printer", "usb_baud": "Baud", "check": "Check"}
+)
+# ?done= after a change (codes, never text from the address bar)
+DONE_NOTICES = {
+    **register.STATUS_LABELS,
+    "pass": "calibration passed",
+    "fail": "calibration failed; it takes no batch until one passes",
+}
+CONNECTION_OPTIONS = [("sim", "simulated"), ("usb", "USB serial"), ("octoprint", "OctoPrint")]
+
+
+@dataclass(frozen=True)
+class RegisterRow:
+    """A registered printer as the register page lists it."""
+
+    printer: RegisteredPrinter
+    status: str
+    status_label: str
+    reason: str
+    connection: dict[str, Any]
+
+
+def _rows(session: Any) -> list[RegisterRow]:
+    rows = []
+    for printer in register.all_printers(session):
+        status = register.effective_status(printer)
+        rows.append(
+            RegisterRow(
+                printer,
+                status,
+                register.STATUS_LABELS[status],
+                # the badge says the status; the reason says why ("nozzle replaced")
+                register.readiness(printer).reason.split(": ", 1)[-1],
+                register.shown_connection(printer),
+            )
+        )
+    return rows
+
+
+def _register_page(
+    request: Request,
+    user: User,
+    *,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    with store_of(request).read_session() as session:
+        rows = _rows(session)
+    notices = []
+    if request.query_params.get("added"):
+        notices.append(("ok", f"Printer {request.query_params['added'][:64]} is registered."))
+    return render(
+        request,
+        "printer_register.html",
+        user,
+        title="Printer register",
+        section="printers",
+        status_code=status,
+        notices=notices,
+        rows=rows,
+        fields=NEW_PRINTER_FIELDS,
+        options={
+            "profile_id": [(p, p) for p in catalog.printer_profiles()],
+            "connection": CONNECTION_OPTIONS,
+        },
+        values=values or {"connection": "usb", "usb_baud": "115200"},
+        errors=errors or {},
+    )
+
+
+@router.get("/printers/register")
+def register_page(request: Request, user: PageUser) -> Response:
+    return _register_page(request, user)
+
+
+def _connection_from(values: dict[str, str]) -> register.Connection:
+    baud = values.get("usb_baud", "")
+    if values.get("connection") == "usb" and not baud.isdigit():
+        raise InputError("usb_baud", baud, "is not a whole number")
+    kind = values.get("connection", "")
+    if kind not in register.CONNECTIONS:
+        raise InputError("connection", kind, "is not simulated, USB serial or OctoPrint")
+    return register.Connection(
+        kind,
+        port=values.get("usb_port") or None,
+        baud=int(baud) if baud.isdigit() else None,
+        url=values.get("octoprint_url") or None,
+        api_key=values.get("octoprint_api_key") or None,
+    )
+
+
+@router.post("/printers/register")
+def add_printer(request: Request, user: MayManagePrinters, form: CheckedForm) -> Response:
+    values = {f.name: form.get(f.name, "").strip() for f in NEW_PRINTER_FIELDS}
+    try:
+        with store_of(request).session() as session:
+            register.add_printer(
+                session,
+                user,
+                name=values["name"],
+                profile_id=values["profile_id"],
+                serial_number=values["serial_number"],
+                location=values["location"],
+                connection=_connection_from(values),
+            )
+    except InputError as exc:
+        field, text = field_message(exc, REGISTER_LABELS | {"printer": "Model (profile)"})
+        field = "profile_id" if exc.field == "printer" else field
+        values["octoprint_api_key"] = ""  # a key typed is never sent back to the browser
+        return _register_page(request, user, values=values, errors={field: text}, status=422)
+    return RedirectResponse(f"/printers/register?added={values['name']}", status_code=303)
+
+
+def _printer_page(
+    request: Request,
+    user: User,
+    name: str,
+    *,
+    form_name: str = "",
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    with store_of(request).read_session() as session:
+        printer = register.find(session, name)
+        if printer is None:
+            return render(
+                request,
+                "problem.html",
+                user,
+                title="Not found",
+                section="printers",
+                status_code=404,
+                heading="No such printer",
+                message=f"{name!r} is not a printer in the register.",
+                back="/printers/register",
+            )
+        row = next(r for r in _rows(session) if r.printer.name == name)
+        history = [(c, json.loads(c.checks_json)) for c in register.calibrations(session, printer)]
+    done = DONE_NOTICES.get(request.query_params.get("done", ""))
+    notices = [("ok", f"{name}: {done}.")] if done else []
+    return render(
+        request,
+        "printer_equipment.html",
+        user,
+        title=f"Printer {name}",
+        section="printers",
+        status_code=status,
+        notices=notices,
+        row=row,
+        history=history,
+        status_fields=STATUS_FIELDS,
+        calibration_fields=CALIBRATION_FIELDS,
+        status_options=[(s, register.STATUS_LABELS[s]) for s in register.STATUSES],
+        form_name=form_name,
+        values=values or {},
+        errors=errors or {},
+    )
+
+
+@router.get("/printers/register/{name}")
+def printer_page(request: Request, name: str, user: PageUser) -> Response:
+    return _printer_page(request, user, name)
+
+
+@router.post("/printers/register/{name}/status")
+def printer_status(
+    request: Request, name: str, user: MayManagePrinters, form: CheckedForm
+) -> Response:
+    values = {f.name: form.get(f.name, "").strip() for f in STATUS_FIELDS}
+    try:
+        with store_of(request).session() as session:
+            printer = register.set_status(session, user, name, values["status"], values["reason"])
+            now = printer.status
+    except InputError as exc:
+        field, text = field_message(exc, REGISTER_LABELS)
+        return _printer_page(
+            request, user, name, form_name="status", values=values, errors={field: text}, status=422
+        )
+    return RedirectResponse(f"/printers/register/{name}?done={now}", status_code=303)
+
+
+def _measurement(values: dict[str, str], name: str) -> float:
+    text = values.get(name, "").replace(",", ".")
+    try:
+        return float(text)
+    except ValueError:
+        raise InputError(name, values.get(name, ""), "is not a number") from None
+
+
+@router.post("/printers/register/{name}/calibrate")
+def printer_calibration(
+    request: Request, name: str, user: MayManagePrinters, form: CheckedForm
+) -> Response:
+    values = {f.name: form.get(f.name, "").strip() for f in CALIBRATION_FIELDS}
+    try:
+        measured = {check: _measurement(values, check) for check in register.CHECKS}
+        with store_of(request).session() as session:
+            calibration = register.record_calibration(
+                session, user, name, measured, notes=values["notes"]
+            )
+            result = calibration.result
+    except InputError as exc:
+        field, text = field_message(exc, REGISTER_LABELS)
+        return _printer_page(
+            request,
+            user,
+            name,
+            form_name="calibrate",
+            values=values,
+            errors={field: text},
+            status=422,
+        )
+    return RedirectResponse(f"/printers/register/{name}?done={result}", status_code=303)
 
 
 @router.post("/printers/{name}/{action}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from gcode.errors import GcodeError
 from printers.errors import PrinterError
+from printmed.auth.rules import NotPermitted
 from printmed.errors import user_errors
 
 
@@ -15,6 +16,9 @@ def refusals() -> tuple[type[Exception], ...]:
 
 
 def sentence(exc: Exception) -> str:
-    """A refusal as a sentence a technician can act on."""
+    """A refusal as a sentence a technician can act on (a refused role in the pharmacy's words,
+    NotPermitted.sentence, rather than the text the API and the CLI give)."""
+    if isinstance(exc, NotPermitted):
+        return exc.sentence
     text = str(exc)
     return text[:1].upper() + text[1:] if text else type(exc).__name__

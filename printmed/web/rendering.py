@@ -17,6 +17,7 @@ from fastapi.templating import Jinja2Templates
 from printmed.auth import settings_of
 from printmed.auth.rules import Action, may
 from printmed.store.models import User
+from printmed.web.sign_in_banner import sign_in_alerts
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -26,6 +27,9 @@ NAV: tuple[tuple[str, str, str, Action | None], ...] = (
     ("/prescriptions/new", "New prescription", "prescriptions", Action.ENTER_PRESCRIPTION),
     ("/batches", "Batches", "batches", Action.READ_RECORD),
     ("/printers", "Printers", "printers", None),  # every signed-in user may watch them
+    ("/sign-ins", "Sign-ins", "sign-ins", Action.MANAGE_USERS),
+    ("/users", "Users", "users", Action.MANAGE_USERS),
+    ("/clients", "Prescribing systems", "clients", Action.MANAGE_USERS),
 )
 
 
@@ -102,6 +106,7 @@ def render(
             "pharmacy_name": settings.pharmacy_name,
             "csrf_token": getattr(request.state, "csrf_token", ""),
             "notices": notices or [],
+            "sign_in_alerts": sign_in_alerts(request, user),
             **context,
         },
         status_code=status_code,

@@ -11,7 +11,7 @@ from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.task import Task
 
-from tests.api.conftest import Callers
+from tests.api.conftest import PASSWORD, Callers
 from tests.api.fhir_helpers import FHIR_JSON, batch_of, post_order, task_of
 from tests.api.payloads import adult_fixed_dose_order, as_bundle, paediatric_order
 
@@ -127,6 +127,12 @@ def test_task_of_an_order_follows_its_batch_through_queue_and_rejection(
     assert task.focus.reference == f"MedicationRequest/{order_id}"
     batch = batch_of(client, order_id, callers["epma"])["batch_number"]
 
+    screening = {"note": "200 mg for an adult: in range", "password": PASSWORD}
+    screened = client.post(
+        f"/api/v1/batches/{batch}/screen", json=screening, headers=callers["pharm"]
+    )
+    assert screened.status_code == 201, screened.text
+    assert task_of(client, order_id, callers["epma"])["status"] == "accepted"
     assert client.post(f"/api/v1/batches/{batch}/queue", headers=callers["tech"]).status_code == 200
     assert task_of(client, order_id, callers["epma"])["status"] == "ready"
     rejected = client.post(

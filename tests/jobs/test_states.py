@@ -13,16 +13,18 @@ from printmed.auth.users import NotPermitted
 from printmed.jobs import service
 from printmed.jobs.states import TRANSITIONS, BatchState, IllegalTransition, check_transition
 from printmed.store import Store
-from tests.records.builders import (
-    add_users,
-    draft_job,
-    gcode_text,
-    queued_job,
-    verified_job,
-    verify,
-)
+from tests.records.builders import add_users, draft_job, queued_job, verified_job
 
-HAPPY_PATH = ["draft", "verified", "queued", "printing", "printed", "weighed", "released"]
+HAPPY_PATH = [
+    "draft",
+    "verified",
+    "screened",
+    "queued",
+    "printing",
+    "printed",
+    "weighed",
+    "released",
+]
 
 
 def test_happy_path_is_a_chain_of_legal_transitions() -> None:
@@ -56,10 +58,17 @@ def test_each_state_change_is_an_audit_entry_with_old_and_new(store: Store) -> N
     batch = queued_job(store, users["tech"])
     with store.session() as session:
         entries = entries_for(session, batch)
-    assert [e.action for e in entries] == ["job.create", "job.verify", "job.queue"]
-    assert [e.actor for e in entries] == ["tech", "tech", "tech"]
-    assert '"state":"verified"' in entries[2].old_json
-    assert entries[2].new_json == '{"state":"queued"}'
+    assert [e.action for e in entries] == [
+        "job.create",
+        "job.verify",
+        "record.sign.screened",
+        "record.screen",
+        "job.queue",
+    ]
+    assert [e.actor for e in entries] == ["tech", "tech", "screener", "screener", "tech"]
+    assert entries[3].old_json == '{"state":"verified"}'
+    assert entries[4].old_json == '{"state":"screened"}'
+    assert entries[4].new_json == '{"state":"queued"}'
 
 
 def test_a_draft_cannot_be_queued_before_the_dose_gate(store: Store) -> None:
@@ -85,13 +94,3 @@ def test_batch_numbers_count_up_within_the_day(store: Store) -> None:
     second = verified_job(store, users["tech"])
     assert first.endswith("-0001") and second.endswith("-0002")
     assert first[:-5] == second[:-5]
-
-
-def test_wrong_gcode_hash_is_refused_and_nothing_is_written(store: Store) -> None:
-    users = add_users(store, "tech")
-    batch = draft_job(store, users["tech"])
-    with pytest.raises(ValueError, match="does not match the G-code"):
-        verify(store, batch, users["tech"], gcode_text(), sha256="0" * 64)
-    with store.session() as session:
-        assert service.get_batch(session, batch).state == "draft"
-        assert [e.action for e in entries_for(session, batch)] == ["job.create"]

@@ -1,5 +1,6 @@
-"""`printmed batches` (also `printmed jobs`): a prescription made into a verified batch and queued,
-listed and shown; a role the rules refuse is one line, exit 2, and nothing recorded."""
+"""`printmed batches` (also `printmed jobs`): a prescription made into a verified batch, screened
+by a pharmacist and queued, listed and shown; a role the rules refuse is one line, exit 2, and
+nothing recorded."""
 
 from __future__ import annotations
 
@@ -37,9 +38,14 @@ def test_a_new_batch_is_gated_recorded_queued_listed_and_shown(
     monkeypatch: pytest.MonkeyPatch, data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     new = ("batches", "new", str(RX), "--printer", "sim-1", "--profile", "fdm-pharma-04")
-    assert cli(monkeypatch, data_dir, *new, "--queue", user="tech") == 0
+    assert cli(monkeypatch, data_dir, *new, user="tech") == 0
     batch_number, state = capsys.readouterr().out.split(":")[:2]
-    assert state.split()[0] == "queued"
+    assert state.split()[0] == "verified"  # awaiting a pharmacist's screening
+    screen = ("batches", "screen", batch_number, "--note", "12.5 mg for 12.4 kg: in range")
+    assert cli(monkeypatch, data_dir, *screen, user="pharm") == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith(f"{batch_number}: SCREENED by")
+    assert cli(monkeypatch, data_dir, "batches", "queue", batch_number, user="tech") == 0
+    assert capsys.readouterr().out.strip() == f"{batch_number}: queued"
     assert cli(monkeypatch, data_dir, "batches", "list", "--json") == 0
     (listed,) = json.loads(capsys.readouterr().out)
     assert (listed["batch_number"], listed["state"], listed["printer"]) == (
@@ -59,12 +65,20 @@ def test_an_admin_may_not_enter_a_prescription_and_nothing_is_recorded(
     new = ("batches", "new", str(RX), "--printer", "sim-1", "--profile", "fdm-pharma-04")
     store = open_store(f"sqlite:///{data_dir / 'printmed.sqlite'}")
     with store.read_session() as session:
-        entries_before = session.scalar(select(func.count()).select_from(AuditEntry))
+        # every sign-in is recorded, refused or not; the refused entry must write nothing else
+        entries_before = session.scalar(
+            select(func.count()).select_from(AuditEntry).where(AuditEntry.entity != "sign_in")
+        )
     assert cli(monkeypatch, data_dir, *new, user="boss") == 2
     assert "may not enter a prescription: role admin is not pharmacist or technician" in (
         capsys.readouterr().err
     )
     with store.read_session() as session:
         assert session.scalar(select(func.count()).select_from(Batch)) == 0
-        assert session.scalar(select(func.count()).select_from(AuditEntry)) == entries_before
+        assert (
+            session.scalar(
+                select(func.count()).select_from(AuditEntry).where(AuditEntry.entity != "sign_in")
+            )
+            == entries_before
+        )
     store.dispose()

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import io
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 from printmed.cli import main
+from printmed.records.batch_record import load_record
 from printmed.store import Store, open_store
-from tests.records.builders import PASSWORD, add_users, good_weights, printed_job
+from tests.records.builders import FIRMWARE, PASSWORD, add_users, good_weights, printed_job
 
 
 @pytest.fixture
@@ -21,9 +23,9 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def cli_store(data_dir: Path) -> Store:
+def cli_store(data_dir: Path) -> Iterator[Store]:
     store = open_store(f"sqlite:///{data_dir / 'printmed.sqlite'}")
-    yield store  # type: ignore[misc]
+    yield store
     store.dispose()
 
 
@@ -133,7 +135,9 @@ def test_records_verify_names_the_first_broken_entry(
     batch = _weighed_batch(cli_store, monkeypatch, data_dir)
     capsys.readouterr()
     assert run(monkeypatch, data_dir, "records", "verify", batch) == 0
-    assert capsys.readouterr().out.startswith("intact: 8 audit entries chained")
+    out = capsys.readouterr().out
+    assert out.startswith("intact: ") and "audit entries chained and signed" in out
+    assert "checkpoints outside the database" in out
     with cli_store.engine.begin() as connection:
         connection.execute(text("DROP TRIGGER audit_entries_no_update"))
         connection.execute(
@@ -173,12 +177,16 @@ def test_batch_record_pdf_holds_fields_signatures_and_trail(
         "Electronic signatures",
         "record.release",
         "job.print.start",
-        "Marlin test",
+        FIRMWARE["name"],
+        "Audit chain checkpoints (signed, kept outside the database)",
         "audit chain intact",
         "unit 4 re-weighed",
         "balance drift",
     ):
         assert expected in content, expected
+    with cli_store.session() as session:
+        covering = load_record(session, batch).checkpoints[0]
+    assert covering["head_hash"] in content  # the checkpoint of the released record, on paper
 
 
 def test_label_pdf_holds_what_the_patient_needs(

@@ -7,9 +7,7 @@ import threading
 from printmed.jobs import service
 from printmed.records.integrity import verify_records
 from printmed.store import Store
-from tests.records.builders import add_users, queued_job
-
-FIRMWARE = {"name": "Marlin test", "fields": {"FIRMWARE_NAME": "Marlin test"}}
+from tests.records.builders import FIRMWARE, add_users, queued_job
 
 
 def test_claim_records_worker_and_firmware_before_streaming(any_store: Store) -> None:
@@ -35,7 +33,7 @@ def test_no_job_for_another_printer(any_store: Store) -> None:
 
 def test_concurrent_workers_take_each_job_exactly_once(any_store: Store) -> None:
     users = add_users(any_store, "tech")
-    batches = {queued_job(any_store, users["tech"], lines=5) for _ in range(12)}
+    batches = {queued_job(any_store, users["tech"], units=1) for _ in range(12)}
     taken: dict[str, list[str]] = {f"w{i}": [] for i in range(4)}
 
     def work(worker_id: str) -> None:
@@ -86,10 +84,16 @@ def test_two_service_instances_print_each_queued_job_exactly_once(any_store: Sto
     from printmed.jobs.worker import PrinterWorker
 
     users = add_users(any_store, "tech")
-    batches = {queued_job(any_store, users["tech"], lines=5) for _ in range(6)}
+    batches = {queued_job(any_store, users["tech"], units=1) for _ in range(6)}
     workers = [
         PrinterWorker(
-            any_store, "sim-1", SimPrinter(speed_factor=200.0, baud=None), f"i{n}", poll_s=0.05
+            any_store,
+            "sim-1",
+            SimPrinter(
+                speed_factor=200.0, baud=None, machine_type=FIRMWARE["fields"]["MACHINE_TYPE"]
+            ),
+            f"i{n}",
+            poll_s=0.05,
         )
         for n in range(2)
     ]

@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
+from sqlalchemy.orm import Session
 
 from dosing.prescription import parse_prescription
 from gcode.profile import load_profile
@@ -31,6 +32,8 @@ from printmed.auth.users import create_user, get_user
 from printmed.jobs import service as jobs
 from printmed.jobs.making import enter_prescription
 from printmed.manufacture import make_batch
+from printmed.records import screening
+from printmed.records.signatures import authenticate_signer
 from printmed.settings import load_settings
 from printmed.store import Store, open_store
 
@@ -249,15 +252,28 @@ def log_out(page: Page) -> None:
     page.wait_for_url(re.compile(r".*/login$"))
 
 
+def screen_as(session: Session, batch_number: str, pharmacist: str = "phil") -> None:
+    """`pharmacist` clinically screens the batch with their password and a note."""
+    signer = authenticate_signer(session, pharmacist, PEOPLE[pharmacist][2], "screened")
+    screening.screen(session, batch_number, signer, "dose checked against the patient")
+
+
 def printed_batch(service: Service, username: str, rx: dict[str, object], printer: str) -> str:
-    """A batch entered by `username` through the real dose gate on `printer`, queued, claimed
-    and finished as printed here in one transaction (no worker sees it); its batch number."""
+    """A batch entered by `username` through the real dose gate on `printer`, screened by phil,
+    queued, claimed and finished as printed here in one transaction (no worker sees it); its
+    batch number."""
     prescription = parse_prescription(rx)
     with service.store.session() as session:
         user = get_user(session, username)
         batch = enter_prescription(session, user, prescription, printer=printer, profile_id=printer)
+        screen_as(session, batch.batch_number)
         jobs.queue(session, batch, user)
-        claimed = jobs.claim_next(session, printer, "test-bench", {"name": "Marlin (test bench)"})
+        bench = catalog.printer_identity(printer)  # a test bench reporting the profile's machine
+        firmware = {
+            "name": "Marlin (test bench)",
+            "fields": {"FIRMWARE_NAME": "Marlin (test bench)", "MACHINE_TYPE": bench.machine_type},
+        }
+        claimed = jobs.claim_next(session, printer, "test-bench", firmware)
         assert claimed is not None and claimed.batch_number == batch.batch_number
         jobs.finish_print(session, claimed, "test-bench", "printed", {"complete": True})
         return batch.batch_number

@@ -12,13 +12,13 @@ import os
 
 from fastapi import FastAPI
 
-from printers.sim_printer import SimPrinter
 from printmed.app import create_app
+from printmed.jobs.printers import simulated_printer
 
 
 def app_factory() -> FastAPI:
     printers = {}
     for entry in os.environ["PRINTMED_TEST_PRINTERS"].split(","):
         name, speed = entry.split(":")
-        printers[name] = SimPrinter(speed_factor=float(speed), baud=None)
+        printers[name] = simulated_printer(name, speed_factor=float(speed), baud=None)
     return create_app(printers=printers, worker_poll_s=0.2)

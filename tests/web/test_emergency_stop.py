@@ -17,6 +17,7 @@ from tests.web.conftest import (
     Service,
     browser_page,
     log_in,
+    screen_as,
     screenshot,
 )
 
@@ -29,6 +30,7 @@ def test_an_emergency_stop_after_confirmation_fails_the_batch_and_names_who_stop
     with service.store.session() as session:
         tess = get_user(session, "tess")
         batch = enter_prescription(session, tess, rx, printer=SSE_PRINTER, profile_id=SSE_PRINTER)
+        screen_as(session, batch.batch_number)
         jobs.queue(session, batch, tess)
         batch_number = batch.batch_number
     with browser_page(browser, service.url) as page:

@@ -1,5 +1,6 @@
-"""The whole path in a real browser: a technician enters a prescription, reviews it, prints it on
-the simulated printer and weighs the units; a different user, a pharmacist, releases the batch.
+"""The whole path in a real browser: a technician enters a prescription and reviews it; a
+pharmacist screens it clinically; the technician prints it on the simulated printer and weighs
+the units; the screening pharmacist, who made none of it, releases the batch.
 
 Screenshots of every page are saved to test-artifacts/web/ for people to look at.
 """
@@ -93,6 +94,26 @@ def test_a_technician_prints_and_weighs_and_a_pharmacist_releases(
         assert image.evaluate("img => img.naturalWidth") > 0, image.get_attribute("src")
     screenshot(page, "04-review")
     screenshot_portrait(page, "04-review-portrait")
+    # nothing is queued before a pharmacist's clinical screening
+    expect(page.get_by_role("button", name=f"Queue on {PRINTER}")).to_have_count(0)
+    log_out(page)
+
+    # Clinical screening by a pharmacist: patient, dose trail, maxima, lot, tablet; then signed
+    log_in(page, "phil")
+    page.goto(f"/batches/{batch}/screen")
+    expect(page.locator("[data-field=weight]")).to_contain_text("12.4 kg")
+    expect(page.get_by_text("weight-based dose")).to_be_visible()
+    expect(page.locator("[data-field=prescribed-maxima]")).to_contain_text("40 mg a dose")
+    page.get_by_label("What you checked").fill("1 mg/kg for 12.4 kg, under 2 mg/kg: in range")
+    page.get_by_label("Your password").fill("phil-release-password")
+    screenshot(page, "04b-screening")
+    page.get_by_role("button", name="Screen", exact=True).click()
+    page.wait_for_url(re.compile(rf".*/batches/{batch}/screen$"))
+    expect(page.locator("main .badge").first).to_have_text("screened")
+    log_out(page)
+
+    log_in(page, "tess")
+    page.goto(f"/batches/{batch}/review")
     page.get_by_role("button", name=f"Queue on {PRINTER}").click()
 
     # Printers: live progress over server-sent events; pause and resume on the way
@@ -127,7 +148,7 @@ def test_a_technician_prints_and_weighs_and_a_pharmacist_releases(
     expect(page.get_by_text("may not release")).to_be_visible()
     log_out(page)
 
-    # Release by a pharmacist who made no step of the batch
+    # Release by a pharmacist who made no step of the batch (screening is not one)
     log_in(page, "phil")
     page.goto(f"/batches/{batch}/release")
     expect(page.get_by_role("heading", name="Audit trail")).to_be_visible()

@@ -95,6 +95,11 @@
     JSON.parse(event.data).forEach((p) => {
       const card = board.querySelector(`[data-printer="${CSS.escape(p.name)}"]`);
       if (!card) return;
+      // A batch came off this printer: draw the page afresh (its notice, queue and next step).
+      if (card.dataset.finished !== undefined && card.dataset.finished !== (p.finished || "")) {
+        window.location.replace("/printers");
+        return;
+      }
       const set = (key, value) => card.querySelectorAll(`[data-field="${key}"]`).forEach((el) => { el.textContent = value; });
       set("state", p.state_label);
       set("job", p.job);

@@ -1,0 +1,180 @@
+"""The pharmacist's clinical screening page: the order as they judge it (patient, dose trail,
+maxima, lot, tablet), and the two decisions, screen (password and note) or return (reason).
+
+Every rule is the records package's (`records.screening`); a refusal is shown beside the field
+that caused it, or above the forms, and changes nothing. The password goes through the sign-in
+defence, as the release page's does.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from printmed.auth import settings_of, store_of
+from printmed.auth.dependencies import SignInClock, client_address
+from printmed.auth.rules import Action
+from printmed.auth.users import NotPermitted
+from printmed.errors import InputError
+from printmed.jobs.service import get_batch
+from printmed.records.screening import (
+    check_screenable,
+    return_batch,
+    screen,
+    screening_sheet,
+)
+from printmed.records.signatures import SCREENED, admit_signer
+from printmed.store.models import User
+from printmed.web.batch_pages import PASSWORD_REFUSALS, password_refused
+from printmed.web.batch_view import load_batch
+from printmed.web.refusals import refusals, sentence
+from printmed.web.rendering import render
+from printmed.web.session import CheckedForm, MayRead, PageRoute, page_may
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+MayScreen = Annotated[User, page_may(Action.SCREEN)]
+
+
+def _screen_page(
+    request: Request,
+    user: User,
+    batch_number: str,
+    *,
+    status_code: int = 200,
+    error: str = "",
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """The page; `errors` by field name (note, password, reason) are shown beside the field,
+    `error` above the forms; `values` keep what was typed (never the password)."""
+    with store_of(request).session() as session:
+        b = load_batch(session, batch_number)
+        sheet = screening_sheet(session, batch_number)
+        cannot_screen = ""
+        actor = session.get(User, user.id)
+        assert actor is not None
+        try:
+            check_screenable(session, get_batch(session, batch_number), actor)
+        except refusals() as exc:
+            cannot_screen = sentence(exc)
+    response = render(
+        request,
+        "screen.html",
+        user,
+        title=f"Screen {batch_number}",
+        section="batches",
+        status_code=status_code,
+        b=b,
+        sheet=sheet,
+        can_screen=not cannot_screen,
+        cannot_screen=cannot_screen,
+        error=error,
+        errors=errors or {},
+        values=values or {},
+    )
+    response.headers.update(headers or {})
+    return response
+
+
+@router.get("/batches/{batch_number}/screen")
+def screen_page(request: Request, batch_number: str, user: MayRead) -> Response:
+    try:
+        return _screen_page(request, user, batch_number)
+    except refusals() as exc:
+        return render(
+            request,
+            "problem.html",
+            user,
+            title="No such batch",
+            section="batches",
+            status_code=404,
+            heading="No such batch",
+            message=sentence(exc),
+            back="/batches",
+        )
+
+
+@router.post("/batches/{batch_number}/screen")
+def screen_batch(
+    request: Request, batch_number: str, user: MayScreen, form: CheckedForm, clock: SignInClock
+) -> Response:
+    """Screen with the pharmacist's password and a note: the 'screened' e-signature."""
+    note = form.get("note", "")
+    typed = {"note": note}
+
+    def refused(field: str, message: str, status: int, **headers: str) -> Response:
+        return _screen_page(
+            request,
+            user,
+            batch_number,
+            status_code=status,
+            errors={field: message},
+            values=typed,
+            headers=headers,
+        )
+
+    if not note.strip():  # before the password is counted
+        return refused("note", "Write what you checked; nothing was signed.", 422)
+    try:
+        signer = admit_signer(
+            store_of(request),
+            settings_of(request).sign_in,
+            user.username,
+            form.get("password", ""),
+            SCREENED,
+            address=client_address(request),
+            channel="page",
+            clock=clock,
+        )
+        with store_of(request).session() as session:
+            screen(session, batch_number, signer, note)
+    except PASSWORD_REFUSALS as exc:
+        told = password_refused(exc)
+        return refused("password", told.message, told.status, **told.headers)
+    except refusals() as exc:
+        if isinstance(exc, InputError) and exc.field == "note":
+            return refused("note", sentence(exc), 422)
+        return _screen_page(
+            request,
+            user,
+            batch_number,
+            status_code=403 if isinstance(exc, NotPermitted) else 409,
+            error=sentence(exc),
+            values=typed,
+        )
+    return RedirectResponse(f"/batches/{batch_number}/screen", status_code=303)
+
+
+@router.post("/batches/{batch_number}/return")
+def return_to_technician(
+    request: Request, batch_number: str, user: MayScreen, form: CheckedForm
+) -> Response:
+    """Return the order to the technician with a reason; it is never queued."""
+    reason = form.get("reason", "")
+    try:
+        with store_of(request).session() as session:
+            actor = session.get(User, user.id)
+            assert actor is not None
+            return_batch(session, batch_number, actor, reason)
+    except refusals() as exc:
+        if isinstance(exc, InputError) and exc.field == "reason":
+            return _screen_page(
+                request,
+                user,
+                batch_number,
+                status_code=422,
+                errors={"reason": "Say what must change; the batch was not returned."},
+                values={"reason": reason},
+            )
+        return _screen_page(
+            request,
+            user,
+            batch_number,
+            status_code=403 if isinstance(exc, NotPermitted) else 409,
+            error=sentence(exc),
+            values={"reason": reason},
+        )
+    return RedirectResponse(f"/batches/{batch_number}/screen", status_code=303)
