@@ -18,6 +18,7 @@ from tests.web.conftest import (
     Service,
     log_in,
     printed_batch,
+    screen_as,
     screenshot,
 )
 
@@ -52,6 +53,10 @@ def test_an_order_from_the_api_is_picked_up_from_the_entry_page_and_cancelled_wi
     order.get_by_role("link", name="Review order RX-API-0001").click()
     expect(page.get_by_text("weight-based dose")).to_be_visible()
     batch = page.url.split("/")[-2]
+    expect(page.get_by_role("button", name=f"Queue on {PRINTER}")).to_have_count(0)
+    with service.store.session() as session:
+        screen_as(session, batch)  # a pharmacist screens it before anything is made
+    page.reload()
     page.get_by_role("button", name=f"Queue on {PRINTER}").click()
 
     card = page.locator(f'[data-printer="{PRINTER}"]')
