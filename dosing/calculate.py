@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 
 from dosing.bsa import BSA_FORMULAS
-from dosing.errors import MISSING, DoseOutOfRange, InvalidPrescription
+from dosing.errors import MISSING, DoseOutOfRange, DosingError, InvalidPrescription, Marker
 from dosing.formulation import DrugLimits, Formulation
 from dosing.prescription import CM_PER_UNIT, KG_PER_UNIT, Measurement, Prescription
 
@@ -56,8 +56,16 @@ def calculate(rx: Prescription, formulation: Formulation, on: dt.date | None = N
 
     Refused (DoseOutOfRange naming the limit): a fixed dose above a prescribed maximum; any dose
     above the drug's formulary limits (per kg and absolute, per dose and per day); a rounding
-    more than 5 % from the calculation, including a rounding down forced by a maximum.
+    more than 5 % from the calculation, including a rounding down forced by a maximum. A
+    schedule is refused here: its steps are dosed one by one (`calculate_schedule`), never as
+    its first step's dose for the whole supply.
     """
+    if rx.schedule is not None:
+        raise InvalidPrescription(
+            "schedule",
+            Marker(f"{len(rx.schedule)} steps"),
+            "are dosed step by step (calculate_schedule), not as one dose",
+        )
     formulation.check_carries(rx.drug.name, rx.drug.code)
     formulation.check_usable(on or dt.date.today())
     limits = formulation.limits()
@@ -87,6 +95,87 @@ def calculate(rx: Prescription, formulation: Formulation, on: dt.date | None = N
         frequency_per_day=rx.frequency_per_day,
         trail=tuple(trail),
     )
+
+
+@dataclass(frozen=True)
+class StepDose:
+    """One step of a schedule dosed: which step (1 is the first taken), its days of the course
+    (first_day 1 is the first day), and its Dose (own trail; `doses` are this step's)."""
+
+    step: int
+    first_day: int
+    days: int
+    dose: Dose
+
+    @property
+    def last_day(self) -> int:
+        return self.first_day + self.days - 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.dose.to_dict() | {
+            "step": self.step,
+            "first_day": self.first_day,
+            "last_day": self.last_day,
+            "days": self.days,
+        }
+
+
+def calculate_schedule(
+    rx: Prescription, formulation: Formulation, on: dt.date | None = None
+) -> list[StepDose]:
+    """Each step of `rx`'s schedule dosed as its own prescription (`calculate`: its maxima and
+    the drug's limits per dose and per day apply to it), or one step for an order without one.
+
+    A step that cannot be dosed refuses the whole order naming the step: its field
+    (`schedule[2].dose`), or, for a rule of the whole order, the step in the reason.
+    """
+    dosed, first_day = [], 1
+    for index, step in enumerate(rx.steps()):
+        days = rx.schedule[index].days if rx.schedule else -(-rx.units // rx.frequency_per_day)
+        try:
+            dose = calculate(step, formulation, on=on)
+        except DosingError as exc:
+            if rx.schedule is None:
+                raise
+            raise _in_step(exc, rx, index) from None
+        if rx.schedule is not None:
+            dose = replace(dose, trail=(_step_trail(rx, index, first_day), *dose.trail))
+        dosed.append(StepDose(index + 1, first_day, days, dose))
+        first_day += days
+    return dosed
+
+
+def _step_trail(rx: Prescription, index: int, first_day: int) -> TrailStep:
+    assert rx.schedule is not None
+    step = rx.schedule[index]
+    return TrailStep(
+        f"schedule step {index + 1} of {len(rx.schedule)}",
+        "frequency_per_day * days",
+        {
+            "dose.value": step.dose.value,
+            "dose.unit": step.dose.unit,
+            "frequency_per_day": step.frequency_per_day,
+            "days": step.days,
+            "first_day": first_day,
+            "last_day": first_day + step.days - 1,
+        },
+        float(step.doses),
+        "doses",
+    )
+
+
+def _in_step(exc: DosingError, rx: Prescription, index: int) -> DosingError:
+    """The refusal of one step named as the order's: `schedule[i].<field>` for what the step
+    carries (its dose, frequency, its own maxima), the order's field otherwise."""
+    assert rx.schedule is not None
+    step = rx.schedule[index]
+    own = {"dose", "frequency_per_day"} | {
+        name for name in ("max_single_dose_mg", "max_daily_dose_mg") if getattr(step, name)
+    }
+    if exc.field.split(".")[0] in own:
+        return type(exc)(f"schedule[{index}].{exc.field}", exc.value, exc.reason)
+    where = f"(schedule[{index}], step {index + 1}: {step.dose.value:g} {step.dose.unit})"
+    return type(exc)(exc.field, exc.value, f"{exc.reason} {where}")
 
 
 def _capped(rx: Prescription, calculated: float, trail: list[TrailStep]) -> tuple[float, bool]:

@@ -63,6 +63,8 @@ class TabletDesign:
     sa_v_per_mm: float
     # (n, 3, 3) float mm, wound outward, z from 0 to height_mm, centred on the origin in plan
     triangles: FloatArray = field(repr=False, compare=False)
+    # a tablet from a mesh (dosing.mesh_design): its name, file SHA-256 and scaling; else None
+    source_mesh: dict[str, Any] | None = None
 
     @cached_property
     def mesh(self) -> trimesh.Trimesh:

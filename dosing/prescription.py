@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from dosing.errors import MISSING, InvalidPrescription, Marker
 
 DoseUnit = Literal["mg", "mg/kg", "mg/m2"]
-ShapeName = Literal["round", "caplet", "ring", "minitablet"]
+# "mesh": a tablet of a shape given as a mesh (bundled by name, or uploaded by SHA-256)
+ShapeName = Literal["round", "caplet", "ring", "minitablet", "mesh"]
 BsaFormula = Literal["mosteller", "dubois", "haycock"]
 WeightUnit = Literal["kg", "g", "[lb_av]"]
 HeightUnit = Literal["cm", "m", "[in_i]"]
@@ -152,8 +153,49 @@ class DoseOrder(BaseModel):
     unit: DoseUnit
 
 
+class ScheduleStep(BaseModel):
+    """One step of a course whose dose changes (a taper, a titration): this dose,
+    `frequency_per_day` times a day, for `days` days; its own maxima, when the prescriber set
+    them for this step (else the order's)."""
+
+    model_config = _STRICT
+
+    dose: DoseOrder
+    frequency_per_day: int = Field(ge=1, le=24)
+    days: int = Field(ge=1, le=366)
+    max_single_dose_mg: float | None = Field(default=None, gt=0, le=10_000)
+    max_daily_dose_mg: float | None = Field(default=None, gt=0, le=100_000)
+
+    @property
+    def doses(self) -> int:
+        return self.frequency_per_day * self.days
+
+
+MAX_SCHEDULE_STEPS = 12
+
+
+class MeshChoice(BaseModel):
+    """The mesh of a `"shape": "mesh"` tablet: a bundled shape's `name` (fixtures/meshes/
+    shapes.json, e.g. "star") or an uploaded file's `sha256` (POST /api/v1/meshes); one of them."""
+
+    model_config = _STRICT
+
+    name: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[a-z0-9-]+$")
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+
+    @model_validator(mode="after")
+    def _one(self) -> MeshChoice:
+        if (self.name is None) == (self.sha256 is None):
+            raise ValueError("give the bundled shape's name or the uploaded mesh's sha256")
+        return self
+
+
 class Prescription(BaseModel):
     """One dose, given `frequency_per_day` times a day, `units` doses supplied.
+
+    schedule: a course whose dose changes, step by step in the order taken; `dose` and
+    `frequency_per_day` are then its first step's and `units` the sum of its steps' doses
+    (filled in when left out, refused naming the field when they disagree).
 
     max_single_dose_mg / max_daily_dose_mg: the prescriber's maxima (FHIR
     maxDosePerAdministration / maxDosePerPeriod per 1 d); rounding never crosses them.
@@ -172,14 +214,78 @@ class Prescription(BaseModel):
     units: int = Field(ge=1, le=200)
     formulation: str = Field(min_length=1, max_length=64)
     shape: ShapeName
+    mesh: MeshChoice | None = None
     bsa_formula: BsaFormula = "mosteller"
     authored_at: dt.datetime | None = Field(default=None, strict=False)
+    schedule: list[ScheduleStep] | None = Field(
+        default=None, min_length=2, max_length=MAX_SCHEDULE_STEPS
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_schedule(cls, data: Any) -> Any:
+        """dose, frequency_per_day and units of a schedule from its steps when left out."""
+        steps = data.get("schedule") if isinstance(data, dict) else None
+        if not isinstance(steps, list) or not steps or not all(isinstance(s, dict) for s in steps):
+            return data  # the schedule's own validation names what is wrong
+        filled = dict(data)
+        filled.setdefault("dose", steps[0].get("dose"))
+        filled.setdefault("frequency_per_day", steps[0].get("frequency_per_day"))
+        counts = [s.get("frequency_per_day") for s in steps] + [s.get("days") for s in steps]
+        if all(isinstance(n, int) and not isinstance(n, bool) for n in counts):
+            filled.setdefault("units", sum(s["frequency_per_day"] * s["days"] for s in steps))
+        return filled
+
+    @model_validator(mode="after")
+    def _mesh_named(self) -> Prescription:
+        if (self.shape == "mesh") != (self.mesh is not None):
+            raise ValueError('a mesh is given with "shape": "mesh" and only then')
+        return self
 
     @model_validator(mode="after")
     def _aware(self) -> Prescription:
         if self.authored_at is not None and self.authored_at.tzinfo is None:
             raise ValueError("authored_at needs a timezone (e.g. 2026-11-24T10:00:00Z)")
         return self
+
+    @model_validator(mode="after")
+    def _schedule_agrees(self) -> Prescription:
+        """dose, frequency_per_day and units, when given beside a schedule, are its own."""
+        if self.schedule is not None:
+            first, total = self.schedule[0], sum(step.doses for step in self.schedule)
+            for name, given, expected in (
+                ("dose", self.dose, first.dose),
+                ("frequency_per_day", self.frequency_per_day, first.frequency_per_day),
+                ("units", self.units, total),
+            ):
+                if given != expected:
+                    shown = given.model_dump() if isinstance(given, BaseModel) else given
+                    whose = f"{total} doses in all" if name == "units" else "first step"
+                    raise InvalidPrescription(
+                        name,
+                        Marker(str(shown)),
+                        f"disagrees with the schedule's {whose}: leave it out or give that",
+                    )
+        return self
+
+    def steps(self) -> list[Prescription]:
+        """The order as one prescription per step (itself when it has no schedule): the dose,
+        frequency, supply and maxima of each, as dosed and designed one by one."""
+        if self.schedule is None:
+            return [self]
+        return [
+            self.model_copy(
+                update={
+                    "dose": step.dose,
+                    "frequency_per_day": step.frequency_per_day,
+                    "units": step.doses,
+                    "max_single_dose_mg": step.max_single_dose_mg or self.max_single_dose_mg,
+                    "max_daily_dose_mg": step.max_daily_dose_mg or self.max_daily_dose_mg,
+                    "schedule": None,
+                }
+            )
+            for step in self.schedule
+        ]
 
 
 def parse_prescription(data: Any) -> Prescription:
@@ -201,11 +307,17 @@ def parse_prescription(data: Any) -> Prescription:
 def invalid_from_validation(exc: ValidationError) -> InvalidPrescription:
     """The first pydantic error as one InvalidPrescription line."""
     error = exc.errors(include_url=False)[0]
-    field = ".".join(str(part) for part in error["loc"]) or "prescription"
+    field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"])
+    field = field.removeprefix(".") or "prescription"  # schedule[1].dose.value
     if error["type"] == "missing":
         return InvalidPrescription(field, MISSING, "is required")
     if error["type"] == "extra_forbidden":
         return InvalidPrescription(field, error["input"], "is not a field of a prescription")
+    cause = error.get("ctx", {}).get("error")
+    if error["type"] == "value_error" and isinstance(cause, InvalidPrescription):
+        # a rule that knows the field it is about names it (the schedule's agreement)
+        inner = f"{field}.{cause.field}" if error["loc"] else cause.field
+        return InvalidPrescription(inner, cause.value, cause.reason)
     if error["type"] == "value_error":
         return InvalidPrescription(
             field, Marker("(as given)"), str(error["msg"]).removeprefix("Value error, ")

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from printmed.cli.output import print_json, print_pairs, write_atomically
+
+if TYPE_CHECKING:
+    from dosing.prescription import Prescription
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,8 +21,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--sa-v", type=float, dest="sa_v_per_mm", help="keep surface/volume at this ratio (1/mm)"
     )
+    parser.add_argument(
+        "--mesh",
+        metavar="FILE|NAME",
+        help="tablet shape from a mesh: a bundled shape (star, heart, …) or an .stl/.3mf file",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.set_defaults(run=run)
+
+
+def with_mesh(rx: Prescription, value: str) -> Prescription:
+    """The prescription with its tablet shape from `--mesh` (a bundled name or a mesh file)."""
+    from dosing.prescription import parse_prescription
+    from printmed import catalog
+
+    data = rx.model_dump(mode="json", exclude_none=True)
+    return parse_prescription({**data, "shape": "mesh", "mesh": catalog.mesh_choice(value)})
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
     from printmed.manufacture import plan_tablet
 
     rx = read_prescription(args.prescription)
+    if args.mesh is not None:
+        rx = with_mesh(rx, args.mesh)
     plan = plan_tablet(rx, args.printer, chamfer_mm=args.chamfer_mm, sa_v_per_mm=args.sa_v_per_mm)
     design = plan.design
     if args.output is not None:
@@ -54,6 +74,16 @@ def run(args: argparse.Namespace) -> int:
                 "tablet",
                 f"{design.shape}: {dimensions} mm ({design.layers} layers of "
                 f"{design.layer_height_mm:g} mm on {plan.profile.id})",
+            ),
+            *(
+                [
+                    (
+                        "shape file",
+                        f"{design.source_mesh['name']} sha256 {design.source_mesh['sha256']}",
+                    )
+                ]
+                if design.source_mesh
+                else []
             ),
             ("units", f"{design.units_per_dose} per dose, {design.units_total} in all"),
             ("volume", f"{design.volume_mm3:.3f} mm³ per unit (mesh {design.mesh_volume_mm3:.3f})"),

@@ -9,37 +9,44 @@ Read (MedicationRequest.…):
   status (active), intent (order, original-order, instance-order), medicationCodeableConcept
   (SNOMED CT / dm+d), subject, authoredOn, supportingInformation and contained Observations
   (body weight and height: status, subject, effective date, UCUM unit — printmed.intake.clinical),
-  dispenseRequest.quantity (doses), exactly one dosageInstruction with exactly one doseAndRate:
+  dispenseRequest.quantity (doses), dosageInstruction with exactly one doseAndRate:
   doseQuantity (mg, mg/kg, mg/m2), timing.repeat frequency/period/periodUnit, route (oral only),
   maxDosePerAdministration (mg), maxDosePerPeriod (mg per 1 d), asNeededBoolean false,
   doNotPerform false, dispenseRequest.numberOfRepeatsAllowed 0.
+Several dosageInstructions are a schedule (a taper, a titration), read step by step in listed
+order: each needs a `sequence` (rising as listed; two at once are refused) and how long it
+lasts, timing.repeat.boundsDuration or boundsPeriod (whole days; each period starts when the one
+before ends: an overlap or a gap is refused naming its start); its own dose, frequency and
+maxima; the supply must be the sum of the steps' doses and expectedSupplyDuration their days.
 Read when consistent with the supply, refused otherwise (they say how long, and the supply says
-how many; when they agree nothing is lost): timing.repeat.boundsDuration, timing.repeat.count,
-dispenseRequest.expectedSupplyDuration. dispenseRequest.validityPeriod: refused once ended.
+how many; when they agree nothing is lost): timing.repeat.boundsDuration, boundsPeriod,
+timing.repeat.count, dispenseRequest.expectedSupplyDuration. dispenseRequest.validityPeriod:
+refused once ended.
 Refused (not read, and each can change what or how much is taken):
-  a second dosageInstruction (a weaning or tapering course: until schedules exist, one dose per
-  batch), a second doseAndRate, doseRange, rateQuantity, rateRange, rateRatio, asNeededBoolean
-  true, asNeededCodeableConcept, timing.event, timing.code, timing.repeat.boundsPeriod,
-  boundsRange, countMax, duration, durationMax, durationUnit, frequencyMax, periodMax,
-  dayOfWeek, timeOfDay, when, offset, maxDosePerLifetime, additionalInstruction,
-  patientInstruction, site, method, medicationReference, doNotPerform true, note,
-  dispenseRequest.initialFill, numberOfRepeatsAllowed above 0, implicitRules, and any
-  modifierExtension (FHIR: a reader that does not understand one must not act on the resource).
+  a second doseAndRate, doseRange, rateQuantity, rateRange, rateRatio, asNeededBoolean true,
+  asNeededCodeableConcept, timing.event, timing.code, timing.repeat.boundsRange, countMax,
+  duration, durationMax, durationUnit, frequencyMax, periodMax, dayOfWeek, timeOfDay, when,
+  offset, maxDosePerLifetime, additionalInstruction, patientInstruction, site, method,
+  medicationReference, doNotPerform true, note, dispenseRequest.initialFill,
+  numberOfRepeatsAllowed above 0, implicitRules, and any modifierExtension (FHIR: a reader
+  that does not understand one must not act on the resource).
 Accepted, not read (they change neither what nor how much the patient takes): id, meta, text,
   language, extension (the pharmacy's formulation and tablet-shape extensions are read),
   identifier (names the order), category, priority, reported[x], encounter, requester,
   performer, performerType, recorder, reasonCode, reasonReference, instantiates*, basedOn,
   groupIdentifier, courseOfTherapyType, insurance, substitution, priorPrescription,
-  detectedIssue, eventHistory, statusReason; dosageInstruction.sequence and .text (a rendering
-  of the structured dose, which is what is printed); doseAndRate.type; dispenseRequest
-  dispenseInterval and performer.
+  detectedIssue, eventHistory, statusReason; dosageInstruction.sequence of a single dosage and
+  .text (a rendering of the structured dose, which is what is printed); doseAndRate.type;
+  dispenseRequest dispenseInterval and performer.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, get_args
 
@@ -89,6 +96,7 @@ FHIR_FIELDS = {
     "units": f"{MR}.dispenseRequest.quantity.value",
     "formulation": f"{MR}.extension[{FORMULATION_EXTENSION}]",
     "shape": f"{MR}.extension[{SHAPE_EXTENSION}]",
+    "mesh": f"{MR}.extension[{SHAPE_EXTENSION}]",
     "authored_at": f"{MR}.authoredOn",
 }
 
@@ -154,7 +162,16 @@ KNOWN: dict[str, frozenset[str]] = {
     ),
     "timing": frozenset(["id", "extension", "repeat"]),
     "repeat": frozenset(
-        ["id", "extension", "boundsDuration", "count", "frequency", "period", "periodUnit"]
+        [
+            "id",
+            "extension",
+            "boundsDuration",
+            "boundsPeriod",
+            "count",
+            "frequency",
+            "period",
+            "periodUnit",
+        ]
     ),
     "doseAndRate": frozenset(["id", "extension", "type", "doseQuantity"]),
     "dispenseRequest": frozenset(
@@ -197,7 +214,14 @@ def is_fhir(data: Any) -> bool:
 
 
 def fhir_field(native_field: str) -> str:
-    """The order's element a native field came from (itself when it is none of them)."""
+    """The order's element a native field came from (itself when it is none of them); a
+    schedule's step i is dosageInstruction[i] (the steps are read in the order listed)."""
+    step = re.fullmatch(r"schedule\[(\d+)\](?:\.(.+))?", native_field)
+    if step is not None:
+        at, rest = _dosage_path(int(step.group(1))), step.group(2) or ""
+        if not rest or rest.split(".")[0] == "days":
+            return f"{at}.timing.repeat" if rest else at
+        return fhir_field(rest).replace(DOSAGE, at)
     for name in sorted(FHIR_FIELDS, key=len, reverse=True):
         if native_field == name or native_field.startswith(name + "."):
             return FHIR_FIELDS[name] + native_field.removeprefix(name)
@@ -244,12 +268,16 @@ def prescription_from_fhir(
         raise InvalidPrescription(
             f"{MR}.doNotPerform", True, "says the medicine is not to be given"
         )
-    dosage = _one_dosage(data)
+    dosages = _dosages(data)
+    dosage = dosages[0][1]
     written_at = _instant(data["authoredOn"], f"{MR}.authoredOn") if "authoredOn" in data else None
     drug_name, drug_code = _medication(data)
     dose_value, dose_unit = _dose(dosage)
     frequency = _frequency_per_day(dosage)
-    units = _units(data, frequency, now)
+    schedule = None
+    if len(dosages) > 1:
+        schedule = _schedule(dosages, [_frequency_per_day(d, at) for at, d in dosages])
+    units = _units(data, frequency, now, schedule)
     patient, fields = _patient(data, resolve, written_at or now)
     if "weight" not in patient:
         raise InvalidPrescription(
@@ -257,7 +285,8 @@ def prescription_from_fhir(
             MISSING,
             "is required: a body-weight Observation (LOINC 29463-7) in kg, g or [lb_av]",
         )
-    if "height" not in patient and dose_unit == "mg/m2":
+    per_m2 = dose_unit == "mg/m2" or any(s["dose"]["unit"] == "mg/m2" for s in schedule or [])
+    if "height" not in patient and per_m2:
         raise InvalidPrescription(
             f"{MR}.contained.Observation(body height)",
             MISSING,
@@ -279,16 +308,18 @@ def prescription_from_fhir(
         "frequency_per_day": frequency,
         "units": units,
         "formulation": formulation,
-        "shape": _extension(data, SHAPE_EXTENSION) or "round",
+        **_shape(_extension(data, SHAPE_EXTENSION) or "round"),
     }
     if written_at is not None:
         native["authored_at"] = written_at.isoformat()
-    per_administration = _max_per_administration(dosage)
-    if per_administration is not None:
-        native["max_single_dose_mg"] = per_administration
-    per_day = _max_per_day(dosage)
-    if per_day is not None:
-        native["max_daily_dose_mg"] = per_day
+    if schedule is not None:  # each step's maxima are its own (the steps carry them)
+        native["schedule"] = schedule
+    for name, value in (
+        ("max_single_dose_mg", _max_per_administration(dosage)),
+        ("max_daily_dose_mg", _max_per_day(dosage)),
+    ):
+        if value is not None and schedule is None:
+            native[name] = value
     try:
         rx = parse_prescription(native)
     except InvalidPrescription as exc:
@@ -346,43 +377,66 @@ def _known_only(part: Any, kind: str, path: str) -> None:
         )
 
 
-def _one_dosage(data: dict[str, Any]) -> dict[str, Any]:
+def _dosages(data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(where it is, the dosage) of each dosageInstruction, each checked; several are the steps
+    of a schedule, each with a `sequence` and listed in it (one after another, never two at
+    once)."""
     dosages = _list(data.get("dosageInstruction"))
     if not dosages:
         raise InvalidPrescription(f"{MR}.dosageInstruction", MISSING, "is required")
-    if len(dosages) > 1:
-        raise InvalidPrescription(
-            f"{MR}.dosageInstruction[1]",
-            _brief(dosages[1].get("text") or dosages[1]),
-            f"is a further dosage step ({len(dosages)} in all): an order of more than one "
-            "dosageInstruction (a weaning or tapering course) is refused until schedules exist; "
-            "send each step as its own order",
-        )
-    dosage = _dict(dosages[0])
-    _known_only(dosage, "dosage", DOSAGE)
+    found = [(_dosage_path(i), _dosage(item, _dosage_path(i))) for i, item in enumerate(dosages)]
+    if len(found) == 1:
+        return found
+    before = None
+    for at, dosage in found:
+        sequence = dosage.get("sequence")
+        if isinstance(sequence, bool) or not isinstance(sequence, int):
+            raise InvalidPrescription(
+                f"{at}.sequence",
+                MISSING if sequence is None else sequence,
+                f"is required in each of the {len(found)} steps of a schedule (their order)",
+            )
+        if before is not None and sequence <= before:
+            raise InvalidPrescription(
+                f"{at}.sequence",
+                sequence,
+                f"does not follow the step before ({before}): list the steps in the order taken"
+                + (" (two dosages at once are not read)" if sequence == before else ""),
+            )
+        before = sequence
+    return found
+
+
+def _dosage_path(index: int) -> str:
+    return f"{MR}.dosageInstruction[{index}]"
+
+
+def _dosage(item: Any, at: str) -> dict[str, Any]:
+    dosage = _dict(item)
+    _known_only(dosage, "dosage", at)
     if dosage.get("asNeededBoolean") is True:
         raise InvalidPrescription(
-            f"{DOSAGE}.asNeededBoolean", True, "is not read: as-needed doses are not printed here"
+            f"{at}.asNeededBoolean", True, "is not read: as-needed doses are not printed here"
         )
     timing = _dict(dosage.get("timing"))
-    _known_only(timing, "timing", f"{DOSAGE}.timing")
-    _known_only(timing.get("repeat"), "repeat", REPEAT)
+    _known_only(timing, "timing", f"{at}.timing")
+    _known_only(timing.get("repeat"), "repeat", f"{at}.timing.repeat")
     rates = _list(dosage.get("doseAndRate"))
     if len(rates) > 1:
         raise InvalidPrescription(
-            f"{DOSAGE}.doseAndRate[1]",
+            f"{at}.doseAndRate[1]",
             _brief(rates[1]),
             "is a second dose or rate: one dose per administration is printed",
         )
     if rates:
-        _known_only(rates[0], "doseAndRate", DOSE_AND_RATE)
+        _known_only(rates[0], "doseAndRate", f"{at}.doseAndRate[0]")
     route = dosage.get("route")
     if route is not None and not any(
         _dict(c).get("system") == SNOMED and _dict(c).get("code") == ORAL_ROUTE
         for c in _list(_dict(route).get("coding"))
     ):
         raise InvalidPrescription(
-            f"{DOSAGE}.route",
+            f"{at}.route",
             _brief(route),
             f"is not oral (SNOMED CT {ORAL_ROUTE}): printed tablets are taken by mouth",
         )
@@ -432,8 +486,8 @@ def _ucum(quantity: dict[str, Any], field: str, codes: frozenset[str] | set[str]
     return str(code)
 
 
-def _dose(dosage: dict[str, Any]) -> tuple[float, str]:
-    field = f"{DOSE_AND_RATE}.doseQuantity"
+def _dose(dosage: dict[str, Any], at: str = DOSAGE) -> tuple[float, str]:
+    field = f"{at}.doseAndRate[0].doseQuantity"
     quantity = _dict(_dict((_list(dosage.get("doseAndRate")) or [None])[0]).get("doseQuantity"))
     if quantity.get("value") is None:
         raise InvalidPrescription(field, MISSING, "is required")
@@ -441,20 +495,20 @@ def _dose(dosage: dict[str, Any]) -> tuple[float, str]:
     return _positive(quantity["value"], f"{field}.value"), code
 
 
-def _frequency_per_day(dosage: dict[str, Any]) -> int:
-    repeat = _dict(_dict(dosage.get("timing")).get("repeat"))
+def _frequency_per_day(dosage: dict[str, Any], at: str = DOSAGE) -> int:
+    repeat, where = _dict(_dict(dosage.get("timing")).get("repeat")), f"{at}.timing.repeat"
     frequency = repeat.get("frequency")
     if frequency is None:
-        raise InvalidPrescription(f"{REPEAT}.frequency", MISSING, "is required")
+        raise InvalidPrescription(f"{where}.frequency", MISSING, "is required")
     period = repeat.get("period", 1)
     unit = repeat.get("periodUnit", "d")
     if unit not in DAYS_PER_UNIT:
-        raise InvalidPrescription(f"{REPEAT}.periodUnit", unit, "must be d, h or wk")
-    days = _exact(_positive(period, f"{REPEAT}.period")) * DAYS_PER_UNIT[unit]
+        raise InvalidPrescription(f"{where}.periodUnit", unit, "must be d, h or wk")
+    days = _exact(_positive(period, f"{where}.period")) * DAYS_PER_UNIT[unit]
     per_day = Decimal(int(frequency)) / days
     if per_day < 1 or per_day != per_day.to_integral_value():
         raise InvalidPrescription(
-            REPEAT, f"{frequency}/{period:g}{unit}", "is not a whole number of doses a day"
+            where, f"{frequency}/{period:g}{unit}", "is not a whole number of doses a day"
         )
     return int(per_day)
 
@@ -465,8 +519,100 @@ def _days(duration: Any, field: str) -> Decimal:
     return _exact(_positive(quantity.get("value"), f"{field}.value")) * DAYS_PER_UNIT[unit]
 
 
-def _units(data: dict[str, Any], per_day: int, now: dt.datetime) -> int:
-    """The supply in doses; the order's durations and counts, where given, must agree with it."""
+@dataclass(frozen=True)
+class _Bounds:
+    """How long one dosage lasts: days, the element it was read from and as written, and for a
+    boundsPeriod its start and (exclusive) end, to check the next step follows it."""
+
+    days: Decimal
+    field: str
+    written: Any
+    period: tuple[dt.datetime, dt.datetime] | None = None
+    written_period: dict[str, Any] | None = None
+
+
+def _bounds(dosage: dict[str, Any], at: str) -> _Bounds | None:
+    """timing.repeat.boundsDuration or boundsPeriod (start and end; dates are whole days, the
+    end day included) of one dosage, or None when it has neither."""
+    repeat, where = _dict(_dict(dosage.get("timing")).get("repeat")), f"{at}.timing.repeat"
+    if "boundsDuration" in repeat and "boundsPeriod" in repeat:
+        raise InvalidPrescription(
+            f"{where}.boundsPeriod", _brief(repeat["boundsPeriod"]), "and boundsDuration: give one"
+        )
+    if "boundsDuration" in repeat:
+        duration = repeat["boundsDuration"]
+        field = f"{where}.boundsDuration"
+        return _Bounds(_days(duration, field), field, _brief(duration))
+    if "boundsPeriod" not in repeat:
+        return None
+    period, field = _dict(repeat["boundsPeriod"]), f"{where}.boundsPeriod"
+    for end in ("start", "end"):
+        if end not in period:
+            raise InvalidPrescription(f"{field}.{end}", MISSING, "is required (how long it is)")
+    start = _instant(period["start"], f"{field}.start")
+    stop = _instant(period["end"], f"{field}.end")
+    if len(str(period["end"])) == 10:
+        stop += dt.timedelta(days=1)  # a date names the whole day
+    if stop <= start:
+        raise InvalidPrescription(f"{field}.end", period["end"], "is not after its start")
+    days = Decimal((stop - start).total_seconds()) / Decimal(86_400)
+    return _Bounds(days, field, _brief(period), (start, stop), period)
+
+
+def _schedule(
+    steps: list[tuple[str, dict[str, Any]]], frequencies: list[int]
+) -> list[dict[str, Any]]:
+    """The native schedule of several dosages: each step's dose, frequency and whole days (its
+    bounds), one straight after another (boundsPeriods neither overlap nor leave a gap)."""
+    schedule: list[dict[str, Any]] = []
+    previous: _Bounds | None = None
+    for (at, dosage), per_day in zip(steps, frequencies, strict=True):
+        bounds = _bounds(dosage, at)
+        if bounds is None:
+            raise InvalidPrescription(
+                f"{at}.timing.repeat.boundsDuration",
+                MISSING,
+                "is required in each step of a schedule (or boundsPeriod): how long it lasts",
+            )
+        if bounds.days != bounds.days.to_integral_value():
+            raise InvalidPrescription(bounds.field, bounds.written, "is not a whole number of days")
+        if previous is not None and previous.period and bounds.period:
+            ended, started = previous.period[1], bounds.period[0]
+            if started != ended:
+                kind = "overlaps" if started < ended else "leaves a gap after"
+                raise InvalidPrescription(
+                    f"{bounds.field}.start",
+                    _dict(bounds.written_period).get("start"),
+                    f"{kind} the step before ({previous.field} {previous.written}): each step "
+                    "starts when the one before ends (a date is the whole day)",
+                )
+        count = _dict(_dict(dosage.get("timing")).get("repeat")).get("count")
+        if count is not None and count != int(bounds.days) * per_day:
+            raise InvalidPrescription(
+                f"{at}.timing.repeat.count",
+                count,
+                f"doses differ from the step's {int(bounds.days)} days at {per_day} a day",
+            )
+        dose_value, dose_unit = _dose(dosage, at)
+        step: dict[str, Any] = {
+            "dose": {"value": dose_value, "unit": dose_unit},
+            "frequency_per_day": per_day,
+            "days": int(bounds.days),
+        }
+        for name, value in (
+            ("max_single_dose_mg", _max_per_administration(dosage, at)),
+            ("max_daily_dose_mg", _max_per_day(dosage, at)),
+        ):
+            if value is not None:
+                step[name] = value
+        schedule.append(step)
+        previous = bounds
+    return schedule
+
+
+def _units(data: dict[str, Any], per_day: int, now: dt.datetime, schedule: Any = None) -> int:
+    """The supply in doses; the order's durations and counts, where given, must agree with it
+    (a schedule's: the sum of its steps' doses and days)."""
     dispense = _dict(data.get("dispenseRequest"))
     _known_only(dispense, "dispenseRequest", f"{MR}.dispenseRequest")
     field = f"{MR}.dispenseRequest.quantity"
@@ -499,17 +645,20 @@ def _units(data: dict[str, Any], per_day: int, now: dt.datetime) -> int:
         raise InvalidPrescription(
             f"{MR}.dispenseRequest.validityPeriod.end", end, "has passed: the order has expired"
         )
-    repeat = _dict(
-        _dict(_dict(_list(data.get("dosageInstruction"))[0]).get("timing")).get("repeat")
-    )
-    durations = (
-        (f"{REPEAT}.boundsDuration", repeat.get("boundsDuration")),
-        (f"{MR}.dispenseRequest.expectedSupplyDuration", dispense.get("expectedSupplyDuration")),
-    )
+    if schedule is not None:
+        return _schedule_supply(dispense, schedule, units)
+    first = _dict(_list(data.get("dosageInstruction"))[0])
+    repeat = _dict(_dict(first.get("timing")).get("repeat"))
+    bounds = _bounds(first, DOSAGE)
+    durations = [
+        (f"{MR}.dispenseRequest.expectedSupplyDuration", dispense.get("expectedSupplyDuration"))
+    ]
+    if bounds is not None:
+        durations.insert(0, (bounds.field, bounds.written))
     for name, duration in durations:
         if duration is None:
             continue
-        days = _days(duration, name)
+        days = bounds.days if bounds and name == bounds.field else _days(duration, name)
         if days * per_day != units:
             raise InvalidPrescription(
                 name,
@@ -525,8 +674,30 @@ def _units(data: dict[str, Any], per_day: int, now: dt.datetime) -> int:
     return units
 
 
-def _max_per_administration(dosage: dict[str, Any]) -> float | None:
-    field = f"{DOSAGE}.maxDosePerAdministration"
+def _schedule_supply(dispense: dict[str, Any], schedule: list[dict[str, Any]], units: int) -> int:
+    """A schedule's supply: the sum of its steps' doses, and its days the expected duration."""
+    field = f"{MR}.dispenseRequest.quantity.value"
+    doses = [step["frequency_per_day"] * step["days"] for step in schedule]
+    if sum(doses) != units:
+        raise InvalidPrescription(
+            field,
+            units,
+            f"doses differ from the schedule's {sum(doses)} "
+            f"({' + '.join(str(n) for n in doses)}, its steps' days × doses a day)",
+        )
+    expected = dispense.get("expectedSupplyDuration")
+    if expected is not None:
+        name = f"{MR}.dispenseRequest.expectedSupplyDuration"
+        days = sum(step["days"] for step in schedule)
+        if _days(expected, name) != days:
+            raise InvalidPrescription(
+                name, _brief(expected), f"is not the schedule's {days} days in all"
+            )
+    return units
+
+
+def _max_per_administration(dosage: dict[str, Any], at: str = DOSAGE) -> float | None:
+    field = f"{at}.maxDosePerAdministration"
     if "maxDosePerAdministration" not in dosage:
         return None
     quantity = _dict(dosage["maxDosePerAdministration"])
@@ -534,9 +705,9 @@ def _max_per_administration(dosage: dict[str, Any]) -> float | None:
     return _positive(quantity.get("value"), f"{field}.value")
 
 
-def _max_per_day(dosage: dict[str, Any]) -> float | None:
+def _max_per_day(dosage: dict[str, Any], at: str = DOSAGE) -> float | None:
     """maxDosePerPeriod as mg a day: numerator in mg, denominator one day (1 d or 24 h)."""
-    field = f"{DOSAGE}.maxDosePerPeriod"
+    field = f"{at}.maxDosePerPeriod"
     if "maxDosePerPeriod" not in dosage:
         return None
     ratio = _dict(dosage["maxDosePerPeriod"])
@@ -748,6 +919,16 @@ def _instant(text: Any, field: str) -> dt.datetime:
 
 
 # ---------------------------------------------------------------- raw JSON helpers
+
+
+def _shape(value: str) -> dict[str, Any]:
+    """The tablet-shape extension as native fields: a built-in shape ("round"), a bundled mesh
+    ("mesh:star") or an uploaded one ("mesh:" and its SHA-256)."""
+    if not value.startswith("mesh:"):
+        return {"shape": value}
+    named = value.removeprefix("mesh:")
+    key = "sha256" if len(named) == 64 and all(c in "0123456789abcdef" for c in named) else "name"
+    return {"shape": "mesh", "mesh": {key: named}}
 
 
 def _extension(data: dict[str, Any], url: str) -> str | None:

@@ -26,7 +26,7 @@ class FormField:
 
     name: str
     label: str
-    kind: str = "text"  # text, number, integer, select
+    kind: str = "text"  # text, number, integer, select, file
     hint: str = ""
     required: bool = True
     step: str = "any"
@@ -55,7 +55,22 @@ ORDER_FIELDS = (
     FormField("bsa_formula", "Body-surface formula", "select", "For a dose per m²"),
     FormField("frequency_per_day", "Doses a day", "integer", step="1"),
     FormField("units", "Doses to supply", "integer", step="1"),
-    FormField("shape", "Tablet shape", "select"),
+    FormField("shape", "Tablet shape", "select", wide=True),
+    FormField(
+        "mesh.file",
+        "Your own shape (STL or 3MF)",
+        "file",
+        "Sent with the form, it becomes the tablet\u2019s shape (checked as the slicer would)",
+        False,
+        wide=True,
+    ),
+    FormField(
+        "mesh.sha256",
+        "Uploaded shape (SHA-256)",
+        hint="Filled in by an upload",
+        required=False,
+        wide=True,
+    ),
     FormField("printer", "Printer", "select", "It must print the lot's process", wide=True),
 )
 FIELDS = PATIENT_FIELDS + ORDER_FIELDS
@@ -84,7 +99,30 @@ def _choices(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 
 
 DOSE_UNITS = _choices(get_args(DoseUnit))
-SHAPES = _choices(get_args(ShapeName))
+SHAPES = _choices(tuple(s for s in get_args(ShapeName) if s != "mesh"))
+MESH_PREFIX, UPLOADED = "mesh:", "mesh:upload"
+
+
+@dataclass(frozen=True)
+class ShapeChoice:
+    """One tablet shape offered on the form: its value, label and picture (bundled meshes)."""
+
+    value: str
+    label: str
+    picture: str | None = None  # URL of its PNG
+    size_range_mm: tuple[float, float] | None = None
+
+
+def shape_choices() -> list[ShapeChoice]:
+    """The built-in shapes, the bundled child-friendly shapes (with pictures), an upload."""
+    built_in = [ShapeChoice(value, label) for value, label in SHAPES]
+    bundled = [
+        ShapeChoice(f"{MESH_PREFIX}{name}", shape.label, f"/shapes/{name}.png", shape.size_range_mm)
+        for name, shape in catalog.bundled_shapes().items()
+    ]
+    return [*built_in, *bundled, ShapeChoice(UPLOADED, "Uploaded shape")]
+
+
 BSA_FORMULAS = _choices(get_args(BsaFormula))
 
 _MESSAGES = {
@@ -119,7 +157,18 @@ def prescription_data(values: Mapping[str, str]) -> tuple[dict[str, Any], dict[s
     errors: dict[str, str] = {}
     for name, text in values.items():
         field = _BY_NAME[name]
-        if name == "printer" or text == "":
+        if name in ("printer", "mesh.file", "mesh.sha256") or text == "":
+            continue
+        if name == "shape" and text.startswith(MESH_PREFIX):
+            if text == UPLOADED and not values.get("mesh.sha256"):
+                errors["mesh.file"] = "Choose a shape file to upload (STL or 3MF)"
+                continue
+            data["shape"] = "mesh"
+            data["mesh"] = (
+                {"sha256": values["mesh.sha256"]}
+                if text == UPLOADED
+                else {"name": text.removeprefix(MESH_PREFIX)}
+            )
             continue
         value: Any = text
         if field.kind in ("number", "integer"):
@@ -156,6 +205,8 @@ def read_form(values: Mapping[str, str]) -> tuple[Prescription | None, dict[str,
     except ValidationError as exc:
         for error in exc.errors(include_url=False):
             name = ".".join(str(part) for part in error["loc"])
+            if name == "shape" and "mesh.file" in errors:
+                continue  # the uploaded shape has no file yet: said beside the file field
             if name in _BY_NAME and name not in errors:
                 errors[name] = _message(_BY_NAME[name], error)
             elif name not in FIELD_NAMES:
@@ -166,6 +217,10 @@ def read_form(values: Mapping[str, str]) -> tuple[Prescription | None, dict[str,
 def field_of(exc: FieldRefusal) -> str:
     """The form field a refusal belongs beside ("" when it is none of them)."""
     name = FIELD_ALIASES.get(exc.field, exc.field)
+    if name == "mesh.name":
+        return "shape"
+    if name.startswith("mesh.") and name not in FIELD_NAMES:
+        return "mesh.file"  # the upload's refusals (size, NaN, degenerate, triangle count, holes)
     return name if name in FIELD_NAMES else ""
 
 
@@ -190,6 +245,8 @@ def _message(field: FormField, error: Mapping[str, Any]) -> str:
 def sentence(exc: FieldRefusal) -> str:
     field = _BY_NAME.get(exc.field)
     label = field.label if field else exc.field
+    if field is None and exc.field.startswith("mesh."):
+        label = f"{_BY_NAME['mesh.file'].label}, {exc.field.removeprefix('mesh.')}"
     value = f"{exc.value:g}" if isinstance(exc.value, float) else str(exc.value)
     reason = exc.reason.replace("max_single_dose_mg", "the maximum single dose of").replace(
         "max_daily_dose_mg", "the maximum daily dose of"

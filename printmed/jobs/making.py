@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from dosing.prescription import Prescription
 from printmed.auth.rules import Action, require
+from printmed.jobs import calibration
 from printmed.jobs.service import create_batch, record_verification
 from printmed.manufacture import GatedBatch, manufacture
 from printmed.store.models import Batch, User
@@ -29,7 +30,8 @@ def enter_prescription(
 ) -> Batch:
     """A verified batch for `rx` on printer `printer` (profile `profile_id`), made by `actor`."""
     require(actor, Action.ENTER_PRESCRIPTION)
-    gated = manufacture(rx, profile_id, on=on)
+    factor = calibration.factor_for(session, rx.formulation, printer, profile_id)
+    gated = manufacture(rx, profile_id, on=on, calibration_factor=factor)
     return record_gated_batch(session, actor, gated, printer=printer, batch_prefix=batch_prefix)
 
 
@@ -57,8 +59,8 @@ def record_gated_batch(
         session,
         batch,
         actor,
-        dose=gated.dose.to_dict(),
-        design=gated.design.to_dict(),
+        dose=gated.plan.dose_record(),
+        design=gated.plan.design_record(),
         gcode_text=gated.gcode,
         parameters=gated.process_parameters(),
     )

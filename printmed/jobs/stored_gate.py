@@ -13,11 +13,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from dosing.errors import Marker
 from dosing.formulation import Formulation, parse_formulation
 from gcode.profile import MachineProfile
 from printmed import audit, catalog
 from printmed.errors import InputError
-from printmed.manufacture.gate import RELEASE_TOLERANCE, GateTarget, check_dose
+from printmed.manufacture.gate import RELEASE_TOLERANCE, GateTarget, check_dose, tablet_name
 from printmed.manufacture.plate import mm3_per_e_for, temperatures_for
 from printmed.store.models import StoredGcode
 
@@ -64,23 +65,28 @@ def gate_program(
     Every unit of `design` must hold `design["dose_mg"]` to ±1 % on read-back (`check_dose`,
     the independent reader), with the lot's drug content and mm³ per unit of E on printer
     profile `profile_id` as it is on file; the design, dose and recorded process parameters must
-    be those of that lot and profile. Raises DoseGateFailed or StoredProgramDiffers.
+    be those of that lot and profile. A schedule (`steps` in both) holds each unit to its own
+    step's dose, the steps' units one after another on the plate. Raises DoseGateFailed or
+    StoredProgramDiffers.
     """
-    _check_fields("dose", dose, numbers=("dose_mg", "doses"))
-    _check_fields(
-        "design",
-        design,
-        numbers=(
-            "units_per_dose",
-            "units_total",
-            "dose_per_administration_mg",
-            "dose_mg",
-            "drug_mg_per_mm3",
-            "volume_mm3",
-            "layer_height_mm",
-        ),
-        texts=("shape", "lot", "formulation_id"),
-    )
+    steps = _stored_steps(dose, design)
+    for n, (step_dose, step_design) in enumerate(steps):
+        where = f".steps[{n}]" if "steps" in design else ""
+        _check_fields(f"dose{where}", step_dose, numbers=("dose_mg", "doses"))
+        _check_fields(
+            f"design{where}",
+            step_design,
+            numbers=(
+                "units_per_dose",
+                "units_total",
+                "dose_per_administration_mg",
+                "dose_mg",
+                "drug_mg_per_mm3",
+                "volume_mm3",
+                "layer_height_mm",
+            ),
+            texts=("shape", "lot", "formulation_id"),
+        )
     _check_fields(
         "parameters",
         parameters,
@@ -96,10 +102,16 @@ def gate_program(
     lot = parse_formulation(dict(formulation), source="batch formulation")
     profile = catalog.printer_profile(profile_id)
     mm3_per_e = mm3_per_e_for(lot, profile)
-    _check_written_for(lot, profile, mm3_per_e, dose, design, parameters)
-    units = int(design["units_total"])
-    name = f"{design['shape']} {float(design['dose_mg']):g} mg"
-    targets = [GateTarget(name, float(design["dose_mg"]), float(design["volume_mm3"]))] * units
+    targets = []
+    for step_dose, step_design in steps:
+        _check_written_for(lot, profile, mm3_per_e, step_dose, step_design, parameters)
+        step = step_design.get("step") if "steps" in design else None
+        name = tablet_name(step_design["shape"], float(step_design["dose_mg"]), step)
+        target_mg, volume = float(step_design["dose_mg"]), float(step_design["volume_mm3"])
+        targets += [GateTarget(name, target_mg, volume)] * int(step_design["units_total"])
+    if "steps" in design:
+        _same("design.units_total", len(targets), design.get("units_total"), "steps' units in all")
+        _same("dose.doses", sum(int(d["doses"]) for d, _ in steps), dose.get("doses"), "steps'")
     checks, reading = check_dose(text, targets, profile, mm3_per_e, lot.drug_mg_per_mm3)
     _same("gcode.nozzle_temp_c", parameters["nozzle_temp_c"], reading.max_nozzle_temp_c, "recorded")
     _same(
@@ -109,6 +121,31 @@ def gate_program(
         "tablets": [check.to_dict() for check in checks],
         "tolerance_percent": RELEASE_TOLERANCE * 100,
     }
+
+
+def _stored_steps(
+    dose: Mapping[str, Any], design: Mapping[str, Any]
+) -> list[tuple[Mapping[str, Any], Mapping[str, Any]]]:
+    """(dose, design) of each step as stored: one pair for a single dose, a schedule's steps
+    (1, 2, … in order, as many doses as designs) otherwise."""
+    if "steps" not in design and "steps" not in dose:
+        return [(dose, design)]
+    doses, designs = dose.get("steps"), design.get("steps")
+    if not isinstance(doses, list) or not isinstance(designs, list) or not designs:
+        raise StoredProgramDiffers("design.steps", Marker("(as stored)"), "is not a list of steps")
+    if len(doses) != len(designs):
+        raise StoredProgramDiffers(
+            "design.steps", len(designs), f"steps are designed for {len(doses)} dosed"
+        )
+    for n, (step_dose, step_design) in enumerate(zip(doses, designs, strict=True)):
+        if not isinstance(step_dose, dict) or not isinstance(step_design, dict):
+            raise StoredProgramDiffers(f"design.steps[{n}]", Marker("(as stored)"), "is no step")
+        for name, value in (("dose", step_dose), ("design", step_design)):
+            if value.get("step") != n + 1:
+                raise StoredProgramDiffers(
+                    f"{name}.steps[{n}].step", value.get("step"), f"is not step {n + 1}"
+                )
+    return list(zip(doses, designs, strict=True))
 
 
 def check_same_gate(recorded: Mapping[str, Any] | None, computed: Mapping[str, Any]) -> None:

@@ -11,10 +11,13 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from dosing.calculate import Dose, calculate
+from dosing.calculate import Dose, StepDose, calculate, calculate_schedule
 from dosing.design import TabletDesign, design_tablet
+from dosing.errors import DosingError
 from dosing.formulation import Formulation
 from dosing.prescription import Prescription
+from gcode.errors import PartTooLarge
+from gcode.plate import arrange
 from gcode.profile import MachineProfile
 from gcode.write import Sequence
 from printmed import catalog
@@ -31,22 +34,65 @@ from printmed.manufacture.plate import (
 
 
 @dataclass(frozen=True)
+class StepPlan:
+    """One step of a schedule: its dose (days, own trail) and the tablet designed for it."""
+
+    dose: StepDose
+    design: TabletDesign
+
+
+@dataclass(frozen=True)
 class TabletPlan:
-    """A prescription with its lot, dose, printer profile and tablet design; nothing sliced."""
+    """A prescription with its lot, dose, printer profile and tablet design; nothing sliced.
+
+    steps: a schedule's steps, each dosed and designed (empty for one dose); `dose` and
+    `design` are then its first step's.
+    """
 
     prescription: Prescription
     formulation: Formulation
     dose: Dose
     profile: MachineProfile
     design: TabletDesign
+    steps: tuple[StepPlan, ...] = ()
+
+    def dose_record(self) -> dict[str, Any]:
+        """The dose as the batch record keeps it; a schedule's carries every step (`steps`)
+        and its supply in all (`doses`) beside the first step's figures."""
+        if not self.steps:
+            return self.dose.to_dict()
+        return self.dose.to_dict() | {
+            "doses": sum(s.dose.dose.doses for s in self.steps),
+            "steps": [s.dose.to_dict() for s in self.steps],
+        }
+
+    def design_record(self) -> dict[str, Any]:
+        """The design as the batch record keeps it: a schedule's carries each step's tablet
+        (`steps`, in plate order) and the units in all (`units_total`)."""
+        if not self.steps:
+            return self.design.to_dict()
+        return self.design.to_dict() | {
+            "units_total": sum(s.design.units_total for s in self.steps),
+            "steps": [s.design.to_dict() | {"step": s.dose.step} for s in self.steps],
+        }
+
+    def plate_items(self) -> list[PlateItem]:
+        """Every unit of the supply in plate order (a schedule step by step), with its target."""
+        if not self.steps:
+            return [PlateItem(self.design, self.design.dose_mg)] * self.design.units_total
+        return [
+            PlateItem(s.design, s.design.dose_mg, s.dose.step)
+            for s in self.steps
+            for _ in range(s.design.units_total)
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "prescription": self.prescription.model_dump(mode="json"),
             "formulation": self.formulation.model_dump(mode="json"),
             "printer": self.profile.id,
-            "dose": self.dose.to_dict(),
-            "design": self.design.to_dict(),
+            "dose": self.dose_record(),
+            "design": self.design_record(),
         }
 
 
@@ -116,8 +162,8 @@ class GatedBatch:
     def to_dict(self) -> dict[str, Any]:
         return {
             "prescription_id": self.dose.prescription_id,
-            "dose": self.dose.to_dict(),
-            "design": self.design.to_dict(),
+            "dose": self.plan.dose_record(),
+            "design": self.plan.design_record(),
             "printer": self.plate.profile_id,
             "formulation": self.plate.formulation_id,
             "lot": self.plate.lot,
@@ -151,10 +197,36 @@ def design_for(
     sa_v_per_mm: float | None = None,
     on: dt.date | None = None,
 ) -> TabletPlan:
-    """Dose and tablet design of `rx` with a given lot and profile (no catalog lookups)."""
+    """Dose and tablet design of `rx` with a given lot and profile (no catalog lookups); a
+    schedule's steps each dosed and designed, the first step that cannot be refusing the order
+    naming it (`schedule[i].…`)."""
     check_process(lot, profile)
+    if rx.schedule is not None:
+        steps = tuple(
+            StepPlan(step, _step_design(step, rx, lot, profile, chamfer_mm, sa_v_per_mm))
+            for step in calculate_schedule(rx, lot, on=on)
+        )
+        return TabletPlan(rx, lot, steps[0].dose.dose, profile, steps[0].design, steps)
     dose = calculate(rx, lot, on=on)
-    design = design_tablet(
+    design = _shape_design(dose, rx, lot, profile, chamfer_mm, sa_v_per_mm)
+    return TabletPlan(rx, lot, dose, profile, design)
+
+
+def _shape_design(
+    dose: Dose,
+    rx: Prescription,
+    lot: Formulation,
+    profile: MachineProfile,
+    chamfer_mm: float,
+    sa_v_per_mm: float | None,
+) -> TabletDesign:
+    """The tablet of `dose` in the prescribed shape: built in, or a mesh (bundled or uploaded)."""
+    if rx.mesh is not None:
+        from dosing.mesh_design import design_mesh_tablet
+
+        shape = catalog.mesh_shape(name=rx.mesh.name, sha256=rx.mesh.sha256)
+        return design_mesh_tablet(dose, lot, shape, profile.layer_height_mm, profile.line_width_mm)
+    return design_tablet(
         dose,
         lot,
         rx.shape,
@@ -162,7 +234,25 @@ def design_for(
         chamfer_mm=chamfer_mm,
         sa_v_per_mm=sa_v_per_mm,
     )
-    return TabletPlan(rx, lot, dose, profile, design)
+
+
+def _step_design(
+    step: StepDose,
+    rx: Prescription,
+    lot: Formulation,
+    profile: MachineProfile,
+    chamfer_mm: float,
+    sa_v_per_mm: float | None,
+) -> TabletDesign:
+    """The tablet of one schedule step; a shape that cannot hold its dose names the step."""
+    try:
+        return _shape_design(step.dose, rx, lot, profile, chamfer_mm, sa_v_per_mm)
+    except DosingError as exc:
+        raise type(exc)(
+            f"schedule[{step.step - 1}].dose",
+            step.dose.dose_mg,
+            f"mg cannot be made: {exc.field} {exc.reason}",
+        ) from None
 
 
 def plan_tablet(
@@ -172,10 +262,14 @@ def plan_tablet(
     chamfer_mm: float = 0.0,
     sa_v_per_mm: float | None = None,
     on: dt.date | None = None,
+    calibration_factor: float | None = None,
 ) -> TabletPlan:
     """Dose and design `rx` with its lot on file, on profile `profile_id` (default: the first
-    that prints the lot's process); stops before slicing."""
+    that prints the lot's process); stops before slicing. `calibration_factor`: the one a
+    pharmacist approved for the lot on the printer (jobs.calibration), instead of the lot's."""
     lot = catalog.formulation(rx.formulation)
+    if calibration_factor is not None:
+        lot = lot.model_copy(update={"calibration_factor": calibration_factor})
     profile = profile_for(lot, profile_id)
     return design_for(rx, lot, profile, chamfer_mm=chamfer_mm, sa_v_per_mm=sa_v_per_mm, on=on)
 
@@ -204,8 +298,12 @@ def gate_plan(
     progress: ManufactureProgress | None = None,
     sequence: Sequence = "layers",
 ) -> GatedBatch:
-    """Slice, write and gate a planned tablet: every unit of the supply on one plate."""
-    items = [PlateItem(plan.design, plan.design.dose_mg)] * plan.design.units_total
+    """Slice, write and gate a planned tablet: every unit of the supply on one plate (a
+    schedule's steps one after another; a plate too small for them refuses naming the step
+    whose tablets no longer fit: nothing is split over plates)."""
+    items = plan.plate_items()
+    if plan.steps:
+        _check_schedule_fits(plan, items)
     plate = make_plate(
         items,
         plan.formulation,
@@ -217,16 +315,51 @@ def gate_plan(
     return GatedBatch(plan, plate)
 
 
+def _check_schedule_fits(plan: TabletPlan, items: list[PlateItem]) -> None:
+    """Refuse a schedule whose tablets do not all fit on one plate, naming the first step that
+    is cut off (the steps are on the plate in order)."""
+    footprints = [_footprint(item.design) for item in items]
+    try:
+        arrange(footprints, plan.profile)
+        return
+    except PartTooLarge:
+        pass
+    fitting = 0
+    while fitting < len(items):
+        try:
+            arrange(footprints[: fitting + 1], plan.profile)
+        except PartTooLarge:
+            break
+        fitting += 1
+    step = items[fitting].step or 1
+    raise PartTooLarge(
+        f"schedule[{step - 1}]",
+        len(items),
+        f"tablets do not fit one plate of {plan.profile.id}: the first {fitting} fit and step "
+        f"{step}'s are cut off (a schedule is made on one plate, never split; send fewer days "
+        "or a smaller tablet)",
+    )
+
+
+def _footprint(design: TabletDesign) -> tuple[float, float]:
+    """(width, depth) mm in plan of one tablet, from its mesh."""
+    xy = design.triangles[:, :, :2].reshape(-1, 2)
+    width, depth = (xy.max(axis=0) - xy.min(axis=0)).tolist()
+    return float(width), float(depth)
+
+
 def manufacture(
     rx: Prescription,
     profile_id: str | None = None,
     *,
     on: dt.date | None = None,
     progress: ManufactureProgress | None = None,
+    calibration_factor: float | None = None,
 ) -> GatedBatch:
     """`plan_tablet`, then slice, write and gate: what the job service records.
 
     No database: callers run this outside their transaction (it is the slow part); every
     dosing, gcode and gate refusal passes up unchanged.
     """
-    return gate_plan(plan_tablet(rx, profile_id, on=on), progress=progress)
+    plan = plan_tablet(rx, profile_id, on=on, calibration_factor=calibration_factor)
+    return gate_plan(plan, progress=progress)

@@ -47,6 +47,13 @@ class GateTarget:
     target_volume_mm3: float
 
 
+def tablet_name(shape: str, dose_mg: float, step: int | None = None) -> str:
+    """A tablet's label in the G-code and the gate's figures: `round 12.5 mg`, or for a
+    schedule's step `step2 round 7.5 mg` (the writer and the stored gate both name it so)."""
+    named = f"{shape} {dose_mg:g} mg"
+    return named if step is None else f"step{step} {named}"
+
+
 def check_dose(
     gcode_text: str,
     targets: list[GateTarget],

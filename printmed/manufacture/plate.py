@@ -20,7 +20,7 @@ from gcode.profile import MachineProfile
 from gcode.settings import settings_for
 from gcode.slice import SlicedPart, slice_part
 from gcode.write import PlacedTablet, PlateHeader, Sequence, write_gcode
-from printmed.manufacture.gate import GateTarget, TabletCheck, check_dose
+from printmed.manufacture.gate import GateTarget, TabletCheck, check_dose, tablet_name
 from printmed.manufacture.tolerances import TOL
 
 # (stage, done, total); stages: "slice", "write", "gate"
@@ -33,6 +33,7 @@ class PlateItem:
 
     design: TabletDesign
     target_mg: float
+    step: int | None = None  # a schedule's step (1 is the first taken), named in its label
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ def make_plate(
     tablets = []
     for n, item in enumerate(items):
         _, part, flow = sliced[id(item.design)]
-        name = f"{item.design.shape} {item.target_mg:g} mg"
+        name = tablet_name(item.design.shape, item.target_mg, item.step)
         tablets.append(PlacedTablet(name, part, offsets[n], flow, item.target_mg))
     header = PlateHeader(
         job_id,

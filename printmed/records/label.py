@@ -2,6 +2,8 @@
 quantity, batch, expiry, the pharmacy, the children warning and a QR code of the batch number.
 
 A batch not yet released gets a label marked NOT RELEASED, so it cannot be mistaken for one.
+A schedule (a taper, a titration) gets one label per step, for the container of that step's
+tablets: its strength, which days, and which step comes before and after it.
 """
 
 from __future__ import annotations
@@ -32,8 +34,45 @@ def expiry_date(record: BatchRecord) -> dt.date:
     return min(lot_expiry, made + dt.timedelta(days=BEYOND_USE_DAYS))
 
 
+def _times_a_day(frequency: int) -> str:
+    return TIMES_A_DAY.get(frequency, f"{frequency} times a day")
+
+
+def _tablets(n: int) -> str:
+    return f"{n} {'tablet' if n == 1 else 'tablets'}"
+
+
+def step_labels(record: BatchRecord) -> list[dict[str, Any]]:
+    """One label's text per step of a schedule (none for a single dose): the strength, the
+    days of the course it covers, how many to take how often, how many are in its container."""
+    rx = record.fields["prescription_json"]
+    steps = (record.fields.get("design_json") or {}).get("steps") or []
+    doses = (record.fields.get("dose_json") or {}).get("steps") or []
+    if not rx.get("schedule") or not steps:
+        return []
+    drug, total_days = rx["drug"]["name"].capitalize(), sum(s["days"] for s in rx["schedule"])
+    labels = []
+    for design, dose in zip(steps, doses, strict=True):
+        n, last = int(dose["step"]), len(steps)
+        units, frequency = int(design["units_per_dose"]), int(dose["frequency_per_day"])
+        after = "Then stop." if n == last else f"Then start step {n + 1}."
+        labels.append(
+            {
+                "step": n,
+                "medicine": f"{drug} {design['dose_mg']:g} mg printed tablets (step {n} of {last})",
+                "directions": f"Days {dose['first_day']} to {dose['last_day']} of "
+                f"{total_days}: take {_tablets(units)} {_times_a_day(frequency)} "
+                f"({design['dose_per_administration_mg']:g} mg a dose). {after}",
+                "quantity": _tablets(int(design["units_total"])),
+            }
+        )
+    return labels
+
+
 def label_lines(record: BatchRecord) -> dict[str, Any]:
-    """What the label says, as data (the API and pages can show the same)."""
+    """What the label says, as data (the API and pages can show the same); a schedule's steps,
+    one label each, under `steps`, and the course in `directions`."""
+    steps = step_labels(record)
     rx = record.fields["prescription_json"]
     design = record.fields.get("design_json") or {}
     dose = record.fields.get("dose_json") or {}
@@ -43,6 +82,20 @@ def label_lines(record: BatchRecord) -> dict[str, Any]:
     frequency = int(rx["frequency_per_day"])
     how_often = TIMES_A_DAY.get(frequency, f"{frequency} times a day")
     patient = rx["patient"]
+    if steps:
+        strengths = ", ".join(step["medicine"].split(" printed")[0] for step in steps)
+        return {
+            "patient": patient.get("name") or patient["id"],
+            "medicine": f"{strengths} printed tablets",
+            "directions": f"A course of {len(steps)} steps over "
+            f"{sum(s['days'] for s in rx['schedule'])} days: finish each step's tablets before "
+            "the next; see each container's label",
+            "quantity": f"{quantity} tablets",
+            "batch": record.batch_number,
+            "expiry": expiry_date(record).isoformat(),
+            "released": record.fields["state"] == "released",
+            "steps": steps,
+        }
     return {
         "patient": patient.get("name") or patient["id"],
         "medicine": f"{rx['drug']['name'].capitalize()} {per_unit_mg:g} mg printed tablets",
@@ -56,12 +109,20 @@ def label_lines(record: BatchRecord) -> dict[str, Any]:
 
 
 def label_pdf(record: BatchRecord, settings: Settings) -> bytes:
-    """The label of `record` as a one-page PDF (bytes)."""
+    """The label of `record` as a PDF (bytes): one page, or one page per step of a schedule."""
     lines = label_lines(record)
     # fpdf2 swaps a tuple format for "landscape"; (width, height) as given needs "portrait".
     pdf = Document(orientation="portrait", unit="mm", format=LABEL_MM)
     pdf.set_margins(4, 4, 4)
     pdf.set_auto_page_break(auto=False)
+    for step in lines.get("steps") or [{}]:
+        _label_page(pdf, record, lines | step, settings)
+    return bytes(pdf.output())
+
+
+def _label_page(
+    pdf: Document, record: BatchRecord, lines: dict[str, Any], settings: Settings
+) -> None:
     pdf.add_page()
     width = LABEL_MM[0] - 8 - QR_MM - 2
     pdf.font(10, bold=True)
@@ -106,4 +167,3 @@ def label_pdf(record: BatchRecord, settings: Settings) -> bytes:
             "NOT RELEASED — DO NOT DISPENSE" if pdf.unicode else "NOT RELEASED - DO NOT DISPENSE",
             align="C",
         )
-    return bytes(pdf.output())

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from dosing.errors import DosingError
 from dosing.prescription import Prescription
 from gcode.errors import GcodeError
+from printmed import catalog
 from printmed.errors import InputError
-from printmed.intake.form import field_label, field_of, read_form, sentence
+from printmed.intake.form import UPLOADED, field_label, field_of, read_form, sentence
 from printmed.manufacture import TabletPlan, plan_tablet
 
 
@@ -45,12 +46,32 @@ class FormCheck:
         )
 
 
-def check_form(values: Mapping[str, str], printers: Mapping[str, str]) -> FormCheck:
+@dataclass(frozen=True)
+class MeshUpload:
+    """A shape file sent with the form: its bytes and name, and the most the service takes."""
+
+    data: bytes
+    filename: str
+    max_bytes: int
+
+
+def check_form(
+    values: Mapping[str, str], printers: Mapping[str, str], upload: MeshUpload | None = None
+) -> FormCheck:
     """Every problem with the form; the plan (dose and design) when there is none.
 
     printers: printer name → its profile id, the printers that may be chosen.
+    upload: a shape file sent with the form: checked and kept (its SHA-256 then fills
+    `mesh.sha256` and the uploaded shape is chosen), or refused beside its field.
     """
     values = dict(values)
+    if upload is not None:
+        try:
+            shape = catalog.store_uploaded_mesh(upload.data, upload.filename, upload.max_bytes)
+        except (DosingError, GcodeError, InputError) as exc:
+            rx, errors = read_form(values)
+            return FormCheck(values, {**errors, "mesh.file": sentence(exc)}, rx)
+        values["mesh.sha256"], values["shape"] = shape.sha256, UPLOADED
     rx, errors = read_form(values)
     if not values.get("printer"):
         errors["printer"] = f"{field_label('printer')} is required"

@@ -7,11 +7,13 @@ a refused one changes nothing.
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
+from starlette.datastructures import UploadFile
 
 from printmed import catalog
 from printmed.auth import settings_of, store_of
@@ -21,9 +23,9 @@ from printmed.intake.form import (
     FIELDS,
     ORDER_FIELDS,
     PATIENT_FIELDS,
-    SHAPES,
     blank_values,
     formulation_choices,
+    shape_choices,
     values_from,
 )
 from printmed.jobs import printers
@@ -32,7 +34,7 @@ from printmed.jobs.states import BatchState
 from printmed.manufacture import gate_plan
 from printmed.store.models import Batch, Order, User
 from printmed.web.batch_view import BatchView
-from printmed.web.prescription_form import FormCheck, check_form
+from printmed.web.prescription_form import FormCheck, MeshUpload, check_form
 from printmed.web.refusals import refusals, sentence
 from printmed.web.rendering import render, when
 from printmed.web.session import CheckedForm, MayEnterPrescription, PageRoute
@@ -99,12 +101,40 @@ def _page(
         choices={
             "formulation": formulation_choices(),
             "dose.unit": DOSE_UNITS,
-            "shape": SHAPES,
+            "shape": [(shape.value, shape.label) for shape in shape_choices()],
             "bsa_formula": BSA_FORMULAS,
             "printer": _printer_choices(),
         },
         orders=_orders(request),
+        shape_gallery=[shape for shape in shape_choices() if shape.picture],
     )
+
+
+# an upload's own limit sits below the request limit, so a file too large is refused beside
+# its field rather than cut off with the whole form
+ENVELOPE_BYTES = 64 * 1024
+
+
+async def mesh_upload(request: Request) -> MeshUpload | None:
+    """The shape file sent with the form (multipart), if one was chosen."""
+    form = await request.form()
+    sent = form.get("mesh.file")
+    if not isinstance(sent, UploadFile) or not sent.filename:
+        return None
+    limit = settings_of(request).max_request_bytes - ENVELOPE_BYTES
+    return MeshUpload(await sent.read(), sent.filename, limit)
+
+
+Upload = Annotated[MeshUpload | None, Depends(mesh_upload)]
+
+
+@router.get("/shapes/{name}.png")
+def shape_picture(name: str, user: MayEnterPrescription) -> Response:
+    """The picture of a bundled shape (made with it by scripts/make_shapes.py)."""
+    shape = catalog.bundled_shapes().get(name)
+    if shape is None or not Path(shape.picture).is_file():
+        return Response("no such shape", status_code=404, media_type="text/plain")
+    return FileResponse(shape.picture, media_type="image/png")
 
 
 @router.get("/prescriptions/new")
@@ -113,18 +143,20 @@ def new_prescription(request: Request, user: MayEnterPrescription) -> Response:
 
 
 @router.post("/prescriptions/check")
-def check_prescription(request: Request, user: MayEnterPrescription, form: CheckedForm) -> Response:
+def check_prescription(
+    request: Request, user: MayEnterPrescription, form: CheckedForm, upload: Upload
+) -> Response:
     """The live check: messages by field name and the tablet preview line, as JSON."""
-    check = check_form(values_from(form), _printer_profiles())
+    check = check_form(values_from(form), _printer_profiles(), upload)
     return JSONResponse({"errors": check.errors, "preview": check.preview()})
 
 
 @router.post("/prescriptions")
 def submit_prescription(
-    request: Request, user: MayEnterPrescription, form: CheckedForm
+    request: Request, user: MayEnterPrescription, form: CheckedForm, upload: Upload
 ) -> Response:
     profiles = _printer_profiles()
-    check = check_form(values_from(form), profiles)
+    check = check_form(values_from(form), profiles, upload)
     if not check.ok or check.prescription is None or check.plan is None:
         return _page(request, user, check, status_code=422)
     printer = check.values["printer"]

@@ -118,15 +118,38 @@ def test_an_unsafe_fhir_order_is_refused_naming_the_element_and_nothing_is_recor
     assert recorded(settings) == before
 
 
-def test_the_weaning_order_is_refused_naming_its_second_step_and_no_batch_is_made(
+def test_the_weaning_order_is_made_as_a_taper_each_tablet_gated_to_its_own_step(
+    client: TestClient, callers: Callers
+) -> None:
+    answer = post_order(client, weaning_order(), callers["epma"])
+    assert answer.status_code == 201, answer.text
+    batch = batch_of(client, answer.json()["id"], callers["epma"])
+    assert batch["state"] == "verified"
+    assert [step["dose_mg"] for step in batch["dose"]["steps"]] == [10.0, 7.5, 5.0]
+    record = client.get(f"/api/v1/batches/{batch['batch_number']}/record", headers=callers["tech"])
+    tablets = record.json()["fields"]["gate_json"]["tablets"]
+    assert [t["target_mg"] for t in tablets] == [10.0] * 14 + [7.5] * 14 + [5.0] * 14
+    assert all(abs(t["deviation"]) <= 0.01 for t in tablets)
+
+
+def test_a_weaning_step_beyond_its_maximum_refuses_the_order_naming_that_step(
     client: TestClient, callers: Callers, settings: Settings
 ) -> None:
     before = recorded(settings)
-    answer = post_order(client, weaning_order(), callers["epma"])
+    order = weaning_order()
+    order["dosageInstruction"][2]["maxDosePerAdministration"] = {
+        "value": 4,
+        "unit": "mg",
+        "system": "http://unitsofmeasure.org",
+        "code": "mg",
+    }
+    answer = post_order(client, order, callers["epma"])
     assert answer.status_code == 422, answer.text
     issue = answer.json()["issue"][0]
-    assert issue["expression"] == ["MedicationRequest.dosageInstruction[1]"]
-    assert "7.5 mg twice a day for 7 days" in issue["diagnostics"]
+    assert issue["expression"] == [
+        "MedicationRequest.dosageInstruction[2].doseAndRate[0].doseQuantity.value"
+    ]
+    assert "above max_single_dose_mg 4" in issue["diagnostics"]
     assert recorded(settings) == before
     assert client.get("/api/v1/batches", headers=callers["tech"]).json() == []
 

@@ -73,7 +73,7 @@ def second_weight(order: dict[str, Any]) -> None:
 
 
 REFUSED: list[tuple[str, Change, str]] = [
-    ("a second dosage step", second_step, "MedicationRequest.dosageInstruction[1]"),
+    ("a second dosage step without a sequence", second_step, f"{DOSAGE}.sequence"),
     ("a second dose or rate", second_dose_and_rate, f"{DOSAGE}.doseAndRate[1]"),
     (
         "a dose range",
@@ -134,7 +134,7 @@ REFUSED: list[tuple[str, Change, str]] = [
         f"{DOSAGE}.timing.code",
     ),
     (
-        "bounds as a period",
+        "bounds as a period that disagrees with the supply (8 days, twice a day)",
         set_repeat("boundsPeriod", {"start": "2026-11-25", "end": "2026-12-02"}),
         f"{REPEAT}.boundsPeriod",
     ),
@@ -232,6 +232,10 @@ READ: list[tuple[str, Change]] = [
     ),
     ("the same in hours", set_repeat("boundsDuration", days(24, "h"))),
     ("a count that agrees with the supply", set_repeat("count", 2)),
+    (
+        "a period of one day that agrees with the supply",
+        set_repeat("boundsPeriod", {"start": "2026-11-25", "end": "2026-11-25"}),
+    ),
     ("a supply duration that agrees", set_dispense("expectedSupplyDuration", days(1))),
     ("not as needed", set_dosage("asNeededBoolean", False)),
     ("not do-not-perform", set_order("doNotPerform", False)),
@@ -254,14 +258,14 @@ def test_an_element_that_is_read_and_agrees_is_accepted(change: Change):
     assert (rx.units, rx.frequency_per_day, rx.max_daily_dose_mg) == (2, 2, 24.8)
 
 
-def test_the_weaning_order_names_its_second_step_and_its_text():
+def test_the_weaning_order_is_read_as_a_schedule_of_its_three_steps():
     from tests.api.payloads import weaning_order
 
-    with pytest.raises(InvalidPrescription) as refused:
-        fhir(weaning_order())
-    assert refused.value.field == "MedicationRequest.dosageInstruction[1]"
-    assert refused.value.value == "7.5 mg twice a day for 7 days"
-    assert "3 in all" in refused.value.reason
+    rx = fhir(weaning_order())
+    assert rx.schedule is not None
+    steps = [(s.dose.value, s.dose.unit, s.frequency_per_day, s.days) for s in rx.schedule]
+    assert steps == [(10.0, "mg", 2, 7), (7.5, "mg", 2, 7), (5.0, "mg", 2, 7)]
+    assert (rx.units, rx.dose.value, rx.frequency_per_day) == (42, 10.0, 2)
 
 
 def test_the_daily_maximum_and_the_order_date_are_read():
