@@ -78,3 +78,52 @@ def fit_calibration(volumes_mm3: Sequence[float], masses_mg: Sequence[float]) ->
         r_squared=r_squared,
         residuals_mg=tuple(float(r) for r in residuals),
     )
+
+
+@dataclass(frozen=True)
+class FactorProposal:
+    """A new calibration factor for a lot on a printer, from a fit of its weighed units.
+
+    factor: printed mass per programmed mm³ over the lot's density, at the points' mean volume
+    (what `Formulation.calibration_factor` must be for programmed volume to hold the dose);
+    off_percent: how far the factor in use is from it, % of the factor in use.
+    """
+
+    factor_in_use: float
+    factor: float
+    off_percent: float
+    at_volume_mm3: float
+    fit: CalibrationFit
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "fit": self.fit.to_dict()}
+
+
+FACTOR_BOUNDS = (0.5, 1.5)  # Formulation.calibration_factor's own: beyond, the lot is wrong
+
+
+def propose_factor(
+    volumes_mm3: Sequence[float],
+    masses_mg: Sequence[float],
+    *,
+    density_g_cm3: float,
+    factor_in_use: float,
+    margin_percent: float,
+) -> FactorProposal | None:
+    """Fit mass on programmed volume (R² ≥ 0.99 or CalibrationRejected) and propose the factor
+    the fit gives when it differs from `factor_in_use` by more than `margin_percent`; None when
+    the factor in use is within the margin.
+
+    volumes_mm3: (n,) programmed volume of each weighed unit, mm³ (the gate's read-back of the
+    G-code); masses_mg: (n,) its weighed mass, mg; density_g_cm3 = mg/mm³.
+    """
+    fit = fit_calibration(volumes_mm3, masses_mg)
+    at_volume = float(np.mean(np.asarray(list(volumes_mm3), dtype=float)))
+    factor = fit.factor_for(density_g_cm3, at_volume)
+    low, high = FACTOR_BOUNDS
+    if not low < factor < high:
+        raise CalibrationRejected("factor", round(factor, 4), f"is outside {low}–{high}")
+    off_percent = (factor / factor_in_use - 1.0) * 100.0
+    if abs(off_percent) <= margin_percent:
+        return None
+    return FactorProposal(factor_in_use, factor, off_percent, at_volume, fit)

@@ -66,8 +66,15 @@ class SimulatedMarlin:
         busy_interval_s: float = 1.0,
         boot_banner: bool = True,
         machine_type: str = "printmed-sim",
+        flow_error: float = 0.0,
     ) -> None:
         self.port = port
+        # what leaves the nozzle is E × (1 + flow_error): a worn drive gear, a paste's slip
+        self.flow_error = flow_error
+        # extruded filament/plunger length (E units, flow error included) per M486 object,
+        # net of retractions; -1 is outside every object
+        self.extruded_e: dict[int, float] = {}
+        self._object = -1
         self.machine_type = machine_type  # what M115 reports: the profile it stands in for
         self.speed_factor = speed_factor
         self.faults = faults or Faults()
@@ -92,6 +99,7 @@ class SimulatedMarlin:
         self._seen_faults: set[tuple[str, int]] = set()
         self._position = {"X": 0.0, "Y": 0.0, "Z": 0.0, "E": 0.0}
         self._relative = False
+        self._relative_e: bool | None = None  # M82/M83; None follows G90/G91
         self._feed_mm_min = 1500.0
         self._autoreport_s = 0.0
         self._running = False
@@ -297,9 +305,15 @@ class SimulatedMarlin:
             self._busy_for(2.0 / self.speed_factor)
             self._position.update(X=0.0, Y=0.0, Z=0.0)
         elif code == "G90":
-            self._relative = False
+            self._relative, self._relative_e = False, None
         elif code == "G91":
-            self._relative = True
+            self._relative, self._relative_e = True, None
+        elif code == "M82":
+            self._relative_e = False
+        elif code == "M83":
+            self._relative_e = True
+        elif code == "M486" and "S" in words:
+            self._object = int(float(words["S"]))
         elif code == "G92":
             for axis, value in words.items():
                 if axis in self._position:
@@ -338,9 +352,17 @@ class SimulatedMarlin:
         for axis in "XYZE":
             if axis in words:
                 value = float(words[axis])
-                target = self._position[axis] + value if self._relative else value
+                relative = (
+                    self._relative_e
+                    if axis == "E" and self._relative_e is not None
+                    else self._relative
+                )
+                target = self._position[axis] + value if relative else value
                 deltas[axis] = target - self._position[axis]
                 self._position[axis] = target
+        if deltas.get("E"):
+            extruded = deltas["E"] * (1.0 + self.flow_error)
+            self.extruded_e[self._object] = self.extruded_e.get(self._object, 0.0) + extruded
         distance_mm = math.sqrt(sum(deltas.get(a, 0.0) ** 2 for a in "XYZ")) or abs(
             deltas.get("E", 0.0)
         )

@@ -4,7 +4,8 @@
 other end of a MemoryCable, driven by the very same MarlinLink as a USB printer. Options:
 `speed_factor` (moves and heating that many times faster), `baud` (emulate wire time; None
 for none), `faults` (see `printers.sim_marlin.Faults`), the firmware's `advanced_ok`, and the
-`machine_type` its M115 reports (the printer profile it stands in for).
+`machine_type` its M115 reports (the printer profile it stands in for), and `flow_error` (the
+nozzle lays down E × (1 + flow_error); `firmware_side.extruded_e` is what it laid per object).
 """
 
 from __future__ import annotations
@@ -33,8 +34,10 @@ class SimPrinter(SerialPrinter):
         autoreport_temp: bool = True,
         settings: LinkSettings | None = None,
         machine_type: str = "printmed-sim",
+        flow_error: float = 0.0,
     ) -> None:
         self._cable_baud = baud
+        self._flow_error = flow_error
         self._machine_type = machine_type
         self._speed_factor = speed_factor
         self._faults = faults
@@ -55,6 +58,7 @@ class SimPrinter(SerialPrinter):
             advanced_ok=self._advanced_ok,
             autoreport_temp=self._autoreport_temp,
             machine_type=self._machine_type,
+            flow_error=self._flow_error,
         )
         self.firmware_side.start()
         self._transport = self.cable.host

@@ -18,6 +18,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi_offline import FastAPIOffline
 
 from printers.interface import Printer
+from printmed import catalog
 from printmed.api.limits import RequestLimits
 from printmed.api.openapi import install_openapi
 from printmed.api.problems import install_error_handlers
@@ -28,10 +29,13 @@ from printmed.store import Store, open_store
 ROUTERS: tuple[tuple[str, str], ...] = (
     ("printmed.api.sign_in", "router"),
     ("printmed.api.prescriptions", "router"),
+    ("printmed.api.meshes", "router"),
+    ("printmed.api.lots", "router"),
     ("printmed.api.batches", "router"),
     ("printmed.api.printers", "router"),
     ("printmed.api.users", "router"),
     ("printmed.fhir.routes", "router"),
+    ("printmed.web.lots_pages", "router"),
     ("printmed.web", "router"),
 )
 DESCRIPTION = """Point-of-care printing of personalised tablets.
@@ -140,6 +144,7 @@ def create_app(
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
+    catalog.use_data_dir(settings.data_dir)  # uploaded meshes (POST /api/v1/meshes)
     app.state.printers = dict(printers or {})
     app.state.worker_poll_s = worker_poll_s
     app.state.sim_printers = sim_printers

@@ -1,5 +1,5 @@
-"""What the pharmacy has on the shelf: formulation lots (with their drug's limits from drugs/)
-and printer profiles from fixtures/.
+"""What the pharmacy has on the shelf: formulation lots (with their drug's limits from drugs/),
+printer profiles and tablet shapes given as meshes from fixtures/ (and meshes it uploaded).
 
 Master data only: typed `Formulation` and `MachineProfile`, validated when read.
 """
@@ -7,18 +7,24 @@ Master data only: typed `Formulation` and `MachineProfile`, validated when read.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import os
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from dosing.errors import FormulationRefused
 from dosing.formulation import DrugLimits, Formulation, parse_drug_limits, parse_formulation
 from gcode.profile import MachineProfile, parse_profile
 from printers.identity import PrinterIdentity
 from printmed.errors import InputError
+
+if TYPE_CHECKING:  # meshes load numpy, shapely and trimesh: only when a mesh is asked for
+    from dosing.mesh_design import FloatArray, MeshShape
 
 D = TypeVar("D", bound="_Document")
 
@@ -170,3 +176,157 @@ def printer_identity(profile_id: str) -> PrinterIdentity:
     if profile_id not in identities:
         raise InputError("printer", profile_id, "has no identity on file to check it against")
     return identities[profile_id]
+
+
+# Tablet shapes given as meshes: the bundled set (fixtures/meshes/shapes.json, made by
+# scripts/make_shapes.py) and meshes uploaded by the pharmacy, kept as files named by SHA-256.
+MESH_SUFFIXES = (".stl", ".3mf")
+
+
+@dataclass(frozen=True)
+class BundledShape:
+    """One entry of fixtures/meshes/shapes.json: the file, its picture and its size range."""
+
+    name: str
+    label: str
+    file: Path
+    picture: Path
+    size_range_mm: tuple[float, float]
+
+
+@cache
+def _bundled_shapes(folder: Path) -> dict[str, BundledShape]:
+    index = folder / "meshes" / "shapes.json"
+    if not index.is_file():
+        return {}
+    shapes = {}
+    for entry in json.loads(index.read_text())["shapes"]:
+        low, high = (float(v) for v in entry["size_range_mm"])
+        if not 0 < low < high:
+            raise InputError("shapes.json.size_range_mm", entry["size_range_mm"], "is not a range")
+        shapes[entry["name"]] = BundledShape(
+            entry["name"],
+            entry["label"],
+            folder / "meshes" / entry["file"],
+            folder / "meshes" / entry["picture"],
+            (low, high),
+        )
+    return shapes
+
+
+def bundled_shapes() -> dict[str, BundledShape]:
+    """The bundled child-friendly shapes, by name."""
+    return dict(_bundled_shapes(fixtures_dir()))
+
+
+_uploads: list[Path] = []
+
+
+def use_data_dir(data_dir: Path) -> None:
+    """Keep and find uploaded meshes under `data_dir` (the service's settings, not the
+    environment's): create_app calls this once."""
+    _uploads[:] = [data_dir / "meshes"]
+
+
+def uploaded_meshes_dir() -> Path:
+    """Where uploaded meshes are kept: <data folder>/meshes/<sha256>.stl|.3mf."""
+    if _uploads:
+        return _uploads[0]
+    from printmed.settings import load_settings
+
+    return load_settings().data_dir / "meshes"
+
+
+def _mesh_triangles(data: bytes, suffix: str, field: str) -> FloatArray:
+    """The triangles of an STL or 3MF file as written (no repair, no placing), mm."""
+    import numpy as np
+    import trimesh
+
+    try:
+        loaded = trimesh.load(io.BytesIO(data), file_type=suffix.lstrip("."), force="mesh")
+    except Exception as exc:  # trimesh raises many kinds on a broken file
+        raise InputError(field, suffix, f"is not a readable mesh ({exc})") from None
+    if not isinstance(loaded, trimesh.Trimesh):
+        raise InputError(field, suffix, "holds no triangles")
+    return np.asarray(loaded.triangles, dtype=np.float64)
+
+
+def mesh_shape(name: str | None = None, sha256: str | None = None) -> MeshShape:
+    """A bundled shape by name, or an uploaded mesh by its SHA-256; refused naming the field."""
+    from dosing.mesh_design import UPLOAD_SIZE_RANGE_MM, MeshShape, file_sha256
+
+    if name is not None:
+        shapes = bundled_shapes()
+        if name not in shapes:
+            raise InputError("mesh.name", name, f"is not a bundled shape ({', '.join(shapes)})")
+        shape = shapes[name]
+        data = shape.file.read_bytes()
+        triangles = _mesh_triangles(data, shape.file.suffix, "mesh.name")
+        return MeshShape(shape.name, file_sha256(data), triangles, shape.size_range_mm)
+    if sha256 is None or not re.fullmatch(r"[0-9a-f]{64}", sha256):
+        raise InputError("mesh.sha256", sha256, "is not the SHA-256 of an uploaded mesh")
+    for suffix in MESH_SUFFIXES:
+        path = uploaded_meshes_dir() / f"{sha256}{suffix}"
+        if path.is_file():
+            data = path.read_bytes()
+            if file_sha256(data) != sha256:
+                raise InputError("mesh.sha256", sha256, "does not match the stored file's bytes")
+            triangles = _mesh_triangles(data, suffix, "mesh.sha256")
+            return MeshShape(f"upload-{sha256[:12]}", sha256, triangles, UPLOAD_SIZE_RANGE_MM)
+    raise InputError("mesh.sha256", sha256, "is not an uploaded mesh (POST /api/v1/meshes first)")
+
+
+def store_uploaded_mesh(data: bytes, filename: str, max_bytes: int | None = None) -> MeshShape:
+    """Check an uploaded STL or 3MF as the slicer would and as a tablet must be; keep it.
+
+    Refused (nothing kept), the field under `mesh.`: not .stl/.3mf, over `max_bytes` (at most
+    the slicer's limit), a triangle count larger than the file holds, NaN or infinite
+    coordinates, degenerate or no triangles, not watertight and not safely repairable.
+    """
+    import tempfile
+
+    from dosing.mesh_design import closed_mesh, file_sha256
+    from gcode.errors import GcodeError
+    from gcode.mesh_io import MAX_FILE_BYTES, read_mesh_file
+
+    limit = min(MAX_FILE_BYTES, max_bytes or MAX_FILE_BYTES)
+    suffix = Path(filename).suffix.lower()
+    if suffix not in MESH_SUFFIXES:
+        raise InputError("mesh.file", filename, "is not an .stl or .3mf file")
+    if len(data) > limit:
+        raise InputError("mesh.file_bytes", len(data), f"is over the limit of {limit} bytes")
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / f"upload{suffix}"
+        path.write_bytes(data)
+        try:
+            read_mesh_file(path)  # the slicer's own refusals, with their field and value
+        except GcodeError as exc:
+            field = exc.field.replace(path.name, "mesh").replace("mesh.mesh.", "mesh.")
+            raise InputError(field, exc.value, exc.reason) from None
+    sha256 = file_sha256(data)
+    closed_mesh(_mesh_triangles(data, suffix, "mesh.file"), "mesh.file")
+    folder = uploaded_meshes_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{sha256}{suffix}"
+    if not target.exists():
+        partial = target.with_suffix(suffix + ".part")
+        partial.write_bytes(data)
+        partial.replace(target)
+    return mesh_shape(sha256=sha256)
+
+
+def mesh_choice(value: str) -> dict[str, str]:
+    """`--mesh` on the command line: a bundled shape's name, or an STL/3MF file, checked and
+    kept as an upload is (by SHA-256 under the data folder); as the prescription's `mesh`."""
+    if value in bundled_shapes():
+        return {"name": value}
+    path = Path(value)
+    if path.suffix.lower() not in MESH_SUFFIXES:
+        raise InputError(
+            "--mesh",
+            value,
+            f"is neither a bundled shape ({', '.join(bundled_shapes())}) nor an .stl or .3mf file",
+        )
+    if not path.is_file():
+        raise InputError("--mesh", value, "does not exist")
+    return {"sha256": store_uploaded_mesh(path.read_bytes(), path.name).sha256}

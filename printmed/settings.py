@@ -101,6 +101,11 @@ class Settings:
     checkpoint_every: int = 100
     # Throttling and locking of sign-ins (PRINTMED_SIGN_IN_*; README "Sign-in under attack").
     sign_in: SignInPolicy = field(default_factory=SignInPolicy)
+    # The calibration loop (printmed.jobs.calibration): a new factor is proposed when the fit of
+    # weighed mass on programmed volume says content per mm³ is off by more than this (%), from
+    # the units of at most this many of the lot's latest released batches on the printer.
+    calibration_margin_percent: float = 0.5
+    calibration_window_batches: int = 6
 
     @property
     def documents_dir(self) -> Path:
@@ -114,7 +119,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     PRINTMED_SESSION_IDLE_MINUTES, PRINTMED_BATCH_PREFIX, PRINTMED_TOKEN_SECRET,
     PRINTMED_RATE_LIMIT_PER_MINUTE, PRINTMED_BALANCE_PORT, PRINTMED_BALANCE_BAUD,
     PRINTMED_KEY_DIR (refused inside the data folder), PRINTMED_CHECKPOINT_EVERY,
-    PRINTMED_OBSERVATION_MAX_AGE_DAYS_UNDER_1 / _UNDER_18 / _ADULT.
+    PRINTMED_OBSERVATION_MAX_AGE_DAYS_UNDER_1 / _UNDER_18 / _ADULT,
+    PRINTMED_CALIBRATION_MARGIN_PERCENT, PRINTMED_CALIBRATION_WINDOW_BATCHES.
     """
     env = os.environ if environ is None else environ
     data_dir = Path(env.get("PRINTMED_DATA_DIR") or DEFAULT_DATA_DIR).expanduser().resolve()
@@ -144,7 +150,20 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         key_dir=_key_dir(env, data_dir),
         checkpoint_every=_whole(env, "PRINTMED_CHECKPOINT_EVERY", 100),
         sign_in=_sign_in_policy(env),
+        calibration_margin_percent=_calibration_margin(env),
+        calibration_window_batches=_whole(env, "PRINTMED_CALIBRATION_WINDOW_BATCHES", 6),
     )
+
+
+def _calibration_margin(env: Mapping[str, str]) -> float:
+    text = env.get("PRINTMED_CALIBRATION_MARGIN_PERCENT", "0.5")
+    try:
+        margin = float(text)
+    except ValueError:
+        raise InputError("PRINTMED_CALIBRATION_MARGIN_PERCENT", text, "is not a number") from None
+    if not 0.1 <= margin <= 10:
+        raise InputError("PRINTMED_CALIBRATION_MARGIN_PERCENT", margin, "is not 0.1 to 10")
+    return margin
 
 
 def _sign_in_policy(env: Mapping[str, str]) -> SignInPolicy:

@@ -14,10 +14,12 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from dosing.prescription import Prescription
+from printmed import catalog
 from printmed.api import idempotency, orders
 from printmed.auth.dependencies import settings_of, store_of
 from printmed.auth.principal import Principal
-from printmed.manufacture import GatedBatch, manufacture
+from printmed.jobs import calibration
+from printmed.manufacture import GatedBatch, manufacture, profile_for
 from printmed.store.models import Batch, Order
 
 
@@ -47,6 +49,13 @@ def accept_order(
                 raise
             return answer_existing(*orders.get_order(session, who, duplicate.existing_id))
 
+    def made() -> GatedBatch:
+        # designed with the lot's approved calibration on the printer, as every way in is
+        profile_id = profile_for(catalog.formulation(rx.formulation), printer).id
+        with store.read_session() as session:
+            factor = calibration.factor_for(session, rx.formulation, profile_id, profile_id)
+        return manufacture(rx, profile_id, calibration_factor=factor)
+
     def write(session: Session, prepared: GatedBatch) -> idempotency.Answer:
         order, batch = orders.record(
             session,
@@ -60,9 +69,7 @@ def accept_order(
         return answer_created(order, batch)
 
     try:
-        return idempotency.create_once(
-            store, request, who.label, body, lambda: manufacture(rx, printer), write
-        )
+        return idempotency.create_once(store, request, who.label, body, made, write)
     except orders.DuplicateOrder as duplicate:
         # The same order, sent again while the first was being made: answer with the first.
         if not duplicate.same:

@@ -17,21 +17,38 @@ from printmed.api.wire import DoseGateView
 from printmed.jobs.states import BatchState
 
 
-class QcView(BaseModel):
-    """QC of unit weights: estimated content per unit, 2.9.5 and 2.9.40, and the verdict."""
+class QcFigures(BaseModel):
+    """QC of unit weights of one strength: estimated content per unit, 2.9.5 and 2.9.40."""
 
     units_weighed: int
     units_in_batch: int
-    dose_mg: float = Field(description="the dose one unit holds")
+    dose_mg: float | None = Field(description="the dose one unit holds (None: per step)")
     drug_fraction: float = Field(description="mg of drug per mg printed: loading × assay")
-    target_unit_mass_mg: float
+    target_unit_mass_mg: float | None = Field(description="None for a schedule: per step")
     weights_mg: list[float]
     contents_mg: list[float]
-    contents_percent: list[float]
-    mass_uniformity: MassUniformity
-    acceptance_value: AcceptanceValue
+    contents_percent: list[float] = Field(description="each unit's, in % of its own dose")
+    mass_uniformity: MassUniformity | None = Field(description="None for a schedule: per step")
+    acceptance_value: AcceptanceValue | None = Field(description="None for a schedule: per step")
     reduced_sample: bool = Field(description="fewer than 10 units: for the pharmacist to judge")
+    unit_limits: dict[str, Any] | None = Field(
+        None, description="fewer than 10 units: every unit within 85–115 % of its dose"
+    )
     passed: bool
+
+
+class StepQcView(QcFigures):
+    """One schedule step's units (first_unit..last_unit in plate order) against its dose."""
+
+    step: int
+    first_unit: int
+    last_unit: int
+
+
+class QcView(QcFigures):
+    """QC of unit weights; a schedule's is assessed step by step and passes if every step does."""
+
+    steps: list[StepQcView] | None = None
 
 
 class RecordedWeights(BaseModel):

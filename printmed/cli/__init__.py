@@ -42,6 +42,7 @@ COMMANDS: tuple[Command, ...] = (
         "printers",
         "printer register: add, list, status, calibrate, clear",
     ),
+    Command("lots", "lots", "material lots: stock (receive, show) and calibration factors"),
     Command("worker", "worker", "stream the queued jobs of one printer"),
     Command("serve", "serve", "run the web application (API, FHIR, pages)"),
     Command("print", "print_cmd", "stream a G-code file to a printer"),

@@ -31,11 +31,18 @@ def parse_reading(line: str) -> float | None:
 
 
 def read_weights(
-    port: str, count: int, *, baud: int = 9600, unit_timeout_s: float = 120.0
+    port: str,
+    count: int,
+    *,
+    baud: int = 9600,
+    unit_timeout_s: float = 120.0,
+    request: bool = False,
 ) -> list[float]:
     """`count` stable readings (mg) from the balance on `port`, one per unit as it is printed.
 
     Each unit may take up to `unit_timeout_s` (the technician places it and presses Print).
+    `request`: ask for each reading with MT-SICS `S` (send stable weight) instead of waiting
+    for the balance's Print key (a balance cabled for host requests, the simulated balance).
     """
     try:
         link = serial.serial_for_url(port, baudrate=baud, timeout=0.2)
@@ -45,6 +52,8 @@ def read_weights(
     buffer = b""
     deadline = time.monotonic() + unit_timeout_s
     try:
+        if request:
+            link.write(b"S\r\n")
         while len(weights) < count:
             if time.monotonic() > deadline:
                 raise BalanceError(
@@ -65,6 +74,8 @@ def read_weights(
                 deadline = time.monotonic() + unit_timeout_s
                 if len(weights) == count:
                     break
+                if request:
+                    link.write(b"S\r\n")
     finally:
         link.close()
     return weights

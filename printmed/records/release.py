@@ -56,11 +56,14 @@ def check_releasable(session: Session, job: Batch, user: User) -> None:
         raise NotScreened(job.batch_number, job.state, "released")
     qc = column_value(job, "qc_json") or {}
     if not qc.get("passed"):
-        mass = qc.get("mass_uniformity", {}).get("passed")
-        av = qc.get("acceptance_value", {}).get("value")
-        raise QcNotPassed(
-            "qc", "failed", f"for {job.batch_number} (mass uniformity passed={mass}, AV={av})"
+        failed = [s for s in qc.get("steps") or [qc] if not s.get("passed")] or [qc]
+        why = "; ".join(
+            (f"step {s['step']}: " if "step" in s else "")
+            + f"mass uniformity passed={(s.get('mass_uniformity') or {}).get('passed')}, "
+            f"AV={(s.get('acceptance_value') or {}).get('value')}"
+            for s in failed
         )
+        raise QcNotPassed("qc", "failed", f"for {job.batch_number} ({why})")
     check_reconciled(session, job)  # every planned unit released or rejected with a reason
     report = verify_records(session, job.batch_number)
     if not report.intact:

@@ -327,3 +327,7 @@ class LotCalibration(Base):
     decided_by: Mapped[str | None] = mapped_column(String(64), default=None)
     decided_at: Mapped[str | None] = mapped_column(String(40), default=None)
     reason: Mapped[str] = mapped_column(Text, default="")
+    # the approver's Ed25519 signature (their `user_keys` row) over the approval's SHA-256
+    approval_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    approval_key_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    approval_signature: Mapped[str | None] = mapped_column(String(128), default=None)

@@ -6,7 +6,7 @@ The same check runs live (as the technician types) and on submit.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from dosing.errors import DosingError
@@ -56,11 +56,16 @@ class MeshUpload:
 
 
 def check_form(
-    values: Mapping[str, str], printers: Mapping[str, str], upload: MeshUpload | None = None
+    values: Mapping[str, str],
+    printers: Mapping[str, str],
+    upload: MeshUpload | None = None,
+    calibration_for: Callable[[Prescription, str, str], float | None] | None = None,
 ) -> FormCheck:
     """Every problem with the form; the plan (dose and design) when there is none.
 
     printers: printer name → its profile id, the printers that may be chosen.
+    calibration_for: (prescription, printer, profile id) → the approved calibration factor of
+    the lot on that printer, or None for the lot's own; the plan is designed with it.
     upload: a shape file sent with the form: checked and kept (its SHA-256 then fills
     `mesh.sha256` and the uploaded shape is chosen), or refused beside its field.
     """
@@ -80,7 +85,9 @@ def check_form(
     if rx is None or errors:
         return FormCheck(values, errors, rx)
     try:
-        plan = plan_tablet(rx, printers[values["printer"]])
+        printer, profile_id = values["printer"], printers[values["printer"]]
+        factor = calibration_for(rx, printer, profile_id) if calibration_for else None
+        plan = plan_tablet(rx, profile_id, calibration_factor=factor)
     except (DosingError, GcodeError, InputError) as exc:  # GcodeError: printer of another process
         return FormCheck(values, {field_of(exc): sentence(exc)}, rx)
     return FormCheck(values, {}, rx, plan)

@@ -7,6 +7,7 @@ a refused one changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,6 +16,7 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Resp
 from sqlalchemy import select
 from starlette.datastructures import UploadFile
 
+from dosing.prescription import Prescription
 from printmed import catalog
 from printmed.auth import settings_of, store_of
 from printmed.intake.form import (
@@ -28,7 +30,7 @@ from printmed.intake.form import (
     shape_choices,
     values_from,
 )
-from printmed.jobs import printers
+from printmed.jobs import calibration, printers
 from printmed.jobs.making import record_gated_batch
 from printmed.jobs.states import BatchState
 from printmed.manufacture import gate_plan
@@ -137,6 +139,16 @@ def shape_picture(name: str, user: MayEnterPrescription) -> Response:
     return FileResponse(shape.picture, media_type="image/png")
 
 
+def _calibration(request: Request) -> Callable[[Prescription, str, str], float | None]:
+    """The approved calibration factor a new batch is designed with (as the CLI and API do)."""
+
+    def factor(rx: Prescription, printer: str, profile_id: str) -> float | None:
+        with store_of(request).read_session() as session:
+            return calibration.factor_for(session, rx.formulation, printer, profile_id)
+
+    return factor
+
+
 @router.get("/prescriptions/new")
 def new_prescription(request: Request, user: MayEnterPrescription) -> Response:
     return _page(request, user)
@@ -147,7 +159,7 @@ def check_prescription(
     request: Request, user: MayEnterPrescription, form: CheckedForm, upload: Upload
 ) -> Response:
     """The live check: messages by field name and the tablet preview line, as JSON."""
-    check = check_form(values_from(form), _printer_profiles(), upload)
+    check = check_form(values_from(form), _printer_profiles(), upload, _calibration(request))
     return JSONResponse({"errors": check.errors, "preview": check.preview()})
 
 
@@ -156,7 +168,7 @@ def submit_prescription(
     request: Request, user: MayEnterPrescription, form: CheckedForm, upload: Upload
 ) -> Response:
     profiles = _printer_profiles()
-    check = check_form(values_from(form), profiles, upload)
+    check = check_form(values_from(form), profiles, upload, _calibration(request))
     if not check.ok or check.prescription is None or check.plan is None:
         return _page(request, user, check, status_code=422)
     printer = check.values["printer"]

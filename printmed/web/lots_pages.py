@@ -1,0 +1,181 @@
+"""The material lots page: each lot on file with what remains, and one lot's stock ledger
+(received, used per batch, remaining) with the goods-in form (grams and a reason) and its
+calibration factors per printer.
+
+The rules are `jobs.stock`'s; a refusal is shown beside its field and books nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from printmed import catalog
+from printmed.auth import settings_of, store_of
+from printmed.auth.dependencies import SignInClock, client_address
+from printmed.auth.rules import Action, may
+from printmed.errors import InputError
+from printmed.jobs import calibration, stock
+from printmed.records import calibration as approvals
+from printmed.records.signatures import admit_signer
+from printmed.store.models import User
+from printmed.web.batch_pages import PASSWORD_REFUSALS, password_refused
+from printmed.web.refusals import refusals, sentence
+from printmed.web.rendering import render
+from printmed.web.session import CheckedForm, MayRead, PageRoute, page_may
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+MayReceive = Annotated[User, page_may(Action.RECEIVE_STOCK)]
+MayApprove = Annotated[User, page_may(Action.APPROVE_CALIBRATION)]
+FIELDS = ("grams", "reason")
+
+
+def _lots_page(request: Request, user: User) -> Response:
+    with store_of(request).read_session() as session:
+        named = {f.lot: f for f in catalog.formulations().values()}
+        rows: list[dict[str, Any]] = []
+        for lot in sorted(set(named) | set(stock.lots_on_file(session))):
+            ledger = stock.ledger(session, lot)
+            f = named.get(lot)
+            rows.append(
+                {
+                    "lot": lot,
+                    "formulation": f.id if f else "",
+                    "drug": f.drug_name if f else "",
+                    "received_g": ledger.received_g,
+                    "remaining_g": ledger.remaining_g,
+                }
+            )
+        tracked = stock.stock_tracked(session)
+    return render(
+        request,
+        "lots.html",
+        user,
+        title="Material lots",
+        section="lots",
+        rows=rows,
+        tracked=tracked,
+    )
+
+
+def _ledger_page(
+    request: Request,
+    user: User,
+    lot: str,
+    *,
+    status_code: int = 200,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+) -> Response:
+    with store_of(request).read_session() as session:
+        ledger = stock.ledger(session, stock.lot_on_file(session, lot))
+        factors = calibration.of_lot(session, ledger.lot)
+    return render(
+        request,
+        "lot.html",
+        user,
+        title=f"Lot {ledger.lot}",
+        section="lots",
+        status_code=status_code,
+        ledger=ledger,
+        calibrations=factors,
+        may_receive=may(user.role, Action.RECEIVE_STOCK),
+        may_approve=may(user.role, Action.APPROVE_CALIBRATION),
+        errors=errors or {},
+        values=values or {},
+    )
+
+
+@router.get("/lots")
+def lots_page(request: Request, user: MayRead) -> Response:
+    return _lots_page(request, user)
+
+
+@router.get("/lots/{lot}")
+def lot_page(request: Request, lot: str, user: MayRead) -> Response:
+    try:
+        return _ledger_page(request, user, lot)
+    except refusals() as exc:
+        return render(
+            request,
+            "problem.html",
+            user,
+            title="No such lot",
+            section="lots",
+            status_code=404,
+            heading="No such lot",
+            message=sentence(exc),
+            back="/lots",
+        )
+
+
+@router.post("/lots/{lot}/stock")
+def receive_stock(request: Request, lot: str, user: MayReceive, form: CheckedForm) -> Response:
+    """Goods in: grams and a reason; a refusal beside its field, nothing booked."""
+    typed = {name: form.get(name, "") for name in FIELDS}
+    try:
+        grams = float(typed["grams"].strip().replace(",", "."))
+    except ValueError:
+        message = f"{typed['grams']!r} is not a quantity in g; nothing was booked."
+        return _ledger_page(
+            request, user, lot, status_code=422, errors={"grams": message}, values=typed
+        )
+    try:
+        with store_of(request).session() as session:
+            actor = session.get(User, user.id)
+            assert actor is not None
+            number = stock.receive(session, actor, lot, grams, typed["reason"]).lot
+    except refusals() as exc:
+        field = exc.field if isinstance(exc, InputError) and exc.field in FIELDS else "grams"
+        return _ledger_page(
+            request,
+            user,
+            lot,
+            status_code=422,
+            errors={field: sentence(exc) + "; nothing was booked."},
+            values=typed,
+        )
+    return RedirectResponse(f"/lots/{number}", status_code=303)
+
+
+@router.post("/lots/{lot}/calibrations/{calibration_id}/approve")
+def approve_calibration(
+    request: Request,
+    lot: str,
+    calibration_id: int,
+    user: MayApprove,
+    form: CheckedForm,
+    clock: SignInClock,
+) -> Response:
+    """A second pharmacist approves a proposed factor with her password and a reason."""
+    reason = form.get("reason", "")
+    field = f"calibration-{calibration_id}"
+
+    def refused(message: str, status: int) -> Response:
+        return _ledger_page(
+            request, user, lot, status_code=status, errors={field: message}, values={field: reason}
+        )
+
+    if not reason.strip():  # before the password is counted
+        return refused("Give the reason for approving; nothing was approved.", 422)
+    try:
+        signer = admit_signer(
+            store_of(request),
+            settings_of(request).sign_in,
+            user.username,
+            form.get("password", ""),
+            approvals.APPROVAL_MEANING,
+            address=client_address(request),
+            channel="page",
+            clock=clock,
+        )
+        with store_of(request).session() as session:
+            approvals.approve(session, calibration_id, signer, reason)
+    except PASSWORD_REFUSALS as exc:
+        told = password_refused(exc)
+        return refused(told.message, told.status)
+    except refusals() as exc:
+        return refused(sentence(exc) + "; nothing was approved.", 409)
+    return RedirectResponse(f"/lots/{lot}", status_code=303)
