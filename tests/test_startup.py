@@ -169,6 +169,12 @@ def test_the_dose_only_path_gives_the_dose_the_manufacture_path_gives() -> None:
         if path.name.startswith("Observation-"):
             continue
         rx = read_prescription(path)
-        lot, dose = dosing_path.dose_for(rx)
         plan = batch.plan_tablet(rx)
-        assert (lot, dose) == (plan.formulation, plan.dose), path.name
+        if rx.schedule is None:
+            lot, dose = dosing_path.dose_for(rx)
+            assert (lot, dose) == (plan.formulation, plan.dose), path.name
+        else:  # a schedule: the same dose, trail and days for every step
+            lot, steps = dosing_path.doses_for(rx)
+            assert lot == plan.formulation, path.name
+            assert steps == [step.dose for step in plan.steps], path.name
+            assert len(steps) == len(rx.schedule), path.name

@@ -139,6 +139,10 @@ class ScreeningView(BaseModel):
     dose: dict[str, Any] = Field(description="dose_mg, calculated_mg, the calculation trail")
     design: dict[str, Any] = Field(description="tablet shape, size (mm), volume")
     decisions: list[ScreeningDecisionView]
+    steps: list[dict[str, Any]] = Field(
+        description="a schedule's steps, each as ordered, dosed (own trail) and designed; "
+        "empty for one dose"
+    )
 
 
 class ReleaseRequest(BaseModel):

@@ -89,7 +89,9 @@ async def create_prescription(
 
 
 class TabletPlanView(BaseModel):
-    """What an order would make: the printer, the dose (with its trail) and the tablet."""
+    """What an order would make: the printer, the dose (with its trail) and the tablet; for a
+    schedule, the first step's beside every step's (`dose.steps`, `design.steps`), as the
+    batch record keeps them."""
 
     printer: str
     dose: dict[str, Any]
@@ -113,7 +115,7 @@ def check_prescription(
     """Clients with prescriptions.write; technicians and pharmacists."""
     plan = plan_tablet(question(rx, windows=settings_of(request).observation_windows), printer)
     return TabletPlanView(
-        printer=plan.profile.id, dose=plan.dose.to_dict(), design=plan.design.to_dict()
+        printer=plan.profile.id, dose=plan.dose_record(), design=plan.design_record()
     )
 
 

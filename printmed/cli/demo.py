@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
 from printmed import catalog
 from printmed.errors import user_errors
+
+if TYPE_CHECKING:
+    from dosing.calculate import Dose
+    from dosing.design import TabletDesign
+    from printmed.manufacture.batch import TabletPlan
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -44,17 +50,42 @@ def run(args: argparse.Namespace) -> int:
         except user_errors() as exc:
             table.add_row(path.name, "", f"refused: {exc}", "", "", "", "", "")
             continue
-        rx, design = plan.prescription, plan.design
-        size = " × ".join(f"{v:.2f}" for v in design.dimensions_mm.values())
-        table.add_row(
-            path.name,
-            f"{rx.dose.value:g} {rx.dose.unit}",
-            f"{plan.dose.dose_mg:g} mg",
-            plan.formulation.lot,
-            f"{design.shape} {size} mm",
-            f"{design.units_per_dose}×{plan.dose.doses}",
-            f"{design.volume_mm3:.2f} mm³",
-            f"{design.dose_mg:.4g} mg",
-        )
+        for row in _rows(path.name, plan):
+            table.add_row(*row)
     console.print(table)
     return 0
+
+
+def _rows(name: str, plan: TabletPlan) -> list[list[str]]:
+    """One row per tablet: the order's, or for a schedule one per step (`name step 2/3`, its
+    own dose, days and tablet)."""
+    rx = plan.prescription
+    if not plan.steps:
+        order = f"{rx.dose.value:g} {rx.dose.unit}"
+        return [_row(name, order, plan.dose, plan.formulation.lot, plan.design)]
+    assert rx.schedule is not None
+    return [
+        _row(
+            f"{name} step {step.dose.step}/{len(plan.steps)}",
+            f"{ordered.dose.value:g} {ordered.dose.unit}, days {step.dose.first_day}–"
+            f"{step.dose.last_day}",
+            step.dose.dose,
+            plan.formulation.lot,
+            step.design,
+        )
+        for step, ordered in zip(plan.steps, rx.schedule, strict=True)
+    ]
+
+
+def _row(name: str, order: str, dose: Dose, lot: str, design: TabletDesign) -> list[str]:
+    size = " × ".join(f"{v:.2f}" for v in design.dimensions_mm.values())
+    return [
+        name,
+        order,
+        f"{dose.dose_mg:g} mg",
+        lot,
+        f"{design.shape} {size} mm",
+        f"{design.units_per_dose}×{dose.doses}",
+        f"{design.volume_mm3:.2f} mm³",
+        f"{design.dose_mg:.4g} mg",
+    ]

@@ -10,12 +10,16 @@ import contextlib
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from printmed import catalog
 from printmed.cli.output import print_json, print_pairs, write_atomically
+
+if TYPE_CHECKING:
+    from printmed.manufacture import GatedBatch
 
 STAGES = {"slice": "slicing", "write": "writing G-code", "gate": "reading back (dose gate)"}
 
@@ -30,6 +34,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=("layers", "parts"),
         default="layers",
         help="layer by layer across the plate, or one tablet after another",
+    )
+    parser.add_argument(
+        "--mesh",
+        metavar="FILE|NAME",
+        help="tablet shape from a mesh: a bundled shape (star, heart, …) or an .stl/.3mf file",
     )
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.set_defaults(run=run)
@@ -60,10 +69,13 @@ def stage_progress() -> Iterator[Callable[[str, int, int], None]]:
 
 def run(args: argparse.Namespace) -> int:
     # Imported when run, so that `printmed make --help` does not load the slicer (Numba).
+    from printmed.cli.design import with_mesh
     from printmed.intake import read_prescription
     from printmed.manufacture import make_batch
 
     rx = read_prescription(args.prescription)
+    if args.mesh is not None:
+        rx = with_mesh(rx, args.mesh)
     lot = catalog.formulation(rx.formulation)
     profile = catalog.printer_profile(args.printer)
     with stage_progress() as report:
@@ -76,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     print_pairs(
         [
             ("prescription", rx.id),
-            ("dose", f"{batch.design.dose_mg:g} mg per unit, {len(batch.tablets)} units"),
+            *_dose_rows(batch),
             ("printer", f"{profile.id} ({profile.process})"),
             ("lot", f"{lot.lot} ({lot.id})"),
             (
@@ -90,3 +102,26 @@ def run(args: argparse.Namespace) -> int:
         ]
     )
     return 0
+
+
+def _dose_rows(batch: GatedBatch) -> list[tuple[str, str]]:
+    """The dose per unit; for a schedule one row per step, with its tablets on the plate (in
+    step order), its days and its worst tablet at the gate."""
+    steps = batch.plan.steps
+    if not steps:
+        return [("dose", f"{batch.design.dose_mg:g} mg per unit, {len(batch.tablets)} units")]
+    rows, first = [("schedule", f"{len(steps)} steps, {len(batch.tablets)} units on one plate")], 0
+    for step in steps:
+        count = step.design.units_total
+        tablets = batch.tablets[first : first + count]
+        worst = max(tablets, key=lambda t: abs(t.deviation))
+        rows.append(
+            (
+                f"step {step.dose.step}",
+                f"{step.design.dose_mg:g} mg per unit, {count} units (tablets {first}–"
+                f"{first + count - 1}), days {step.dose.first_day} to {step.dose.last_day}; "
+                f"worst tablet {worst.index} at {worst.deviation:+.4%}",
+            )
+        )
+        first += count
+    return rows

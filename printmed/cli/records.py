@@ -184,13 +184,10 @@ def print_record(record: BatchRecord) -> None:
             f"complete {report.get('complete')}"
         )
     if qc:
-        av = qc["acceptance_value"]
-        mass = qc["mass_uniformity"]
-        print(
-            f"QC: {'PASS' if qc['passed'] else 'FAIL'}; {qc['units_weighed']} units, mean "
-            f"{mass['mean_mg']:.2f} mg, 2.9.5 {'pass' if mass['passed'] else 'fail'}, "
-            f"AV {av['value']:.2f} (k {av['k']})"
-        )
+        from printmed.records.qc import qc_lines
+
+        for line in qc_lines(qc):
+            print(f"QC: {line}")
     for deviation in record.deviations:
         print(
             f"DEVIATION at {deviation['at']} by {deviation['actor']}: "

@@ -16,7 +16,7 @@ from printmed.cli.store_access import (
 )
 from printmed.errors import InputError
 from printmed.jobs.service import get_batch
-from printmed.records.qc import parse_weights
+from printmed.records.qc import parse_weights, qc_lines
 from printmed.records.weighing import record_weights, unit_count
 
 
@@ -63,16 +63,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(qc)
         return 0
-    mass, av = qc["mass_uniformity"], qc["acceptance_value"]
     print(f"{args.batch}: {qc['units_weighed']} of {units} units weighed ({source})")
-    print(
-        f"mass uniformity (Ph. Eur. 2.9.5): mean {mass['mean_mg']:.2f} mg, limit "
-        f"±{mass['limit_percent']} %, {mass['outside_limit']} outside, "
-        f"{'pass' if mass['passed'] else 'FAIL'}"
-    )
-    print(
-        f"acceptance value (Ph. Eur. 2.9.40): {av['value']:.2f} (k {av['k']}, mean "
-        f"{av['mean_percent']:.1f} % of label), {'pass' if av['passed'] else 'FAIL'}"
-    )
-    print(f"QC {'PASSED' if qc['passed'] else 'FAILED'}")
+    for line in qc_lines(qc):
+        print(line)
     return 0

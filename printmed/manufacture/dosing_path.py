@@ -7,13 +7,21 @@ from __future__ import annotations
 
 import datetime as dt
 
-from dosing.calculate import Dose, calculate
+from dosing.calculate import Dose, StepDose, calculate, calculate_schedule
 from dosing.formulation import Formulation
 from dosing.prescription import Prescription
 from printmed import catalog
 
 
 def dose_for(rx: Prescription, on: dt.date | None = None) -> tuple[Formulation, Dose]:
-    """The prescription's lot and its dose (with the calculation trail)."""
+    """The prescription's lot and its dose (with the calculation trail); a schedule is refused
+    here naming it (`doses_for` doses it step by step)."""
     lot = catalog.formulation(rx.formulation)
     return lot, calculate(rx, lot, on=on)
+
+
+def doses_for(rx: Prescription, on: dt.date | None = None) -> tuple[Formulation, list[StepDose]]:
+    """The prescription's lot and the dose of each step (own trail, days of the course); an
+    order of one dose is one step covering its whole supply."""
+    lot = catalog.formulation(rx.formulation)
+    return lot, calculate_schedule(rx, lot, on=on)

@@ -17,6 +17,7 @@ from fpdf.enums import XPos, YPos
 
 from printmed.records.batch_record import BatchRecord
 from printmed.records.document import Document
+from printmed.records.pharmacy import Pharmacy, pharmacy_of
 from printmed.settings import Settings
 
 LABEL_MM = (100.0, 70.0)
@@ -115,13 +116,14 @@ def label_pdf(record: BatchRecord, settings: Settings) -> bytes:
     pdf = Document(orientation="portrait", unit="mm", format=LABEL_MM)
     pdf.set_margins(4, 4, 4)
     pdf.set_auto_page_break(auto=False)
+    pharmacy = pharmacy_of(settings)
     for step in lines.get("steps") or [{}]:
-        _label_page(pdf, record, lines | step, settings)
+        _label_page(pdf, record, lines | step, pharmacy)
     return bytes(pdf.output())
 
 
 def _label_page(
-    pdf: Document, record: BatchRecord, lines: dict[str, Any], settings: Settings
+    pdf: Document, record: BatchRecord, lines: dict[str, Any], pharmacy: Pharmacy
 ) -> None:
     pdf.add_page()
     width = LABEL_MM[0] - 8 - QR_MM - 2
@@ -153,9 +155,9 @@ def _label_page(
     pdf.font(8, bold=True)
     pdf.cell(0, 4, CHILDREN_WARNING, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.font(7)
-    pdf.cell(0, 3.4, pdf.safe(settings.pharmacy_name), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.cell(0, 3.4, pdf.safe(pharmacy.name), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.multi_cell(
-        0, 3.2, pdf.safe(settings.pharmacy_address), align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT
+        0, 3.2, pdf.safe(pharmacy.address), align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT
     )
     if not lines["released"]:
         pdf.set_text_color(200, 0, 0)

@@ -13,6 +13,8 @@ from fpdf.enums import XPos, YPos
 
 from printmed.records.batch_record import BatchRecord
 from printmed.records.document import Document
+from printmed.records.pharmacy import pharmacy_of
+from printmed.records.qc import qc_parts
 from printmed.settings import Settings
 
 
@@ -21,6 +23,7 @@ class RecordPdf(Document):
         super().__init__(orientation="portrait", unit="mm", format="A4")
         self.record = record
         self.settings = settings
+        self.pharmacy = pharmacy_of(settings)
         self.set_auto_page_break(auto=True, margin=15)
         self.set_title(f"Batch record {record.batch_number}")
 
@@ -29,7 +32,7 @@ class RecordPdf(Document):
         self.cell(
             0,
             5,
-            self.safe(f"{self.settings.pharmacy_name} — batch record {self.record.batch_number}"),
+            self.safe(f"{self.pharmacy.name} — batch record {self.record.batch_number}"),
             new_x=XPos.LMARGIN,
             new_y=YPos.NEXT,
         )
@@ -188,10 +191,25 @@ def reconciliation_rows(r: Mapping[str, Any]) -> list[tuple[str, Any]]:
             f"{r['lot_used_g']:.3f} g, remaining {r['lot_remaining_g']:.3f} g",
         ),
         (
+            "Calibration",
+            f"factor {r['calibration']['factor']:.4f}: {r['calibration']['named']}"
+            if r.get("calibration")
+            else "not recorded",
+        ),
+        (
             "Reconciled",
             "yes" if r["reconciled"] else "NO: " + "; ".join(r["problems"]),
         ),
     ]
+
+
+def schedule_text(schedule: list[dict[str, Any]]) -> str:
+    """A schedule in one line: `10 mg 2 a day for 7 days, then 7.5 mg …`."""
+    return ", then ".join(
+        f"{s['dose']['value']:g} {s['dose']['unit']} {s['frequency_per_day']} a day "
+        f"for {s['days']} days"
+        for s in schedule
+    )
 
 
 def batch_record_pdf(record: BatchRecord, settings: Settings) -> bytes:
@@ -232,6 +250,7 @@ def batch_record_pdf(record: BatchRecord, settings: Settings) -> bytes:
             ("Patient", {k: v for k, v in rx["patient"].items() if k not in ("weight", "height")}),
             ("Drug", f"{rx['drug']['name']} ({rx['drug'].get('code') or 'no code'})"),
             ("Dose ordered", f"{rx['dose']['value']} {rx['dose']['unit']}"),
+            *([("Schedule", schedule_text(rx["schedule"]))] if rx.get("schedule") else []),
             ("Prescribed maxima", prescribed_maxima(rx)),
             *((f"{m.what} as recorded", m.text) for m in measured),
             (
@@ -241,20 +260,28 @@ def batch_record_pdf(record: BatchRecord, settings: Settings) -> bytes:
         ]
     )
 
-    if dose:
-        pdf.heading("Dose and calculation trail")
+    # a schedule's steps each with its dose and trail; a single dose as itself
+    for part in dose.get("steps") or ([dose] if dose else []):
+        pdf.heading(
+            "Dose and calculation trail"
+            + (
+                f": step {part['step']}, days {part['first_day']} to {part['last_day']}"
+                if "step" in part
+                else ""
+            )
+        )
         pdf.pairs(
             [
                 (
                     "Dose per unit",
-                    f"{_text(dose.get('dose_mg'))} mg "
-                    f"(calculated {_text(dose.get('calculated_mg'))}"
-                    f" mg, rounding {_text(dose.get('rounding_difference_mg'))} mg)",
+                    f"{_text(part.get('dose_mg'))} mg "
+                    f"(calculated {_text(part.get('calculated_mg'))}"
+                    f" mg, rounding {_text(part.get('rounding_difference_mg'))} mg)",
                 ),
-                ("Capped", dose.get("capped")),
+                ("Capped", part.get("capped")),
             ]
         )
-        steps = dose.get("trail") or []
+        steps = part.get("trail") or []
         if steps:
             pdf.grid(
                 ["step", "formula", "inputs", "result"],
@@ -279,17 +306,18 @@ def batch_record_pdf(record: BatchRecord, settings: Settings) -> bytes:
         ]
     )
 
-    if design:
-        pdf.heading("Tablet design")
+    for tablet in design.get("steps") or ([design] if design else []):
+        pdf.heading("Tablet design" + (f": step {tablet['step']}" if "step" in tablet else ""))
         pdf.pairs(
             [
-                ("Shape", design.get("shape")),
-                ("Dimensions", design.get("dimensions_mm")),
+                ("Shape", tablet.get("shape")),
+                ("Shape file SHA-256", (tablet.get("source_mesh") or {}).get("sha256", "built in")),
+                ("Dimensions", tablet.get("dimensions_mm")),
                 (
                     "Volume",
-                    f"{_text(design.get('volume_mm3'))} mm³ in {design.get('layers')} layers",
+                    f"{_text(tablet.get('volume_mm3'))} mm³ in {tablet.get('layers')} layers",
                 ),
-                ("Units", design.get("units_total")),
+                ("Units", tablet.get("units_total")),
             ]
         )
 
@@ -357,38 +385,18 @@ def batch_record_pdf(record: BatchRecord, settings: Settings) -> bytes:
 
     pdf.heading("Quality control (unit weights)")
     if qc:
-        mass, av = qc["mass_uniformity"], qc["acceptance_value"]
-        weights = qc["weights_mg"]
-        pdf.grid(
-            ["unit", "mass mg", "deviation", "content mg", "% of label"],
-            [
-                [
-                    n + 1,
-                    f"{w:.2f}",
-                    f"{mass['deviations_percent'][n]:+.2f} %",
-                    f"{qc['contents_mg'][n]:.3f}",
-                    f"{qc['contents_percent'][n]:.1f}",
-                ]
-                for n, w in enumerate(weights)
-            ],
-            [20, 40, 40, 40, 40],
-        )
+        # a schedule's units are judged step by step, each against its own dose
+        for heading, part in qc_parts(qc):
+            if heading:
+                pdf.heading(f"Quality control: {heading}")
+            _qc_part(pdf, part)
         pdf.pairs(
             [
                 (
-                    "Ph. Eur. 2.9.5",
-                    f"mean {mass['mean_mg']:.2f} mg, limit ±{mass['limit_percent']} %,"
-                    f" {mass['outside_limit']} outside, "
-                    f"{mass['outside_twice_limit']} outside twice: "
-                    f"{'PASS' if mass['passed'] else 'FAIL'}",
-                ),
-                (
-                    "Ph. Eur. 2.9.40",
-                    f"AV {av['value']:.2f} (k {av['k']}, mean {av['mean_percent']:.2f} %"
-                    f", s {av['sd_percent']:.2f} %): {'PASS' if av['passed'] else 'FAIL'}",
-                ),
-                ("Reduced sample", qc.get("reduced_sample")),
-                ("QC result", "PASS" if qc["passed"] else "FAIL"),
+                    "QC result",
+                    ("PASS" if qc["passed"] else "FAIL")
+                    + (" (every step)" if qc.get("steps") else ""),
+                )
             ]
         )
     else:
@@ -484,3 +492,57 @@ def batch_record_pdf(record: BatchRecord, settings: Settings) -> bytes:
         [10, 42, 25, 32, 50, 21],
     )
     return bytes(pdf.output())
+
+
+def _qc_part(pdf: RecordPdf, part: Mapping[str, Any]) -> None:
+    """One assessment's units and its 2.9.5 / 2.9.40 figures (a batch, or one step)."""
+    mass, av = part.get("mass_uniformity"), part.get("acceptance_value")
+    first = int(part.get("first_unit", 1))
+    pdf.grid(
+        ["unit", "mass mg", "deviation", "content mg", "% of label"],
+        [
+            [
+                first + n,
+                f"{w:.2f}",
+                f"{mass['deviations_percent'][n]:+.2f} %" if mass else "",
+                f"{part['contents_mg'][n]:.3f}",
+                f"{part['contents_percent'][n]:.1f}",
+            ]
+            for n, w in enumerate(part["weights_mg"])
+        ],
+        [20, 40, 40, 40, 40],
+    )
+    if mass is None or av is None:
+        pdf.pairs([("Not assessed", f"{part['units_weighed']} units weighed: FAIL")])
+        return
+    limits = part.get("unit_limits")
+    pdf.pairs(
+        [
+            ("Target unit mass", f"{part['target_unit_mass_mg']:.2f} mg"),
+            (
+                "Ph. Eur. 2.9.5",
+                f"mean {mass['mean_mg']:.2f} mg, limit ±{mass['limit_percent']} %,"
+                f" {mass['outside_limit']} outside, "
+                f"{mass['outside_twice_limit']} outside twice: "
+                f"{'PASS' if mass['passed'] else 'FAIL'}",
+            ),
+            (
+                "Ph. Eur. 2.9.40",
+                f"AV {av['value']:.2f} (k {av['k']}, mean {av['mean_percent']:.2f} %"
+                f", s {av['sd_percent']:.2f} %): {'PASS' if av['passed'] else 'FAIL'}",
+            ),
+            ("Reduced sample", part.get("reduced_sample")),
+        ]
+        + (
+            [
+                (
+                    "Each unit (under 10)",
+                    f"{limits['outside']} outside {limits['low_percent']:g}–"
+                    f"{limits['high_percent']:g} %: {'PASS' if limits['passed'] else 'FAIL'}",
+                )
+            ]
+            if limits
+            else []
+        )
+        + [("Result", "PASS" if part["passed"] else "FAIL")]
+    )

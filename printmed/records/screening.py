@@ -26,6 +26,7 @@ from printmed.records.record_pdf import (
     number,
     prescribed_maxima,
     recorded_measurements,
+    schedule_text,
 )
 from printmed.records.release import manufacturers
 from printmed.records.signatures import SCREENED, Signer, screening_signature, signatures_of
@@ -71,7 +72,9 @@ class ScreeningSheet:
     prescribed: the order's dose, frequency, supply, maxima (mg; `maxima` as one phrase) and
     when it was written;
     formulary: the drug's maxima on file (mg/kg and mg, per dose and per day) or None;
-    dose: dose_mg, calculated_mg, the trail; design: the tablet (shape, size mm, volume mm³).
+    dose: dose_mg, calculated_mg, the trail; design: the tablet (shape, size mm, volume mm³);
+    for a schedule (a taper, a titration) `dose` and `design` are the first step's with every
+    step in their `steps`, and `steps` gives each step whole (`schedule_steps`).
     """
 
     batch_number: str
@@ -87,9 +90,59 @@ class ScreeningSheet:
     dose: Json
     design: Json
     decisions: list[ScreeningDecision]
+    steps: list[Json]
 
     def to_dict(self) -> Json:
         return asdict(self)
+
+
+def schedule_steps(prescription: Json, dose: Json, design: Json) -> list[Json]:
+    """Each step of a schedule as ordered, dosed and designed, in step order (empty for an order
+    of one dose): step, first_day, last_day, days; `ordered` (dose, frequency_per_day, the
+    step's own maxima); the dose (dose_mg, calculated_mg, capped, rounding_difference_mg, doses,
+    trail); `tablet` (shape, dimensions_mm, size_text, volume_mm3, dose_mg per unit,
+    units_per_dose, units_total)."""
+    ordered = prescription.get("schedule") or []
+    dosed = dose.get("steps") or []
+    designed = {int(d["step"]): d for d in design.get("steps") or []}
+    steps = []
+    for index, step in enumerate(dosed):
+        tablet = designed.get(int(step["step"]), {})
+        dims = tablet.get("dimensions_mm", {})
+        steps.append(
+            {
+                key: step.get(key)
+                for key in (
+                    "step",
+                    "first_day",
+                    "last_day",
+                    "days",
+                    "dose_mg",
+                    "calculated_mg",
+                    "capped",
+                    "rounding_difference_mg",
+                    "doses",
+                    "frequency_per_day",
+                    "trail",
+                )
+            }
+            | {
+                "ordered": ordered[index] if index < len(ordered) else None,
+                "tablet": {
+                    key: tablet.get(key)
+                    for key in (
+                        "shape",
+                        "dimensions_mm",
+                        "volume_mm3",
+                        "dose_mg",
+                        "units_per_dose",
+                        "units_total",
+                    )
+                }
+                | {"size_text": " × ".join(f"{v:.2f}" for v in dims.values())},
+            }
+        )
+    return steps
 
 
 def measurement(patient: Json, recorded: RecordedMeasurement | None, used_key: str) -> Json | None:
@@ -149,6 +202,8 @@ def screening_sheet(session: Session, batch_number: str) -> ScreeningSheet:
     lot = column_value(job, "formulation_json") or {}
     patient = rx.get("patient", {})
     recorded = {m.what: m for m in recorded_measurements(rx)}
+    dose = column_value(job, "dose_json") or {}
+    design = column_value(job, "design_json") or {}
     return ScreeningSheet(
         batch_number=job.batch_number,
         state=job.state,
@@ -171,15 +226,18 @@ def screening_sheet(session: Session, batch_number: str) -> ScreeningSheet:
             "maxima": prescribed_maxima(rx),
             "bsa_formula": rx.get("bsa_formula"),
             "authored_at": rx.get("authored_at"),
+            "schedule": rx.get("schedule"),
+            "schedule_text": schedule_text(rx["schedule"]) if rx.get("schedule") else None,
         },
         formulary=lot.get("drug_limits"),
         lot={
             key: lot.get(key)
             for key in ("id", "lot", "drug_name", "process", "assay_percent", "expiry")
         },
-        dose=column_value(job, "dose_json") or {},
-        design=column_value(job, "design_json") or {},
+        dose=dose,
+        design=design,
         decisions=decisions_of(session, job.batch_number),
+        steps=schedule_steps(rx, dose, design),
     )
 
 

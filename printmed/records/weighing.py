@@ -7,6 +7,7 @@ both the first and the new weights.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -15,7 +16,7 @@ from printmed.auth.rules import Action, require
 from printmed.errors import InputError
 from printmed.jobs.service import column_value, record_change
 from printmed.jobs.states import BatchState
-from printmed.records.qc import assess, target_unit_mass_mg
+from printmed.records.qc import StepUnits, assess, assess_steps, target_unit_mass_mg
 from printmed.store.models import Batch, User
 
 
@@ -44,8 +45,70 @@ def target_mass_mg(job: Batch) -> float:
     return target_unit_mass_mg(unit_dose_mg(job), column_value(job, "formulation_json"))
 
 
+def step_units(job: Batch) -> list[StepUnits]:
+    """A schedule's steps as their units lie on the plate (empty for one dose): each step's
+    dose is its units' targets from the gate (per tablet, in plate order), its unit count the
+    stored design's. Targets that differ within a step are refused naming the tablet."""
+    design = column_value(job, "design_json") or {}
+    steps = design.get("steps") or []
+    if not steps:
+        return []
+    gate = column_value(job, "gate_json") or {}
+    tablets = sorted(gate.get("tablets") or [], key=lambda t: int(t["index"]))
+    targets = [float(t["target_mg"]) for t in tablets] or [
+        float(s["dose_mg"]) for s in steps for _ in range(int(s["units_total"]))
+    ]
+    planned = sum(int(s["units_total"]) for s in steps)
+    if len(targets) != planned:
+        raise InputError("gate_json.tablets", len(targets), f"tablets; the steps have {planned}")
+    units, first = [], 0
+    for step in steps:
+        count = int(step["units_total"])
+        own = targets[first : first + count]
+        for offset, target in enumerate(own):
+            if target != own[0]:
+                raise InputError(
+                    f"gate_json.tablets[{first + offset}].target_mg",
+                    target,
+                    f"differs from step {step['step']}'s {own[0]:g} mg",
+                )
+        units.append(StepUnits(int(step["step"]), own[0], count))
+        first += count
+    return units
+
+
+@dataclass(frozen=True)
+class StepTarget:
+    """What the units of one step should weigh: units first_unit..last_unit (1 first, plate
+    order) at target_unit_mass_mg each (a batch of one dose is one step of all its units)."""
+
+    step: int
+    dose_mg: float
+    target_unit_mass_mg: float
+    first_unit: int
+    last_unit: int
+
+
+def step_targets(job: Batch) -> list[StepTarget]:
+    """The target unit mass of each step of a schedule (one entry for a batch of one dose)."""
+    formulation = column_value(job, "formulation_json")
+    steps = step_units(job) or [StepUnits(1, unit_dose_mg(job), unit_count(job))]
+    targets, first = [], 1
+    for s in steps:
+        mass = target_unit_mass_mg(s.dose_mg, formulation)
+        targets.append(StepTarget(s.step, s.dose_mg, mass, first, first + s.units - 1))
+        first += s.units
+    return targets
+
+
 def qc_of(job: Batch, weights_mg: Sequence[float]) -> dict[str, Any]:
-    """The QC of these unit weights for this batch, recording nothing (also the live check)."""
+    """The QC of these unit weights for this batch, recording nothing (also the live check).
+    A schedule's units are assessed step by step, each against its own step's dose."""
+    steps = step_units(job)
+    if steps:
+        return assess_steps(
+            list(weights_mg), steps=steps, formulation=column_value(job, "formulation_json")
+        )
     return assess(
         list(weights_mg),
         dose_mg=unit_dose_mg(job),

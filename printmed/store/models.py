@@ -331,3 +331,16 @@ class LotCalibration(Base):
     approval_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
     approval_key_id: Mapped[int | None] = mapped_column(Integer, default=None)
     approval_signature: Mapped[str | None] = mapped_column(String(128), default=None)
+
+
+class Pharmacy(Base):
+    """The pharmacy's name and address as an admin set them (printmed.records.pharmacy): one
+    row (id 1); the environment's PRINTMED_PHARMACY_NAME, when set, wins over it."""
+
+    __tablename__ = "pharmacy"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    address: Mapped[str] = mapped_column(String(200))
+    set_by: Mapped[str] = mapped_column(String(64))
+    set_at: Mapped[str] = mapped_column(String(40))

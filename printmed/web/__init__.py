@@ -13,6 +13,7 @@ from printmed.web import (
     batch_pages,
     favicon,
     login_pages,
+    pharmacy_pages,
     pictures,
     prescription_pages,
     printer_pages,
@@ -31,6 +32,7 @@ for _pages in (
     printer_pages,
     sign_in_pages,
     admin_pages,
+    pharmacy_pages,
     favicon,
 ):
     router.include_router(_pages.router)

@@ -32,7 +32,13 @@ from printmed.records.record_pdf import (
 )
 from printmed.records.release import check_releasable, release
 from printmed.records.signatures import admit_signer, sign
-from printmed.records.weighing import qc_of, record_weights, target_mass_mg, unit_count
+from printmed.records.weighing import (
+    StepTarget,
+    qc_of,
+    record_weights,
+    step_targets,
+    unit_count,
+)
 from printmed.store.models import User
 from printmed.web.batch_view import BatchView, load_batch, with_people_named
 from printmed.web.refusals import refusals, sentence
@@ -176,7 +182,7 @@ class Weighing:
     batch: BatchView
     units: int
     typed: list[str]  # one entry per unit, as typed
-    target_unit_mass_mg: float | None  # None when the lot gives no drug fraction
+    targets: list[StepTarget]  # per step (one for one dose); empty: the lot gives no fraction
     weights: list[float]
     qc: dict[str, Any] | None  # None until two units are weighed
     problem: str  # the first typed weight refused, or why there is no QC
@@ -191,17 +197,17 @@ def _weighing(request: Request, batch_number: str, form: Mapping[str, str] | Non
             typed = [str(w) for w in b.recorded_weights_mg]
         else:
             typed = [form.get(f"w{n}", "") for n in range(1, units + 1)]
-        target: float | None = None
+        targets: list[StepTarget] = []
         weights: list[float] = []
         qc: dict[str, Any] | None = None
         problem = ""
         try:
-            target = target_mass_mg(job)
-            weights = unit_weights(typed)
+            targets = step_targets(job)
+            weights = unit_weights(typed, in_plate_order=len(targets) > 1)
             qc = qc_of(job, weights) if len(weights) >= MIN_UNITS else None
         except refusals() as exc:
             problem = sentence(exc)
-        return Weighing(b, units, typed, target, weights, qc, problem)
+        return Weighing(b, units, typed, targets, weights, qc, problem)
 
 
 def _weigh_page(
@@ -221,7 +227,12 @@ def _weigh_page(
         qc=weighing.qc,
         qc_error=weighing.problem,
         error=error,
-        target_unit_mass_mg=weighing.target_unit_mass_mg,
+        targets=weighing.targets,
+        unit_step={
+            unit: t for t in weighing.targets for unit in range(t.first_unit, t.last_unit + 1)
+        }
+        if len(weighing.targets) > 1
+        else {},
         balance=settings_of(request).balance_port is not None,
     )
 

@@ -1,6 +1,6 @@
 """A batch as the pages show it: the job's recorded columns, decoded once by the job service
 (`snapshot`), with the few figures derived for display (worst gate deviation, tablet size text,
-which layers to picture, the next step).
+a schedule's steps, which layers to picture, the next step).
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from sqlalchemy.orm import Session
 from printmed.jobs.service import get_batch, snapshot
 from printmed.jobs.states import BatchState
 from printmed.records.batch_record import BatchRecord
+from printmed.records.record_pdf import schedule_text
+from printmed.records.screening import schedule_steps
 from printmed.store.models import Batch, User
 
 # what a page offers next, by state: (path under /batches/<b>/, label)
@@ -86,6 +88,17 @@ class BatchView:
     @property
     def tablets(self) -> list[Json]:
         return list(self.gate.get("tablets", []))
+
+    @property
+    def steps(self) -> list[Json]:
+        """A schedule's steps, each as ordered, dosed (own trail) and designed; empty for an
+        order of one dose (`dose` and `design` are then the whole of it)."""
+        return schedule_steps(self.rx, self.dose, self.design)
+
+    @property
+    def schedule_text(self) -> str:
+        """A schedule in one line (`10 mg 2 a day for 7 days, then …`); "" for one dose."""
+        return schedule_text(self.rx["schedule"]) if self.rx.get("schedule") else ""
 
     @property
     def drug_name(self) -> str:

@@ -13,8 +13,10 @@ from fastapi.responses import RedirectResponse, Response
 
 from printmed.auth import COOKIE_NAME, lockout, logout, set_session_cookie, settings_of, store_of
 from printmed.auth.dependencies import SignInClock, client_address
+from printmed.auth.rules import Action, may
 from printmed.auth.sessions import sign_in
 from printmed.auth.users import AuthenticationFailed
+from printmed.web.pharmacy_pages import pharmacy_unset
 from printmed.web.rendering import duration, render
 from printmed.web.session import (
     CSRF_FIELD,
@@ -105,8 +107,10 @@ async def login_submit(request: Request, clock: SignInClock) -> Response:
         return _login_page(
             request, error="The username or password is not right.", username=username, status=401
         )
-    role = user.role
-    response = RedirectResponse(START_PAGES.get(role, "/batches"), status_code=303)
+    start_page = START_PAGES.get(user.role, "/batches")
+    if may(user.role, Action.MANAGE_USERS) and pharmacy_unset(request):
+        start_page = "/pharmacy"  # asked once, at the first admin's sign-in
+    response = RedirectResponse(start_page, status_code=303)
     set_session_cookie(response, token, request)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
     return response

@@ -14,8 +14,9 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from printmed.auth import settings_of
+from printmed.auth import settings_of, store_of
 from printmed.auth.rules import Action, may
+from printmed.records.pharmacy import pharmacy_of
 from printmed.store.models import User
 from printmed.web.sign_in_banner import sign_in_alerts
 
@@ -89,7 +90,7 @@ def render(
     **context: Any,
 ) -> HTMLResponse:
     """A page with the shared layout: navigation for the user's role, CSRF token, notices."""
-    settings = settings_of(request)
+    pharmacy = pharmacy_of(settings_of(request), store_of(request))
     nav = [
         (href, label, key)
         for href, label, key, action in NAV
@@ -103,15 +104,32 @@ def render(
             "section": section,
             "user": user,
             "nav": nav,
-            "pharmacy_name": settings.pharmacy_name,
+            "pharmacy_name": pharmacy.name,
             "csrf_token": getattr(request.state, "csrf_token", ""),
-            "notices": notices or [],
+            "notices": (notices or [])
+            + _pharmacy_unset(user, pharmacy.is_set or section == "pharmacy"),
             "sign_in_alerts": sign_in_alerts(request, user),
             **context,
         },
         status_code=status_code,
         headers=PAGE_HEADERS,
     )
+
+
+def _pharmacy_unset(user: User | None, is_set: bool) -> list[tuple[str, str]]:
+    """Until the pharmacy's name is set, every signed-in page says who sets it and where."""
+    if is_set or user is None:
+        return []
+    if may(user.role, Action.MANAGE_USERS):
+        return [
+            ("info", "The pharmacy's name is not set yet: set it on the Pharmacy page, /pharmacy.")
+        ]
+    return [
+        (
+            "info",
+            "The pharmacy's name is not set yet: ask an administrator to set the pharmacy's name.",
+        )
+    ]
 
 
 def not_permitted(request: Request, user: User, what: str) -> HTMLResponse:

@@ -8,11 +8,16 @@ own dose, and a dispensing label for each step's tablets.
 from __future__ import annotations
 
 import copy
+import html
+import json
+import re
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from fhir.resources.R4B.medicationdispense import MedicationDispense
 
 from printmed import catalog
 from printmed.jobs.stored_gate import StoredProgramDiffers, gate_program
@@ -31,10 +36,16 @@ printing_client = lifecycle.printing_client
 STEP_MG = {1: 10.0, 2: 7.5, 3: 5.0}
 
 
-def _made_taper(client: TestClient, callers: Callers) -> dict[str, Any]:
+def _ordered_taper(client: TestClient, callers: Callers) -> tuple[str, dict[str, Any]]:
+    """The FHIR taper posted by the prescribing system: (order id, its batch)."""
     answer = post_order(client, fixture("propranolol-taper.fhir.json"), callers["epma"])
     assert answer.status_code == 201, answer.text
-    return batch_of(client, answer.json()["id"], callers["epma"])
+    order_id = answer.json()["id"]
+    return order_id, batch_of(client, order_id, callers["epma"])
+
+
+def _made_taper(client: TestClient, callers: Callers) -> dict[str, Any]:
+    return _ordered_taper(client, callers)[1]
 
 
 def test_a_taper_is_dosed_step_by_step_each_with_its_own_trail(
@@ -60,7 +71,7 @@ def test_a_taper_goes_from_fhir_to_a_printed_batch_each_tablet_held_to_its_own_s
     printing_client: TestClient, callers: Callers
 ) -> None:
     client = printing_client
-    made = _made_taper(client, callers)
+    order_id, made = _ordered_taper(client, callers)
     batch = made["batch_number"]
     screening = {"note": "weaning 10 → 7.5 → 5 mg over 3 weeks: in range", "password": PASSWORD}
     screened = client.post(
@@ -126,6 +137,7 @@ def test_a_taper_goes_from_fhir_to_a_printed_batch_each_tablet_held_to_its_own_s
         assert f"Tablet design: step {step}" in text
 
     _weigh_and_release_the_taper(client, callers, batch, record["fields"]["formulation_json"])
+    _dispensed_step_by_step(client, callers, order_id)
 
 
 def _step_weights(formulation: dict[str, Any]) -> list[float]:
@@ -167,6 +179,16 @@ def _weigh_and_release_the_taper(
         assert step["acceptance_value"]["value"] < 1.0
         assert step["contents_percent"] == pytest.approx([100.0] * 14, abs=0.5)
 
+    weigh_page = _page(client, "tech", f"/batches/{batch}/weigh")
+    assert "Passes — 42 of 42 units weighed; each step judged on its own" in weigh_page
+    for heading in (
+        "Step 1: 10 mg, units 1–14 — passes",
+        "Step 2: 7.5 mg, units 15–28 — passes",
+        "Step 3: 5 mg, units 29–42 — passes",
+    ):
+        assert heading in weigh_page
+    assert "Unit 15, step 2 (mg)" in weigh_page
+
     released = client.post(
         f"/api/v1/batches/{batch}/release", json={"password": PASSWORD}, headers=callers["pharm"]
     )
@@ -175,6 +197,13 @@ def _weigh_and_release_the_taper(
     assert record["fields"]["state"] == "released"
     assert record["fields"]["qc_json"]["steps"][2]["dose_mg"] == 5.0
     assert record["integrity"]["intact"] is True
+    page = _page(client, "pharm", f"/batches/{batch}/release")
+    for text in (
+        "Dose, step 2 (days 8–14) 7.5 mg (calculated 7.5 mg)",
+        "Tablet, step 3 round 5.08 × 2.00 mm, 5 mg, 14 units",
+        "Step 3: 5 mg, units 29–42 — passes",
+    ):
+        assert text in page
 
     document = client.get(f"/api/v1/batches/{batch}/record.pdf", headers=callers["pharm"])
     text = " ".join(_pdf_text(document.content).split())
@@ -190,6 +219,41 @@ def _weigh_and_release_the_taper(
     assert len(pages) == 3
     assert all("NOT RELEASED" not in page for page in pages)
     assert "Propranolol 7.5 mg printed tablets (step 2 of 3)" in " ".join(pages[1].split())
+
+
+def _dispensed_step_by_step(client: TestClient, callers: Callers, order_id: str) -> None:
+    answer = client.get(f"/fhir/MedicationDispense/{order_id}", headers=callers["epma"])
+    assert answer.status_code == 200, answer.text
+    dispense = MedicationDispense.model_validate(answer.json())
+    assert dispense.quantity is not None and dispense.quantity.value == 42
+    steps = answer.json()["dosageInstruction"]
+    assert [
+        (
+            d["sequence"],
+            d["doseAndRate"][0]["doseQuantity"]["value"],
+            d["timing"]["repeat"]["boundsDuration"]["value"],
+            d["timing"]["repeat"]["frequency"],
+        )
+        for d in steps
+    ] == [(1, 10.0, 7, 2), (2, 7.5, 7, 2), (3, 5.0, 7, 2)]
+    assert steps[1]["text"] == (
+        "Step 2 of 3, days 8 to 14: 7.5 mg (1 tablet of 7.5 mg) 2 times a day for 7 days"
+    )
+
+
+def _page(client: TestClient, username: str, path: str) -> str:
+    """The page at `path` as `username` sees it, signed in through the login form."""
+    form = client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert token is not None
+    signed_in = client.post(
+        "/login",
+        data={"username": username, "password": PASSWORD, "csrf_token": token.group(1)},
+    )
+    assert signed_in.status_code == 200, signed_in.text
+    page = client.get(path)
+    assert page.status_code == 200, page.text
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page.text)).split())
 
 
 def _pdf_text(content: bytes) -> str:
@@ -211,6 +275,129 @@ def test_a_fhir_step_that_cannot_be_made_is_refused_naming_its_dose_element(
     ]
     assert "cannot be made" in issue["diagnostics"]
     assert client.get("/api/v1/batches", headers=callers["tech"]).json() == []
+
+
+# ------------------------------------------------------------------ every step shown, not step 1
+
+
+def test_the_api_check_gives_each_steps_dose_trail_and_tablet(
+    client: TestClient, callers: Callers
+) -> None:
+    answer = client.post(
+        "/api/v1/prescriptions/check",
+        json=fixture("propranolol-taper.json"),
+        headers=callers["tech"],
+    )
+    assert answer.status_code == 200, answer.text
+    plan = answer.json()
+    assert [(s["step"], s["dose_mg"], s["first_day"]) for s in plan["dose"]["steps"]] == [
+        (1, 10.0, 1),
+        (2, 7.5, 8),
+        (3, 5.0, 15),
+    ]
+    assert plan["dose"]["steps"][2]["trail"][0]["step"] == "schedule step 3 of 3"
+    assert [(s["step"], s["dose_mg"], s["units_total"]) for s in plan["design"]["steps"]] == [
+        (1, 10.0, 14),
+        (2, 7.5, 14),
+        (3, 5.0, 14),
+    ]
+    assert plan["design"]["units_total"] == 42
+
+
+def test_the_screening_view_and_page_show_every_step(client: TestClient, callers: Callers) -> None:
+    batch = _made_taper(client, callers)["batch_number"]
+    sheet = client.get(f"/api/v1/batches/{batch}/screening", headers=callers["pharm"]).json()
+    assert sheet["prescribed"]["schedule_text"] == (
+        "10 mg 2 a day for 7 days, then 7.5 mg 2 a day for 7 days, then 5 mg 2 a day for 7 days"
+    )
+    assert [
+        (s["step"], s["first_day"], s["last_day"], s["dose_mg"], s["ordered"]["dose"]["value"])
+        for s in sheet["steps"]
+    ] == [(1, 1, 7, 10.0, 10.0), (2, 8, 14, 7.5, 7.5), (3, 15, 21, 5.0, 5.0)]
+    assert [s["tablet"]["size_text"] for s in sheet["steps"]] == [
+        "6.30 × 2.60",
+        "5.68 × 2.40",
+        "5.08 × 2.00",
+    ]
+    assert sheet["steps"][1]["trail"][-1]["result"] == 7.5
+
+    page = _page(client, "pharm", f"/batches/{batch}/screen")
+    assert "A schedule of 3 steps, 42 doses: 10 mg 2 a day for 7 days, then 7.5 mg" in page
+    for step, days, mg in ((1, "1 to 7", "10"), (2, "8 to 14", "7.5"), (3, "15 to 21", "5")):
+        assert f"Step {step} of 3: days {days} {mg} mg per dose" in page
+        assert f"schedule step {step} of 3 : frequency_per_day * days" in page
+        assert f"Tablet of step {step}" in page
+    assert "Dimensions 5.08 × 2.00 mm" in page
+
+
+def test_the_review_page_shows_every_steps_dose_trail_and_tablet(
+    client: TestClient, callers: Callers
+) -> None:
+    batch = _made_taper(client, callers)["batch_number"]
+    page = _page(client, "tech", f"/batches/{batch}/review")
+    assert "3 steps, 42 doses" in page
+    assert "10 mg 2 a day for 7 days, then 7.5 mg 2 a day for 7 days, then 5 mg" in page
+    for step, text in (
+        (1, "Step 1: 10 mg per dose, days 1 to 7"),
+        (2, "Step 2: 7.5 mg per dose, days 8 to 14"),
+        (3, "Step 3: 5 mg per dose, days 15 to 21"),
+    ):
+        assert text in page
+        assert f"Calculation trail of step {step}" in page
+    assert "3 (days 15–21) round 5.08 × 2.00 40.57 5 mg 14" in page
+    assert "29 step3 round 5 mg 5.0000" in page  # the gate's table names each tablet's step
+
+
+def test_printmed_dose_shows_each_steps_dose_and_trail(capsys: pytest.CaptureFixture[str]) -> None:
+    from printmed.cli import main
+
+    path = str(catalog.fixtures_dir() / "prescriptions" / "propranolol-taper.fhir.json")
+    assert main(["dose", path]) == 0
+    out = capsys.readouterr().out
+    assert "schedule      3 steps over 21 days, 42 doses in all" in out
+    for step, days, mg in ((1, "1 to 7", "10"), (2, "8 to 14", "7.5"), (3, "15 to 21", "5")):
+        assert f"step {step} of 3: days {days} of 21\n" in out
+        assert f"  1. schedule step {step} of 3: frequency_per_day * days" in out
+        assert f"dose        {mg} mg per administration" in out
+    assert main(["dose", "--json", path]) == 0
+    dosed = json.loads(capsys.readouterr().out)
+    assert dosed["doses"] == 42
+    assert [s["dose_mg"] for s in dosed["steps"]] == [10.0, 7.5, 5.0]
+
+
+def test_printmed_demo_shows_a_row_for_each_step(capsys: pytest.CaptureFixture[str]) -> None:
+    from printmed.cli import main
+
+    assert main(["demo"]) == 0
+    rows = [" ".join(line.split()) for line in capsys.readouterr().out.splitlines()]
+    for row in (
+        "│ propranolol-taper.json step 1/3 │ 10 mg, days 1–7 │ 10 mg │ PVA-PRL-2611-A │ round "
+        "6.30 × 2.60 mm │ 1×14 │ 81.14 mm³ │ 10 mg │",
+        "│ propranolol-taper.json step 2/3 │ 7.5 mg, days 8–14 │ 7.5 mg │ PVA-PRL-2611-A │ "
+        "round 5.68 × 2.40 mm │ 1×14 │ 60.85 mm³ │ 7.5 mg │",
+        "│ propranolol-taper.json step 3/3 │ 5 mg, days 15–21 │ 5 mg │ PVA-PRL-2611-A │ round "
+        "5.08 × 2.00 mm │ 1×14 │ 40.57 mm³ │ 5 mg │",
+    ):
+        assert row in rows
+
+
+def test_printmed_make_shows_each_steps_tablets_and_gate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from printmed.cli import main
+
+    path = str(catalog.fixtures_dir() / "prescriptions" / "propranolol-taper.json")
+    out_file = tmp_path / "taper.gcode"
+    assert main(["make", path, "--printer", PRINTER, "-o", str(out_file)]) == 0
+    out = capsys.readouterr().out
+    assert "schedule      3 steps, 42 units on one plate" in out
+    for step, text in (
+        (1, "10 mg per unit, 14 units (tablets 0–13), days 1 to 7; worst tablet"),
+        (2, "7.5 mg per unit, 14 units (tablets 14–27), days 8 to 14; worst tablet"),
+        (3, "5 mg per unit, 14 units (tablets 28–41), days 15 to 21; worst tablet"),
+    ):
+        assert f"step {step}        {text}" in out
+    assert out_file.read_text().count("; tablet ") == 42
 
 
 # ------------------------------------------------------------------ the native form, over the API

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dosing.bsa import du_bois, haycock, mosteller
-from dosing.calculate import calculate
+from dosing.calculate import calculate, calculate_schedule
 from dosing.errors import DoseOutOfRange, FormulationRefused, InvalidPrescription
 from dosing.prescription import parse_prescription
 from tests.dosing.conftest import TODAY, lot, rx_data
@@ -226,7 +226,10 @@ def test_the_bundled_prescriptions_are_within_the_bundled_drug_limits():
         if path.name.startswith("Observation"):
             continue
         rx = read_prescription(path)
-        assert calculate(rx, catalog.formulation(rx.formulation), on=TODAY).dose_mg > 0
+        steps = calculate_schedule(rx, catalog.formulation(rx.formulation), on=TODAY)
+        assert len(steps) == (len(rx.schedule) if rx.schedule else 1), path.name
+        assert all(step.dose.dose_mg > 0 for step in steps), path.name
+        assert sum(step.dose.doses for step in steps) == rx.units, path.name
 
 
 @settings(max_examples=300, deadline=None, derandomize=True, database=None)

@@ -62,6 +62,11 @@ def bundled_plates() -> Iterator[tuple[str, list[PlacedTablet], MachineProfile, 
         if rx_path.name.startswith("Observation"):
             continue
         rx = read_prescription(rx_path)
+        if rx.schedule is not None:
+            # The references were recorded from the old code, which had no schedules: there is
+            # no old output to compare a taper's plate with (its G-code and gate are tested in
+            # tests/api/test_taper.py instead).
+            continue
         lot = catalog.formulation(rx.formulation)
         for profile_path in sorted((FIXTURES / "printers").glob("*.json")):
             profile = catalog.printer_profile(profile_path.stem)

@@ -120,11 +120,17 @@ def warm_slicer() -> None:
     make_batch(rx, lot, load_profile(SSE_PRINTER))
 
 
+PHARMACY = "St Elsewhere Children's Hospital, Pharmacy"
+
+
 @contextlib.contextmanager
-def running_service(data_dir: Path, printers: str) -> Iterator[Service]:
+def running_service(
+    data_dir: Path, printers: str, pharmacy_name: str | None = PHARMACY
+) -> Iterator[Service]:
     """printmed on a free port with a technician and a pharmacist, stopped on leaving.
 
     printers: `profile:speed_factor,…`, the simulated printers the service drives.
+    pharmacy_name: PRINTMED_PHARMACY_NAME (None: unset, as on a fresh embedded default).
     """
     balance, balance_port = os.openpty()
     tty.setraw(balance_port)  # a serial line: no echo, no line editing
@@ -133,10 +139,13 @@ def running_service(data_dir: Path, printers: str) -> Iterator[Service]:
     env.update(
         PRINTMED_DATA_DIR=str(data_dir),
         PRINTMED_TEST_PRINTERS=printers,
-        PRINTMED_PHARMACY_NAME="St Elsewhere Children's Hospital, Pharmacy",
         PRINTMED_BALANCE_PORT=os.ttyname(balance_port),
     )
     env.pop("DATABASE_URL", None)
+    env.pop("PRINTMED_PHARMACY_NAME", None)
+    env.pop("PRINTMED_PHARMACY_ADDRESS", None)
+    if pharmacy_name is not None:
+        env["PRINTMED_PHARMACY_NAME"] = pharmacy_name
     store = open_store(load_settings(env).database_url)
     with store.session() as session:
         for username, (full_name, role, password) in PEOPLE.items():
