@@ -275,7 +275,7 @@ def record_verification(
     require(actor, Action.ENTER_PRESCRIPTION)
     sha256 = audit.sha256_text(gcode_text)
     if session.get(StoredGcode, sha256) is None:
-        session.add(StoredGcode(sha256=sha256, text=gcode_text, lines=gcode_text.count("\n") + 1))
+        session.add(StoredGcode(sha256=sha256, text=gcode_text, lines=len(gcode_text.splitlines())))
         session.flush()
     gate = gate_program(
         stored_program(session, sha256),

@@ -48,6 +48,9 @@ def test_the_recorded_gate_figures_are_the_reading_of_the_stored_gcode(store: St
         job = service.get_batch(session, batch)
         stored = session.get(StoredGcode, job.gcode_sha256)
         assert stored is not None and stored.text == gated.gcode
+        # the file's lines as an editor counts them (the text ends with a newline)
+        assert stored.text.endswith("\n")
+        assert stored.lines == len(stored.text.splitlines()) == stored.text.count("\n")
         gate = service.column_value(job, "gate_json")
         assert job.state == "verified"
         assert gate == _gate(stored.text)

@@ -16,7 +16,14 @@ from printmed.auth.users import get_user
 from printmed.jobs.making import enter_prescription
 from printmed.records.batch_record import load_record
 from printmed.store.models import StoredGcode
-from tests.web.conftest import PEOPLE, PRINTER, Service, browser_page, log_in
+from tests.web.conftest import (
+    PEOPLE,
+    PRINTER,
+    Service,
+    browser_page,
+    log_in,
+    running_service,
+)
 
 # 10 units of propranolol 1 mg/kg for a 12.4 kg child: 12.5 mg per tablet
 PROPRANOLOL = {
@@ -71,7 +78,9 @@ class Poster:
 
 
 @pytest.fixture(scope="module")
-def walked(browser: Browser, service: Service) -> Iterator[tuple[str, list[Answer]]]:
+def walked(
+    browser: Browser, service: Service, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, list[Answer]]]:
     """One batch from screening to release, a second returned and rejected, and the admin's
     forms, all through the pages' POSTs; the released batch and every POST's answer."""
     batch, other = _entered(service, "RX-WEB-PRG-1"), _entered(service, "RX-WEB-PRG-2")
@@ -125,6 +134,17 @@ def walked(browser: Browser, service: Service) -> Iterator[tuple[str, list[Answe
         )
         alma.post("/clients/prg-epma/rotate", {"reason": "yearly rotation"})
         alma.post("/clients/prg-epma/active", {"active": "no", "reason": "replaced"})
+        alma.post("/logout", {})
+        answers += alma.answers
+
+    # a registered printer changes who claims jobs: the register's forms on a service of their own
+    data_dir = tmp_path_factory.mktemp("printmed-prg-register")
+    with (
+        running_service(data_dir, f"{PRINTER}:120") as own,
+        browser_page(browser, own.url) as page,
+    ):
+        log_in(page, "alma")
+        alma = Poster(page)
         alma.post(
             "/printers/register",
             {
@@ -148,7 +168,7 @@ def test_every_form_that_changes_something_answers_303_to_a_page(
     walked: tuple[str, list[Answer]], service: Service
 ) -> None:
     _, answers = walked
-    assert len(answers) == 17  # every form the walk sends
+    assert len(answers) == 18  # every form the walk sends
     assert [(path, status) for path, status, _, _ in answers if status != 303] == []
     assert [(path, location, got) for path, _, location, got in answers if got != 200] == []
 
