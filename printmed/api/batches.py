@@ -39,6 +39,7 @@ from printmed.records import signatures
 from printmed.records.batch_record import load_record
 from printmed.records.integrity import verify_records
 from printmed.records.label import label_pdf
+from printmed.records.pharmacy import pharmacy_of
 from printmed.records.record_pdf import batch_record_pdf
 from printmed.records.release import release
 from printmed.records.screening import return_batch, screen, screening_sheet
@@ -477,7 +478,8 @@ def get_record_pdf(
 ) -> Response:
     """Any staff member."""
     record = load_record(session, batch_number)
-    return Response(batch_record_pdf(record, settings_of(request)), media_type="application/pdf")
+    pharmacy = pharmacy_of(settings_of(request), store_of(request))
+    return Response(batch_record_pdf(record, pharmacy), media_type="application/pdf")
 
 
 @router.get(
@@ -491,4 +493,5 @@ def get_label_pdf(
 ) -> Response:
     """Technicians and pharmacists: whoever dispenses the batch."""
     record = load_record(session, batch_number)
-    return Response(label_pdf(record, settings_of(request)), media_type="application/pdf")
+    pharmacy = pharmacy_of(settings_of(request), store_of(request))
+    return Response(label_pdf(record, pharmacy), media_type="application/pdf")

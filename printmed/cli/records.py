@@ -28,6 +28,7 @@ from printmed.keys import rotate_service_key
 from printmed.records.batch_record import BatchRecord, load_record
 from printmed.records.deviations import record_deviation
 from printmed.records.integrity import IntegrityReport, verify_records
+from printmed.records.pharmacy import pharmacy_of
 from printmed.records.signatures import SIGNABLE, sign
 
 
@@ -120,11 +121,11 @@ def run(args: argparse.Namespace) -> int:
         if args.action == "pdf":
             from printmed.records.record_pdf import batch_record_pdf
 
-            write_atomically(args.output, batch_record_pdf(record, settings))
+            write_atomically(args.output, batch_record_pdf(record, pharmacy_of(settings, store)))
         else:
             from printmed.records.label import label_pdf
 
-            write_atomically(args.output, label_pdf(record, settings))
+            write_atomically(args.output, label_pdf(record, pharmacy_of(settings, store)))
         print(f"{args.batch}: wrote {args.output}")
         return 0
     finally:

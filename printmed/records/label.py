@@ -17,8 +17,7 @@ from fpdf.enums import XPos, YPos
 
 from printmed.records.batch_record import BatchRecord
 from printmed.records.document import Document
-from printmed.records.pharmacy import Pharmacy, pharmacy_of
-from printmed.settings import Settings
+from printmed.records.pharmacy import Pharmacy
 
 LABEL_MM = (100.0, 70.0)
 QR_MM = 22.0
@@ -109,14 +108,14 @@ def label_lines(record: BatchRecord) -> dict[str, Any]:
     }
 
 
-def label_pdf(record: BatchRecord, settings: Settings) -> bytes:
-    """The label of `record` as a PDF (bytes): one page, or one page per step of a schedule."""
+def label_pdf(record: BatchRecord, pharmacy: Pharmacy) -> bytes:
+    """The label of `record` as a PDF (bytes): one page, or one page per step of a schedule;
+    `pharmacy` (records.pharmacy.pharmacy_of) is who dispenses it."""
     lines = label_lines(record)
     # fpdf2 swaps a tuple format for "landscape"; (width, height) as given needs "portrait".
     pdf = Document(orientation="portrait", unit="mm", format=LABEL_MM)
     pdf.set_margins(4, 4, 4)
     pdf.set_auto_page_break(auto=False)
-    pharmacy = pharmacy_of(settings)
     for step in lines.get("steps") or [{}]:
         _label_page(pdf, record, lines | step, pharmacy)
     return bytes(pdf.output())

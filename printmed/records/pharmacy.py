@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
-from pathlib import Path
 
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from printmed import audit
 from printmed.auth.rules import Action, require
 from printmed.errors import InputError
 from printmed.settings import DEFAULT_PHARMACY_NAME, Settings
-from printmed.store import Store, open_store
-from printmed.store.engine import normalise_url
+from printmed.store import Store
 from printmed.store.models import Pharmacy as PharmacyRow
 from printmed.store.models import User
 
@@ -49,29 +46,15 @@ def stored_pharmacy(session: Session) -> PharmacyRow | None:
     return session.get(PharmacyRow, ROW_ID)
 
 
-def pharmacy_of(settings: Settings, store: Store | None = None) -> Pharmacy:
-    """The pharmacy: the environment wins; else the row in `store` (default: the store the
-    settings name, opened for this one read); else the placeholder."""
+def pharmacy_of(settings: Settings, store: Store) -> Pharmacy:
+    """The pharmacy: the environment wins; else the row in `store`; else the placeholder."""
     if from_environment(settings):
         return Pharmacy(settings.pharmacy_name, settings.pharmacy_address, "environment")
-    unset = Pharmacy(settings.pharmacy_name, settings.pharmacy_address, "unset")
-    if store is None:
-        if not _store_exists(settings.database_url):
-            return unset
-        opened = open_store(settings.database_url, migrate=False)
-        try:
-            return pharmacy_of(settings, opened)
-        finally:
-            opened.dispose()
     with store.read_session() as session:
         row = stored_pharmacy(session)
-        return unset if row is None else Pharmacy(row.name, row.address, "store")
-
-
-def _store_exists(url: str) -> bool:
-    """False only for a SQLite file not made yet (nothing stored; opening would create it)."""
-    parsed = make_url(normalise_url(url))
-    return parsed.get_backend_name() != "sqlite" or Path(str(parsed.database)).is_file()
+    if row is None:
+        return Pharmacy(settings.pharmacy_name, settings.pharmacy_address, "unset")
+    return Pharmacy(row.name, row.address, "store")
 
 
 def checked_text(field: str, text: str, max_chars: int) -> str:

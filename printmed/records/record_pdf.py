@@ -13,17 +13,15 @@ from fpdf.enums import XPos, YPos
 
 from printmed.records.batch_record import BatchRecord
 from printmed.records.document import Document
-from printmed.records.pharmacy import pharmacy_of
+from printmed.records.pharmacy import Pharmacy
 from printmed.records.qc import qc_parts
-from printmed.settings import Settings
 
 
 class RecordPdf(Document):
-    def __init__(self, record: BatchRecord, settings: Settings) -> None:
+    def __init__(self, record: BatchRecord, pharmacy: Pharmacy) -> None:
         super().__init__(orientation="portrait", unit="mm", format="A4")
         self.record = record
-        self.settings = settings
-        self.pharmacy = pharmacy_of(settings)
+        self.pharmacy = pharmacy
         self.set_auto_page_break(auto=True, margin=15)
         self.set_title(f"Batch record {record.batch_number}")
 
@@ -212,9 +210,9 @@ def schedule_text(schedule: list[dict[str, Any]]) -> str:
     )
 
 
-def batch_record_pdf(record: BatchRecord, settings: Settings) -> bytes:
+def batch_record_pdf(record: BatchRecord, pharmacy: Pharmacy) -> bytes:
     """The PDF document (bytes) of `record`."""
-    pdf = RecordPdf(record, settings)
+    pdf = RecordPdf(record, pharmacy)
     pdf.alias_nb_pages()
     pdf.add_page()
     f = record.fields

@@ -24,6 +24,7 @@ from printmed.jobs.states import BatchState
 from printmed.records.balance import read_weights
 from printmed.records.batch_record import load_record
 from printmed.records.label import label_pdf
+from printmed.records.pharmacy import pharmacy_of
 from printmed.records.qc import MIN_UNITS, unit_weights
 from printmed.records.record_pdf import (
     batch_record_pdf,
@@ -459,11 +460,10 @@ def sign_batch(
 
 
 def _pdf(request: Request, batch_number: str, kind: str) -> Response:
-    settings = settings_of(request)
     with store_of(request).session() as session:
         record = load_record(session, batch_number)
     make = batch_record_pdf if kind == "record" else label_pdf
-    content = make(record, settings)
+    content = make(record, pharmacy_of(settings_of(request), store_of(request)))
     return Response(
         content,
         media_type="application/pdf",

@@ -24,6 +24,7 @@ from printmed.jobs import register, service
 from printmed.jobs.worker import PrinterWorker
 from printmed.records.batch_record import load_record
 from printmed.records.integrity import verify_records
+from printmed.records.pharmacy import pharmacy_of
 from printmed.records.record_pdf import batch_record_pdf
 from printmed.settings import load_settings
 from printmed.store import Store
@@ -432,7 +433,7 @@ def test_the_batch_record_pdf_names_the_physical_printer_and_its_serial(
     with store.session() as session:
         record = load_record(session, batch)
     pdf = tmp_path / "record.pdf"
-    pdf.write_bytes(batch_record_pdf(record, load_settings(dict(os.environ))))
+    pdf.write_bytes(batch_record_pdf(record, pharmacy_of(load_settings(dict(os.environ)), store)))
     text = subprocess.run(
         ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
     ).stdout

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import subprocess
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from printmed.cli import main
 from printmed.errors import InputError
 from printmed.jobs import service, stock
 from printmed.records.batch_record import load_record
+from printmed.records.pharmacy import pharmacy_of
 from printmed.records.reconciliation import Unreconciled, reconcile, reject_units
 from printmed.records.record_pdf import batch_record_pdf
 from printmed.records.release import release
@@ -370,7 +372,7 @@ def test_the_record_pdf_states_the_reconciliation(store: Store, tmp_path: Path) 
         reject_units(session, service.get_batch(session, batch), users["tech2"], [2], "chipped")
         record = load_record(session, batch)
     pdf = tmp_path / "record.pdf"
-    pdf.write_bytes(batch_record_pdf(record, load_settings({"PRINTMED_DATA_DIR": str(tmp_path)})))
+    pdf.write_bytes(batch_record_pdf(record, pharmacy_of(load_settings(dict(os.environ)), store)))
     shown = subprocess.run(
         ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
     ).stdout

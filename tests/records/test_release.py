@@ -21,6 +21,7 @@ from printmed.manufacture import make_batch
 from printmed.records.batch_record import load_record
 from printmed.records.errors import QcNotPassed, RecordNotIntact
 from printmed.records.integrity import verify_records
+from printmed.records.pharmacy import pharmacy_of
 from printmed.records.record_pdf import batch_record_pdf
 from printmed.records.release import release
 from printmed.records.signatures import admit_signer, authenticate_signer, sign
@@ -272,7 +273,7 @@ def test_the_record_pdf_shows_the_prescribed_maxima_and_the_weight_as_recorded(
     with store.session() as session:
         record = load_record(session, batch)
     pdf = tmp_path / "record.pdf"
-    pdf.write_bytes(batch_record_pdf(record, load_settings(dict(os.environ))))
+    pdf.write_bytes(batch_record_pdf(record, pharmacy_of(load_settings(dict(os.environ)), store)))
     text = subprocess.run(
         ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
     ).stdout

@@ -6,6 +6,7 @@ queued unscreened, and every refusal leaves the batch and its trail as they were
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from printmed.errors import InputError
 from printmed.jobs import service
 from printmed.jobs.states import IllegalTransition, NotScreened
 from printmed.records.batch_record import load_record
+from printmed.records.pharmacy import pharmacy_of
 from printmed.records.record_pdf import batch_record_pdf
 from printmed.records.release import release
 from printmed.records.screening import (
@@ -232,7 +234,7 @@ def test_the_screening_pharmacist_releases_and_the_record_pdf_lists_the_screenin
         record = load_record(session, batch)
     assert [s["meaning"] for s in record.signatures] == ["screened", "released"]
     pdf = tmp_path / "record.pdf"
-    pdf.write_bytes(batch_record_pdf(record, load_settings({"PRINTMED_DATA_DIR": str(tmp_path)})))
+    pdf.write_bytes(batch_record_pdf(record, pharmacy_of(load_settings(dict(os.environ)), store)))
     text = subprocess.run(
         ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
     ).stdout
