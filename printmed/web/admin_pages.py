@@ -31,7 +31,7 @@ from printmed.auth.rules import ROLES, Action, NotPermitted
 from printmed.auth.users import create_user, get_user, list_users, set_active, set_password
 from printmed.errors import InputError
 from printmed.store.models import User
-from printmed.web.rendering import render
+from printmed.web.rendering import problem_page, render
 from printmed.web.session import CheckedForm, PageRoute, page_may
 from printmed.web.shown_once import OneTimeSecret, forget_shown_once, show_once, take_shown_once
 
@@ -179,16 +179,7 @@ def _thing_page(
 
 
 def _not_found(request: Request, user: User, exc: InputError, back: str) -> Response:
-    return render(
-        request,
-        "problem.html",
-        user,
-        title="Not found",
-        status_code=404,
-        heading="Not found",
-        message=message(exc),
-        back=back,
-    )
+    return problem_page(request, user, "Not found", message(exc), status_code=404, back=back)
 
 
 # accounts

@@ -43,7 +43,7 @@ from printmed.records.weighing import (
 from printmed.store.models import User
 from printmed.web.batch_view import BatchView, load_batch, with_people_named
 from printmed.web.refusals import refusals, sentence
-from printmed.web.rendering import duration, render, templates
+from printmed.web.rendering import duration, problem_page, render, templates
 from printmed.web.session import (
     CheckedForm,
     MayDownloadLabel,
@@ -71,16 +71,9 @@ def _batch(request: Request, batch_number: str) -> BatchView:
 
 
 def _refused(request: Request, user: User, heading: str, exc: Exception, back: str) -> Response:
-    return render(
-        request,
-        "problem.html",
-        user,
-        title=heading,
-        section="batches",
-        status_code=403 if isinstance(exc, NotPermitted) else 409,
-        heading=heading,
-        message=sentence(exc),
-        back=back,
+    status = 403 if isinstance(exc, NotPermitted) else 409
+    return problem_page(
+        request, user, heading, sentence(exc), status_code=status, back=back, section="batches"
     )
 
 
@@ -247,17 +240,16 @@ def weigh_page(request: Request, batch_number: str, user: MayWeigh) -> Response:
     b = weighing.batch
     if b.state not in WEIGHABLE:
         href = b.next_step[0]
-        return render(
+        return problem_page(
             request,
-            "problem.html",
             user,
-            title="Not ready to weigh",
-            section="batches",
-            status_code=409,
-            heading=f"Batch {batch_number} is {b.state}",
-            message="Units are weighed once the batch is printed (and may be weighed again, "
+            f"Batch {batch_number} is {b.state}",
+            "Units are weighed once the batch is printed (and may be weighed again, "
             "with a reason, until it is released).",
+            status_code=409,
             back=href,
+            section="batches",
+            title="Not ready to weigh",
         )
     return _weigh_page(request, user, weighing)
 

@@ -23,7 +23,7 @@ from printmed.records.signatures import admit_signer
 from printmed.store.models import User
 from printmed.web.batch_pages import PASSWORD_REFUSALS, password_refused
 from printmed.web.refusals import refusals, sentence
-from printmed.web.rendering import render
+from printmed.web.rendering import problem_page, render
 from printmed.web.session import CheckedForm, MayRead, PageRoute, page_may
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -98,16 +98,14 @@ def lot_page(request: Request, lot: str, user: MayRead) -> Response:
     try:
         return _ledger_page(request, user, lot)
     except refusals() as exc:
-        return render(
+        return problem_page(
             request,
-            "problem.html",
             user,
-            title="No such lot",
-            section="lots",
+            "No such lot",
+            sentence(exc),
             status_code=404,
-            heading="No such lot",
-            message=sentence(exc),
             back="/lots",
+            section="lots",
         )
 
 

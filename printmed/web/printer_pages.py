@@ -28,7 +28,7 @@ from printmed.store.models import Batch, RegisteredPrinter, User
 from printmed.web.admin_pages import FormField
 from printmed.web.batch_view import BatchView
 from printmed.web.refusals import refusals, sentence
-from printmed.web.rendering import duration, render
+from printmed.web.rendering import duration, problem_page, render
 from printmed.web.session import (
     CheckedForm,
     MayControlPrinters,
@@ -465,16 +465,15 @@ def _printer_page(
     with store_of(request).read_session() as session:
         printer = register.find(session, name)
         if printer is None:
-            return render(
+            return problem_page(
                 request,
-                "problem.html",
                 user,
-                title="Not found",
-                section="printers",
+                "No such printer",
+                f"{name!r} is not a printer in the register.",
                 status_code=404,
-                heading="No such printer",
-                message=f"{name!r} is not a printer in the register.",
                 back="/printers/register",
+                section="printers",
+                title="Not found",
             )
         row = next(r for r in _rows(session) if r.printer.name == name)
         history = [(c, json.loads(c.checks_json)) for c in register.calibrations(session, printer)]
@@ -582,15 +581,14 @@ def printer_control(
             store_of(request), printers_of(request), name, action, user, "the printers page"
         )
     except refusals() as exc:
-        return render(
+        return problem_page(
             request,
-            "problem.html",
             user,
-            title="Refused",
-            section="printers",
+            "The printer did not take the command",
+            sentence(exc),
             status_code=409,
-            heading="The printer did not take the command",
-            message=sentence(exc),
             back="/printers",
+            section="printers",
+            title="Refused",
         )
     return RedirectResponse("/printers", status_code=303)

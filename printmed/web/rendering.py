@@ -132,15 +132,38 @@ def _pharmacy_unset(user: User | None, is_set: bool) -> list[tuple[str, str]]:
     ]
 
 
-def not_permitted(request: Request, user: User, what: str) -> HTMLResponse:
-    """The 403 page: this role may not do this."""
+def problem_page(
+    request: Request,
+    user: User,
+    heading: str,
+    message: str,
+    *,
+    status_code: int,
+    back: str,
+    section: str = "",
+    title: str | None = None,
+) -> HTMLResponse:
+    """The page that says why nothing was done, with a way back (title: the heading's)."""
     return render(
         request,
         "problem.html",
         user,
-        title="Not permitted",
+        title=title or heading,
+        section=section,
+        status_code=status_code,
+        heading=heading,
+        message=message,
+        back=back,
+    )
+
+
+def not_permitted(request: Request, user: User, what: str) -> HTMLResponse:
+    """The 403 page: this role may not do this."""
+    return problem_page(
+        request,
+        user,
+        "Not permitted",
+        f"Your role ({user.role}) may not {what}.",
         status_code=403,
-        heading="Not permitted",
-        message=f"Your role ({user.role}) may not {what}.",
         back="/",
     )

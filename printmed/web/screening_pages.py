@@ -30,7 +30,7 @@ from printmed.store.models import User
 from printmed.web.batch_pages import PASSWORD_REFUSALS, password_refused
 from printmed.web.batch_view import load_batch
 from printmed.web.refusals import refusals, sentence
-from printmed.web.rendering import render
+from printmed.web.rendering import problem_page, render
 from printmed.web.session import CheckedForm, MayRead, PageRoute, page_may
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -84,16 +84,14 @@ def screen_page(request: Request, batch_number: str, user: MayRead) -> Response:
     try:
         return _screen_page(request, user, batch_number)
     except refusals() as exc:
-        return render(
+        return problem_page(
             request,
-            "problem.html",
             user,
-            title="No such batch",
-            section="batches",
+            "No such batch",
+            sentence(exc),
             status_code=404,
-            heading="No such batch",
-            message=sentence(exc),
             back="/batches",
+            section="batches",
         )
 
 
