@@ -157,22 +157,30 @@ def running_service(
                 role=role,
                 password=password,
             )
+    command = ["-m", "uvicorn", "tests.web.service_app:app_factory", "--factory"]
+    command += ["--host", "127.0.0.1", "--log-level", "warning"]
+    try:
+        with serving(command, env, data_dir / "service.log") as url:
+            yield Service(url, data_dir, store, balance)
+    finally:
+        store.dispose()
+        os.close(balance)
+        os.close(balance_port)
+
+
+@contextlib.contextmanager
+def serving(arguments: list[str], env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """`python <arguments> --port <free port>` started in `env`, its output in `log_path`;
+    its base URL once /login answers, and stopped on leaving (its log's tail if it never
+    answers)."""
     port = _free_port()
-    log = (data_dir / "service.log").open("w")
-    command = [
-        "-m",
-        "uvicorn",
-        "tests.web.service_app:app_factory",
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-    ]
+    log = log_path.open("w")
     process = subprocess.Popen(
-        [sys.executable, *command], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO
+        [sys.executable, *arguments, "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=REPO,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -184,9 +192,9 @@ def running_service(
             except httpx.TransportError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((data_dir / "service.log").read_text()[-3000:])
+                raise RuntimeError(log_path.read_text()[-3000:])
             time.sleep(0.1)
-        yield Service(url, data_dir, store, balance)
+        yield url
     finally:
         process.terminate()
         try:
@@ -194,9 +202,6 @@ def running_service(
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
-        store.dispose()
-        os.close(balance)
-        os.close(balance_port)
 
 
 @pytest.fixture(scope="session")

@@ -9,13 +9,9 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
@@ -23,7 +19,7 @@ from printmed.jobs import register, service
 from printmed.settings import load_settings
 from printmed.store import Store, open_store
 from tests.records.builders import PASSWORD, PROFILE_ID, add_users, queued_job
-from tests.web.conftest import REPO, _free_port, browser_page, screenshot
+from tests.web.conftest import REPO, browser_page, screenshot, serving
 
 README_SCREENSHOT = REPO / "docs" / "screenshots" / "6-printer-register.png"
 LOT = "LOT-TEST-001"  # the lot of the test batches (tests.records.builders.FORMULATION)
@@ -38,37 +34,14 @@ def embedded_default(data_dir: Path) -> Iterator[tuple[str, Store]]:
         PRINTMED_PHARMACY_NAME="St Elsewhere Children's Hospital, Pharmacy",
     )
     env.pop("DATABASE_URL", None)
-    env.pop("PRINTMED_KEY_DIR", None)
+    # its own service key, beside the data folder (never the user's ~/.config/printmed/keys)
+    env["PRINTMED_KEY_DIR"] = f"{data_dir}-keys"
     store = open_store(load_settings(env).database_url)
-    port = _free_port()
-    log = (data_dir / "serve.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "printmed", "serve", "--sim-printers", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=REPO,
-    )
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(url + "/login", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((data_dir / "serve.log").read_text()[-3000:])
-            time.sleep(0.1)
-        yield url, store
+        command = ["-m", "printmed", "serve", "--sim-printers"]
+        with serving(command, env, data_dir / "serve.log") as url:
+            yield url, store
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
         store.dispose()
 
 
