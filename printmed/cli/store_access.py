@@ -66,9 +66,19 @@ def open_cli_store(args: argparse.Namespace) -> tuple[Settings, Store]:
 
 
 def read_password(args: argparse.Namespace, prompt: str = "Password: ") -> str:
+    """The password from stdin (--password-stdin) or asked at the terminal; none given (end of
+    input, e.g. no terminal and no --password-stdin) is a refusal, not a traceback."""
     if args.password_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
-    return getpass.getpass(prompt)
+        line = sys.stdin.readline()
+        if not line:
+            raise InputError("password", None, "was not given on stdin (--password-stdin)")
+        return line.rstrip("\r\n")
+    try:
+        return getpass.getpass(prompt)
+    except EOFError:
+        raise InputError(
+            "password", None, "was not given (no terminal to ask: use --password-stdin)"
+        ) from None
 
 
 def username_of(args: argparse.Namespace) -> str:

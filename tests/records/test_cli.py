@@ -211,3 +211,27 @@ def test_label_pdf_holds_what_the_patient_needs(
         "NOT RELEASED",
     ):
         assert expected in content, expected
+
+
+@pytest.mark.parametrize("password_stdin", [True, False], ids=["empty stdin", "no terminal"])
+def test_a_password_never_given_is_one_line_and_exit_2_and_no_attempt(
+    cli_store: Store,
+    monkeypatch: pytest.MonkeyPatch,
+    data_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    password_stdin: bool,
+) -> None:
+    add_users(cli_store, "tech")
+    with cli_store.read_session() as session:
+        attempts = session.execute(text("SELECT count(*) FROM sign_in_attempts")).scalar_one()
+    # no terminal: getpass falls back to reading the (empty) stdin and meets its end
+    monkeypatch.setattr("getpass.getpass", lambda prompt: input(prompt))
+    argv = ["lots", "receive", "PVA-PRL-2611-A", "--grams", "10", "--reason", "delivery"]
+    argv += ["--user", "tech"] + (["--password-stdin"] if password_stdin else [])
+    assert run(monkeypatch, data_dir, *argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("printmed lots: error: password: None was not given")
+    with cli_store.read_session() as session:
+        after = session.execute(text("SELECT count(*) FROM sign_in_attempts")).scalar_one()
+        ledger = session.execute(text("SELECT count(*) FROM lot_stock")).scalar_one()
+    assert (after, ledger) == (attempts, 0)
