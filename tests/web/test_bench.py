@@ -109,8 +109,12 @@ def test_every_field_on_every_page_has_a_label(page: Page, service: Service) -> 
 
 def test_the_login_form_works_from_the_keyboard(page: Page, service: Service) -> None:
     page.goto("/login")
-    page.keyboard.type("tess")  # the username field has the focus
+    # the username field takes the focus on its own (autofocus), once the page has settled:
+    # typing before then would send the first letters nowhere
+    expect(page.get_by_label("Username")).to_be_focused()
+    page.keyboard.type("tess")
     page.keyboard.press("Tab")
+    expect(page.get_by_label("Password")).to_be_focused()
     page.keyboard.type("tess-bench-password")
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(r".*/prescriptions/new$"))
