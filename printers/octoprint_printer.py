@@ -177,8 +177,14 @@ class OctoPrintPrinter(Printer):
             state = str(job.get("state", ""))
             progress = job.get("progress") or {}
             completion = float(progress.get("completion") or 0.0)
-            printing = state.startswith(("Printing", "Pausing", "Paused", "Resuming"))
-            seen_printing = seen_printing or printing or completion > 0
+            # OctoPrint is "Starting" from the moment the start request returns, so a job that
+            # is back to "Operational" after any of these has ended. A cancel that lands while it
+            # is still starting takes it straight back to "Operational" (possibly between two
+            # polls), so an asked-for cancel counts as the job having begun.
+            begun = state.startswith(
+                ("Starting", "Printing", "Pausing", "Paused", "Resuming", "Cancelling", "Finishing")
+            )
+            seen_printing = seen_printing or begun or completion > 0 or self._cancel_requested
             report.state = StreamState.PAUSED if state.startswith("Paused") else StreamState.RUNNING
             if state.startswith(("Error", "Offline")):
                 self._end(report, StreamState.INTERRUPTED, f"OctoPrint reports {state!r}")
