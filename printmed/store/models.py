@@ -8,7 +8,17 @@ entries and signatures also carry Ed25519 signatures by keys the database does n
 
 from __future__ import annotations
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -28,6 +38,12 @@ class User(Base):
     created_at: Mapped[str] = mapped_column(String(40))
     locked_at: Mapped[str | None] = mapped_column(String(40), default=None)
     locked_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    # printmed.store.models.Site; the control-site role (approves master-file changes, sees
+    # every site's batches) is held beside the pharmacy role
+    site_id: Mapped[int] = mapped_column(
+        ForeignKey("sites.id", name="fk_users_site_id"), index=True, default=1, server_default="1"
+    )
+    control_site: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Batch(Base):
@@ -59,6 +75,11 @@ class Batch(Base):
     created_at: Mapped[str] = mapped_column(String(40))
     # The physical printer's serial, recorded at the claim (`printer` then names that printer).
     printer_serial: Mapped[str | None] = mapped_column(String(64), default=None)
+    site_id: Mapped[int] = mapped_column(
+        ForeignKey("sites.id", name="fk_jobs_site_id"), index=True, default=1, server_default="1"
+    )
+    # the master-file versions the batch was made with: {kind: {key, version, id, sha256}}
+    master_pins_json: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class StoredGcode(Base):
@@ -273,6 +294,12 @@ class RegisteredPrinter(Base):
     cleared_at: Mapped[str | None] = mapped_column(String(40), default=None)
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[str] = mapped_column(String(40))
+    site_id: Mapped[int] = mapped_column(
+        ForeignKey("sites.id", name="fk_printers_site_id"),
+        index=True,
+        default=1,
+        server_default="1",
+    )
 
 
 class PrinterCalibration(Base):
@@ -344,3 +371,51 @@ class Pharmacy(Base):
     address: Mapped[str] = mapped_column(String(200))
     set_by: Mapped[str] = mapped_column(String(64))
     set_at: Mapped[str] = mapped_column(String(40))
+
+
+class Site(Base):
+    """A place that makes batches to the master file (a hospital pharmacy, a clinic, a mobile
+    unit). Site 1 ("main") is made by the migration; `control` marks the control site that
+    holds the master file. On SQLite there is one site; several share one PostgreSQL."""
+
+    __tablename__ = "sites"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    control: Mapped[bool] = mapped_column(Boolean)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[str] = mapped_column(String(40))
+
+
+class MasterVersion(Base):
+    """One version of one master-file document (kind "product", "lot", "profile" or
+    "process"; key its id): canonical JSON and its SHA-256, the difference from the version
+    before, who proposed or imported it (source "proposed", "imported" or "first-start") and
+    why, and the decision of a second person holding the control-site role, signed with their
+    Ed25519 key (`user_keys`) over approval_sha256. status: "proposed", "approved", "rejected"
+    or "superseded"; only an approved version is ever used to make a batch."""
+
+    __tablename__ = "master_versions"
+    __table_args__ = (
+        UniqueConstraint("kind", "key", "version", name="uq_master_versions_kind_key_version"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(12), index=True)
+    content_json: Mapped[str] = mapped_column(Text)
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    diff_json: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    proposed_by: Mapped[str] = mapped_column(String(64))
+    proposed_at: Mapped[str] = mapped_column(String(40))
+    decided_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    decided_at: Mapped[str | None] = mapped_column(String(40), default=None)
+    decision_reason: Mapped[str] = mapped_column(Text, default="")
+    approval_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    approval_key_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    approval_signature: Mapped[str | None] = mapped_column(String(128), default=None)
