@@ -262,6 +262,12 @@ class ApiClient(Base):
     active: Mapped[bool] = mapped_column(default=True)
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[str] = mapped_column(String(40))
+    site_id: Mapped[int] = mapped_column(
+        ForeignKey("sites.id", name="fk_api_clients_site_id"),
+        index=True,
+        default=1,
+        server_default="1",
+    )
 
 
 class RegisteredPrinter(Base):
@@ -332,6 +338,12 @@ class LotStockEntry(Base):
     actor: Mapped[str] = mapped_column(String(64))
     at: Mapped[str] = mapped_column(String(40))
     reason: Mapped[str] = mapped_column(Text)
+    site_id: Mapped[int] = mapped_column(
+        ForeignKey("sites.id", name="fk_lot_stock_site_id"),
+        index=True,
+        default=1,
+        server_default="1",
+    )
 
 
 class LotCalibration(Base):

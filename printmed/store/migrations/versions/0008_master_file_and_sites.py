@@ -1,6 +1,7 @@
 """The point-of-care master file and the sites that make batches to it.
 
-- `sites`: every user, registered printer and batch belongs to one. The migration makes site 1
+- `sites`: every user, registered printer and batch belongs to one (and every API client, whose
+  orders are made at its site, and every movement of a lot's stock, which is held at a site). The migration makes site 1
   ("main"), the control site of a single-site install; a shared PostgreSQL database holds more.
 - `users.control_site`: the control-site role (approves master-file changes, sees every site),
   held beside the user's pharmacy role.
@@ -24,7 +25,7 @@ down_revision = "0007"
 branch_labels = None
 depends_on = None
 
-_SITE_TABLES = ("users", "printers", "jobs")
+_SITE_TABLES = ("users", "printers", "jobs", "api_clients", "lot_stock")
 
 
 def upgrade() -> None:
