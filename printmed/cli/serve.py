@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.supervisors import Multiprocess
 
 from printmed.cli.store_access import add_store_options, open_cli_store
 from printmed.errors import InputError
@@ -55,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     store.dispose()
     os.environ["PRINTMED_DATA_DIR"] = str(settings.data_dir)
     os.environ[SIM_ENV] = "1" if args.sim_printers else "0"
-    uvicorn.run(
+    config = uvicorn.Config(
         "printmed.cli.serve:app_factory",
         factory=True,
         host=args.host,
@@ -63,4 +65,21 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         log_level=args.log_level,
     )
+    if args.workers == 1:
+        server = uvicorn.Server(config)
+        server.run()
+        if not server.started:  # uvicorn has logged why (the port taken, the app failing)
+            return 3
+    else:
+        Multiprocess(config, sockets=[tcp_listener(config.bind_socket())]).run()
     return 0
+
+
+def tcp_listener(bound: socket.socket) -> socket.socket:
+    """The listening socket uvicorn bound for its worker processes, re-wrapped so Python knows
+    it is TCP. uvicorn creates it with protocol 0; accepted connections inherit that, and asyncio
+    sets TCP_NODELAY only on sockets that say IPPROTO_TCP, so with --workers > 1 every
+    keep-alive response waited ~40 ms on the client's delayed ACK (uvicorn issue #3149)."""
+    if bound.family not in (socket.AF_INET, socket.AF_INET6) or bound.proto:
+        return bound
+    return socket.socket(fileno=bound.detach())  # the kernel reports family, type and protocol

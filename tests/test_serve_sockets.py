@@ -1,0 +1,63 @@
+"""`printmed serve --workers N` hands its worker processes a listening socket that asyncio
+recognises as TCP, so every accepted connection has TCP_NODELAY and a keep-alive response is
+not held back ~40 ms by Nagle's algorithm waiting on the client's delayed ACK (uvicorn #3149)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+import uvicorn
+
+from printmed.cli.serve import tcp_listener
+
+
+async def _nodelay_of_accepted(listener: socket.socket) -> int:
+    accepted: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    class Probe(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            sock = transport.get_extra_info("socket")
+            accepted.set_result(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            transport.close()
+
+    server = await asyncio.get_running_loop().create_server(Probe, sock=listener)
+    port = listener.getsockname()[1]
+    _, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        return await asyncio.wait_for(accepted, 10)
+    finally:
+        writer.close()
+        server.close()
+
+
+def _bound(port: int = 0) -> socket.socket:
+    config = uvicorn.Config("printmed.cli.serve:app_factory", host="127.0.0.1", port=port)
+    return config.bind_socket()
+
+
+def test_uvicorn_binds_its_worker_socket_without_saying_tcp() -> None:
+    """The fault this guards against (if uvicorn fixes it, tcp_listener changes nothing)."""
+    bound = _bound()
+    try:
+        if bound.proto == socket.IPPROTO_TCP:
+            pytest.skip("this uvicorn binds with IPPROTO_TCP already")
+        assert asyncio.run(_nodelay_of_accepted(bound)) == 0
+    finally:
+        bound.close()
+
+
+def test_the_worker_socket_accepts_connections_with_tcp_nodelay() -> None:
+    listener = tcp_listener(_bound())
+    assert listener.proto == socket.IPPROTO_TCP
+    assert asyncio.run(_nodelay_of_accepted(listener)) != 0
+
+
+def test_a_unix_socket_is_left_as_it_is() -> None:
+    left, right = socket.socketpair()
+    try:
+        assert tcp_listener(left) is left
+    finally:
+        left.close()
+        right.close()
