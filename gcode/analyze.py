@@ -5,6 +5,7 @@ caller (the machine profile), never from the file's own comments, so a tampered 
 fool it. Follows Marlin: G90/G91 set all axes (E too), M82/M83 set E alone, G92 resets. The
 text is read in compiled passes over arrays (gcode.scan, gcode.replay), every figure as the
 line-by-line reader it replaced computed it; lines the scan is unsure of go to gcode.words.
+An object named `prime` (`M486 A`) is a purge line, not a tablet: its volume is reported apart.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from gcode import scan
+
+PRIME_NAME = "prime"  # the `M486 A` name of a purge line laid before the tablets
 
 # commands whose effect on extrusion or motion this reader does not model: refused by the gate
 UNSUPPORTED = {
@@ -119,11 +122,24 @@ class Analysis:
     segments: list[tuple[int, float, float, float, float, float, float]] = field(
         default_factory=list
     )
+    object_names: dict[int, str] = field(default_factory=dict)  # `M486 A`, by label
+
+    @property
+    def prime_labels(self) -> list[int]:
+        """Labels of the objects named `prime`, in the order they were first opened."""
+        return [k for k in self.objects if self.object_names.get(k) == PRIME_NAME]
+
+    @property
+    def prime_volume_mm3(self) -> float:
+        """Volume (mm³) the prime objects extrude: material used, on no tablet."""
+        return sum(self.objects[k].volume_mm3 for k in self.prime_labels)
 
     def to_dict(self) -> dict[str, object]:
         return {
             "mm3_per_e": self.mm3_per_e,
             "objects": [self.objects[k].to_dict() for k in sorted(self.objects)],
+            "object_names": {str(k): self.object_names[k] for k in sorted(self.object_names)},
+            "prime_volume_mm3": self.prime_volume_mm3,
             "declared_objects": self.declared_objects,
             "unlabelled_volume_mm3": self.unlabelled_volume_mm3,
             "print_time_s": self.print_time_s,
@@ -161,8 +177,10 @@ def analyze(
 
     lines = scan.Scanned(text)
     result = Analysis(mm3_per_e=mm3_per_e, lines=len(lines))
-    odd_commands = _read_deferred(lines, result)
+    names: dict[int, str] = {}
+    odd_commands = _read_deferred(lines, result, names)
     labels, label_slot, result.declared_objects = _labels(lines)
+    _name_objects(lines, names, labels, label_slot, result)
     done = replay.replay(
         lines.kind,
         lines.command,
@@ -216,9 +234,10 @@ def analyze(
 _MALFORMED = 4  # scan kinds 0-3, and a deferred line split_line refused
 
 
-def _read_deferred(lines: scan.Scanned, result: Analysis) -> dict[int, str]:
-    """Read the lines the scan left to split_line, in place; refusals go to result.malformed.
-    Returns the commands the scan's codes cannot name (`G29.1`), by 0-based line."""
+def _read_deferred(lines: scan.Scanned, result: Analysis, names: dict[int, str]) -> dict[int, str]:
+    """Read the lines the scan left to split_line, in place; refusals go to result.malformed,
+    object names (`M486 A`) to `names` by 0-based line. Returns the commands the scan's codes
+    cannot name (`G29.1`), by 0-based line."""
     import numpy as np
 
     from gcode import scan
@@ -239,6 +258,8 @@ def _read_deferred(lines: scan.Scanned, result: Analysis) -> dict[int, str]:
             lines.kind[index] = scan.COMMENT if lines.commented[index] else scan.BLANK
             continue
         lines.kind[index] = scan.COMMAND
+        if words.object_name is not None:
+            names[index] = words.object_name
         code = scan.command_code(words.command)
         lines.command[index] = code
         if code < 0:
@@ -248,6 +269,34 @@ def _read_deferred(lines: scan.Scanned, result: Analysis) -> dict[int, str]:
                 lines.mask[index] |= 1 << slot
                 lines.values[index, slot] = words.values[letter]
     return odd
+
+
+def _name_objects(
+    lines: scan.Scanned,
+    names: dict[int, str],
+    labels: list[int],
+    label_slot: npt.NDArray[np.int32],
+    result: Analysis,
+) -> None:
+    """Give each `M486 A` name to the object open on its line (its own `M486 S` or the last
+    before it); a name with no object open is refused by its line."""
+    if not names:
+        return
+    import numpy as np
+
+    from gcode import replay
+
+    opens = np.flatnonzero(label_slot != replay.NO_LABEL)
+    for index, name in sorted(names.items()):
+        at = int(np.searchsorted(opens, index, side="right")) - 1
+        slot = int(label_slot[opens[at]]) if at >= 0 else replay.OUTSIDE
+        if slot < 0:
+            result.malformed.append(
+                Problem(index + 1, lines.line_text(index), f"object name {name!r} names no object")
+            )
+        else:
+            result.object_names[labels[slot]] = name
+    result.malformed.sort(key=lambda problem: problem.line)
 
 
 def _check_label(values: dict[str, float]) -> None:

@@ -46,6 +46,14 @@ class MachineProfile(BaseModel):
     part_spacing_mm: float = Field(ge=0.5, le=100)
     gantry_clearance_mm: float = Field(default=0.0, ge=0, le=500)
     max_file_mb: float = Field(default=64.0, gt=0, le=2048)
+    # The prime (purge line at the bed's front edge, laid before the first tablet). A profile
+    # that states none primes nothing and its gate allows no prime: how much a nozzle oozes
+    # or a syringe needs to build pressure is the printer's, and extruding on an unknown bed
+    # edge is not a safe guess.
+    prime_volume_mm3: float = Field(default=0.0, ge=0, le=500)
+    prime_pressure_mm3: float = Field(default=0.0, ge=0, le=500)
+    prime_width_mm: float | None = Field(default=None, gt=0.05, le=4.0)
+    max_prime_volume_mm3: float = Field(default=0.0, ge=0, le=1000)
     start_gcode: tuple[str, ...]
     end_gcode: tuple[str, ...]
 
@@ -65,7 +73,48 @@ class MachineProfile(BaseModel):
                 )
         if self.line_width_mm < self.nozzle_mm * 0.8:
             raise ValueError(f"line_width_mm {self.line_width_mm:g} is narrower than the nozzle")
+        self._check_prime()
         return self
+
+    def _check_prime(self) -> None:
+        prime = self.prime_volume_mm3 + self.prime_pressure_mm3
+        if prime > self.max_prime_volume_mm3:
+            raise ValueError(
+                f"prime_volume_mm3 + prime_pressure_mm3 ({prime:g}) is above "
+                f"max_prime_volume_mm3 {self.max_prime_volume_mm3:g}"
+            )
+        if self.prime_pressure_mm3 > 0 and self.prime_volume_mm3 == 0:
+            raise ValueError("prime_pressure_mm3 needs a prime line (prime_volume_mm3 above 0)")
+        room = self.build_volume_mm[0] - 2 * self.part_spacing_mm
+        if self.primes and self.prime_line_mm + self.prime_line_width_mm > room:
+            raise ValueError(
+                f"the prime line is {self.prime_line_mm:.1f} mm long and "
+                f"{self.prime_line_width_mm:g} mm wide; the bed has {room:.1f} mm "
+                "between its margins (lower prime_volume_mm3 or widen prime_width_mm)"
+            )
+        if self.prime_volume_mm3 > 0 and self.prime_band_mm > self.build_volume_mm[1] / 2:
+            raise ValueError(f"the prime band of {self.prime_band_mm:g} mm is half the bed")
+
+    @property
+    def primes(self) -> bool:
+        """Whether plates on this printer start with a prime line."""
+        return self.prime_volume_mm3 > 0
+
+    @property
+    def prime_line_width_mm(self) -> float:
+        return self.prime_width_mm or self.line_width_mm
+
+    @property
+    def prime_line_mm(self) -> float:
+        """Length (mm) of the prime line: its volume over its cross-section (width × first
+        layer height); 0 for none."""
+        return self.prime_volume_mm3 / (self.prime_line_width_mm * self.first_layer_height_mm)
+
+    @property
+    def prime_band_mm(self) -> float:
+        """Depth (mm) kept free of tablets at the bed's front edge for the prime line, beyond
+        the edge margin: the line's width and the part spacing after it (0 without a prime)."""
+        return self.prime_line_width_mm + self.part_spacing_mm if self.primes else 0.0
 
     def mm3_per_e(self, filament_diameter_mm: float | None = None) -> float:
         """Volume (mm³) that one unit of E deposits: filament or plunger cross-section area.

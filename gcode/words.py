@@ -3,7 +3,10 @@
 Knows nothing of how printmed writes G-code: comments after `;` or in parentheses, an `N`
 line number and a `*` checksum are accepted; anything else that is not a letter and a number is
 malformed. The reader's array scan (gcode.scan) reads plain lines itself and leaves every line
-it is not certain of to this function, so a refusal's reason is always worded here.
+it is not certain of to this function, so a refusal's reason is always worded here. One word
+is text: an `M486` line's `A`, the name of an object, bare to the end of the line as
+PrusaSlicer writes it for Marlin (`M486 Aprime`) or quoted as for RepRapFirmware
+(`M486 S3 A"cube copy 3"`); a bare name cannot start with a digit, a sign or a point.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from dataclasses import dataclass
 
 _WORD = re.compile(r"([A-Za-z])\s*([-+]?(?:\d+\.?\d*|\.\d+))")
 _PAREN = re.compile(r"\([^)]*\)")
+_BARE_NAME = re.compile(r"^((?:[Nn]\s*\d+\s+)?[Mm]0*486(?:\s[^\"]*?)??)\s[Aa]([^\d\s+\-.\"].*)$")
+_QUOTED_NAME = re.compile(r"^((?:[Nn]\s*\d+\s+)?[Mm]0*486(?:\s.*)?)\s[Aa]\s*$")
 
 
 @dataclass(frozen=True)
@@ -23,6 +28,7 @@ class Words:
     values: dict[str, float]
     comment: str
     text_argument: str
+    object_name: str | None = None  # an M486 line's `A` word
 
 
 class Malformed(ValueError):
@@ -43,9 +49,16 @@ def split_line(raw: str) -> Words | None:
     if "*" in code:
         code = code.split("*", 1)[0].strip()
     text_argument = ""
-    if '"' in code:
+    object_name = None
+    bare = _BARE_NAME.match(code)
+    if bare:
+        code, object_name = bare.group(1), bare.group(2).rstrip()
+    elif '"' in code:
         head, _, rest = code.partition('"')
         text_argument, _, tail = rest.partition('"')
+        quoted = _QUOTED_NAME.match(head)
+        if quoted:
+            head, object_name, text_argument = quoted.group(1), text_argument, ""
         code = f"{head} {tail}"
     pos = 0
     found: list[tuple[str, str]] = []
@@ -70,7 +83,7 @@ def split_line(raw: str) -> Words | None:
         if key in values:
             raise Malformed(f"word {key} given twice")
         values[key] = float(value)
-    return Words(command, values, comment.strip(), text_argument)
+    return Words(command, values, comment.strip(), text_argument, object_name)
 
 
 def _split_plain(raw: str) -> Words | None:

@@ -1,7 +1,10 @@
 """Write a plate of sliced tablets as Marlin G-code, FDM or SSE, with dose-exact extrusion.
 
 Every tablet's moves sit between `M486 S<i>` and `M486 S-1`, retractions included, so a reader
-can attribute all material to tablets; the header states each tablet's targets. No extrusion is
+can attribute all material to tablets; the header states each tablet's targets. A plate that
+primes lays its purge line first as one more object, `M486 S<n>` after the n tablets, named
+`M486 Aprime` (PrusaSlicer's Marlin form), and resets E after it so the tablets are written as
+without it. No extrusion is
 written below the file's resolution (0.001 mm in X and Y, one unit of the last E decimal): such a
 segment merges into its neighbour and its E stays with its tablet. The moves are planned and
 formatted for the whole plate at once (gcode.moves); only the header and fixed lines are Python's.
@@ -21,6 +24,7 @@ from gcode import moves
 from gcode.cut import FloatArray, IntArray
 from gcode.errors import MaterialWindowRefused, SettingsInvalid
 from gcode.flow import PartFlow
+from gcode.plate import PrimeLine
 from gcode.profile import MAX_SSE_TEMP_C, MachineProfile
 from gcode.slice import SlicedPart
 from gcode.toolpaths import Path
@@ -29,6 +33,7 @@ Sequence = Literal["layers", "parts"]
 RETRACT_MIN_TRAVEL_MM = 2.0
 XY_DECIMALS = 3  # X and Y are written to 0.001 mm
 XY_RESOLUTION_MM = 10.0**-XY_DECIMALS
+PRIME_NAME = "prime"  # the prime object's `M486 A` name; the reader has its own word for it
 
 
 @dataclass(frozen=True)
@@ -144,14 +149,20 @@ def write_gcode(
     header: PlateHeader,
     sequence: Sequence = "layers",
     progress: Callable[[int, int], None] | None = None,
+    prime: PrimeLine | None = None,
 ) -> str:
-    """The G-code text of a plate: header, start script, labelled tablets, end script.
+    """The G-code text of a plate: header, start script, prime line, labelled tablets, end
+    script.
 
     `layers` prints layer k of every tablet before layer k + 1 (snake order, reversed every
     layer); `parts` prints one tablet after another and needs the gantry to clear them.
     `progress` hears (steps, steps) once the plate is written: it is written in one pass.
+    `prime` (gcode.plate.plan_prime) is laid first, as object n after the n tablets; it must
+    be on the bed and one part spacing clear of every tablet's paths.
     """
     check_temperatures(profile, header.nozzle_temp_c, header.bed_temp_c)
+    if prime is not None:
+        check_prime_clear(prime, tablets, profile)
     tallest = max(t.part.height_mm for t in tablets)
     if sequence == "parts" and tallest > profile.gantry_clearance_mm:
         raise SettingsInvalid(
@@ -165,11 +176,15 @@ def write_gcode(
     decimals = max(5, math.ceil(math.log10(mm3_per_e / 0.001)))
     travel_f = profile.travel_speed_mm_s * 60.0
     lines = _header(tablets, profile, header, sequence)
+    if prime is not None:
+        lines.append(_prime_note(prime, len(tablets)))
     values = {"nozzle_temp_c": f"{header.nozzle_temp_c:g}", "bed_temp_c": f"{header.bed_temp_c:g}"}
     lines.extend(line.format(**values) for line in profile.start_gcode)
     lines.append("M83" if profile.relative_e else "M82")
     lines.append("G92 E0")
-    lines.append(f"M486 T{len(tablets)}")
+    lines.append(f"M486 T{len(tablets) + (prime is not None)}")
+    if prime is not None:
+        lines.extend(_prime_lines(prime, len(tablets), profile, mm3_per_e, decimals))
     paths = _flatten(tablets)
     step_rows, step_columns, snippets = _steps(tablets, profile, sequence, paths, tallest)
     rules = (
@@ -213,6 +228,78 @@ def write_gcode(
 
 
 _CLOSE_LABEL = 0  # the first snippet: "M486 S-1"
+
+
+def check_prime_clear(
+    prime: PrimeLine, tablets: list[PlacedTablet], profile: MachineProfile
+) -> None:
+    """Refuse a prime line off the bed, or nearer a tablet's paths (± half a line width) than
+    the profile's part spacing."""
+    bed_x, bed_y, _ = profile.build_volume_mm
+    x0, y0, x1, y1 = prime.footprint_mm()
+    if x0 < 0 or y0 < 0 or x1 > bed_x or y1 > bed_y:
+        raise SettingsInvalid(
+            "prime", [round(v, 3) for v in (x0, y0, x1, y1)], f"is off {profile.id}'s bed"
+        )
+    half = profile.line_width_mm / 2
+    clearance = profile.part_spacing_mm - XY_RESOLUTION_MM  # as written, to 0.001 mm
+    bounds: dict[int, tuple[float, float, float, float]] = {}
+    for i, t in enumerate(tablets):
+        if id(t.part) not in bounds:
+            points = [p.points for layer in t.part.layers for p in layer.paths]
+            every = np.concatenate(points) if points else np.zeros((1, 2))
+            low, high = every.min(axis=0), every.max(axis=0)
+            bounds[id(t.part)] = (float(low[0]), float(low[1]), float(high[0]), float(high[1]))
+        lx, ly, hx, hy = bounds[id(t.part)]
+        ox, oy = t.offset_xy_mm
+        gap_x = max(lx + ox - half - x1, x0 - (hx + ox + half))
+        gap_y = max(ly + oy - half - y1, y0 - (hy + oy + half))
+        if max(gap_x, gap_y) < clearance:
+            raise SettingsInvalid(
+                "prime",
+                [round(v, 3) for v in (x0, y0, x1, y1)],
+                f"is within {profile.part_spacing_mm:g} mm of tablet {i} ({t.name})",
+            )
+
+
+def _prime_note(prime: PrimeLine, label: int) -> str:
+    (x0, y0), (x1, y1) = prime.start_xy_mm, prime.end_xy_mm
+    pressure = ""
+    if prime.pressure_mm3:
+        pressure = f" after {prime.pressure_mm3:.4f} mm3 to build pressure"
+    return (
+        f"; prime (object {label}, not a tablet): {prime.volume_mm3:.4f} mm3 along "
+        f"X{x0:.3f} Y{y0:.3f} to X{x1:.3f} Y{y1:.3f}{pressure}"
+    )
+
+
+def _prime_lines(
+    prime: PrimeLine, label: int, profile: MachineProfile, mm3_per_e: float, decimals: int
+) -> list[str]:
+    """The prime object: travel above the line's start, push the pressure volume standing,
+    lay the line at the first layer's feed, close the label and reset E."""
+    travel_f = f"F{profile.travel_speed_mm_s * 60.0:.0f}"
+    (x0, y0), (x1, y1) = prime.start_xy_mm, prime.end_xy_mm
+    pressure_e = prime.pressure_mm3 / mm3_per_e
+    line_e = prime.volume_mm3 / mm3_per_e
+    lines = [
+        f"M486 S{label}",
+        f"M486 A{PRIME_NAME}",
+        f"G1 Z{prime.z_mm + profile.z_hop_mm:.3f} {travel_f}",
+        f"G0 X{x0:.3f} Y{y0:.3f} {travel_f}",
+        f"G1 Z{prime.z_mm:.3f} {travel_f}",
+    ]
+    if pressure_e > 0:
+        lines.append(
+            f"G1 E{pressure_e:.{decimals}f} F{profile.retraction_speed_mm_s * 60.0:.0f}"
+            " ; build pressure"
+        )
+    end_e = line_e if profile.relative_e else pressure_e + line_e
+    lines.append(
+        f"G1 X{x1:.3f} Y{y1:.3f} E{end_e:.{decimals}f} F{profile.first_layer_speed_mm_s * 60.0:.0f}"
+    )
+    lines += ["M486 S-1", "G92 E0"]
+    return lines
 
 
 def _steps(

@@ -20,14 +20,18 @@ import random
 import selectors
 import threading
 import tty
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 
 
-def masses_of(extruded_e: Mapping[int, float], mg_per_e: float) -> list[float]:
+def masses_of(
+    extruded_e: Mapping[int, float], mg_per_e: float, labels: Iterable[int] | None = None
+) -> list[float]:
     """Mass (mg) of each labelled object (M486 S0, S1, … in order) from the E executed for it;
-    what was extruded outside every object (-1) is not on the balance."""
-    return [extruded_e[index] * mg_per_e for index in sorted(i for i in extruded_e if i >= 0)]
+    what was extruded outside every object (-1) is not on the balance. `labels` (in order)
+    picks the units that are weighed, leaving out a prime line (one more object, no unit)."""
+    chosen = sorted(i for i in extruded_e if i >= 0) if labels is None else list(labels)
+    return [extruded_e.get(index, 0.0) * mg_per_e for index in chosen]
 
 
 class SimBalance:

@@ -6,7 +6,9 @@ time at `speed_factor` (kept as the times they end, so no thread steps them), he
 warm up over time, ADVANCED_OK and M155 autoreport, and injectable `Faults` at chosen line
 numbers. Any `Transport` can be its port (a `MemoryCable` end, a pty). `executed` lists
 every numbered command it ran, in order, so a test can tell whether a line was lost or
-doubled.
+doubled. Its nozzle lays E × (1 + flow_error) per M486 object (`extruded_e`), less a start
+loss: the first `start_loss_e` pushed after power-on or a nozzle heat-up lay nothing (what a
+filament nozzle oozed while heating, what a syringe spends building pressure).
 
     cable = MemoryCable(baud=250000)
     sim = SimulatedMarlin(cable.device, speed_factor=50.0, faults=Faults(drop_ok={12}))
@@ -67,10 +69,14 @@ class SimulatedMarlin:
         boot_banner: bool = True,
         machine_type: str = "printmed-sim",
         flow_error: float = 0.0,
+        start_loss_e: float = 0.0,
     ) -> None:
         self.port = port
         # what leaves the nozzle is E × (1 + flow_error): a worn drive gear, a paste's slip
         self.flow_error = flow_error
+        # E (flow error included) pushed after a heat-up that lays nothing on the plate
+        self.start_loss_e = start_loss_e
+        self._pushed_e = 0.0  # net E pushed since power-on or the last nozzle heat-up
         # extruded filament/plunger length (E units, flow error included) per M486 object,
         # net of retractions; -1 is outside every object
         self.extruded_e: dict[int, float] = {}
@@ -199,6 +205,7 @@ class SimulatedMarlin:
             self._planner.clear()
             self._last_n = 0
             self._autoreport_s = 0.0
+            self._pushed_e = 0.0
             for heater in self.heaters.values():
                 heater.target_c = 0.0
         self._say("start", "echo:External Reset", "Marlin 2.1.2")
@@ -320,6 +327,8 @@ class SimulatedMarlin:
                     self._position[axis] = float(value)
         elif code in ("M104", "M109"):
             self.heaters["T0"].target_c = float(words.get("S", 0))
+            if self.heaters["T0"].target_c > 0:
+                self._pushed_e = 0.0  # heating: the nozzle oozes, the start loss is due again
             if code == "M109":
                 self._wait_heater("T0")
         elif code in ("M140", "M190"):
@@ -361,8 +370,11 @@ class SimulatedMarlin:
                 deltas[axis] = target - self._position[axis]
                 self._position[axis] = target
         if deltas.get("E"):
-            extruded = deltas["E"] * (1.0 + self.flow_error)
-            self.extruded_e[self._object] = self.extruded_e.get(self._object, 0.0) + extruded
+            pushed = deltas["E"] * (1.0 + self.flow_error)
+            before, self._pushed_e = self._pushed_e, self._pushed_e + pushed
+            loss = self.start_loss_e
+            laid = max(0.0, self._pushed_e - loss) - max(0.0, before - loss)
+            self.extruded_e[self._object] = self.extruded_e.get(self._object, 0.0) + laid
         distance_mm = math.sqrt(sum(deltas.get(a, 0.0) ** 2 for a in "XYZ")) or abs(
             deltas.get("E", 0.0)
         )

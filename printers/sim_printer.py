@@ -4,8 +4,10 @@
 other end of a MemoryCable, driven by the very same MarlinLink as a USB printer. Options:
 `speed_factor` (moves and heating that many times faster), `baud` (emulate wire time; None
 for none), `faults` (see `printers.sim_marlin.Faults`), the firmware's `advanced_ok`, and the
-`machine_type` its M115 reports (the printer profile it stands in for), and `flow_error` (the
-nozzle lays down E × (1 + flow_error); `firmware_side.extruded_e` is what it laid per object).
+`machine_type` its M115 reports (the printer profile it stands in for), `flow_error` (the
+nozzle lays down E × (1 + flow_error); `firmware_side.extruded_e` is what it laid per object)
+and `start_loss_e` (E pushed after each nozzle heat-up that lays nothing: ooze while heating,
+a syringe's pressure build-up; the first object extruded after heating is short by it).
 """
 
 from __future__ import annotations
@@ -35,9 +37,11 @@ class SimPrinter(SerialPrinter):
         settings: LinkSettings | None = None,
         machine_type: str = "printmed-sim",
         flow_error: float = 0.0,
+        start_loss_e: float = 0.0,
     ) -> None:
         self._cable_baud = baud
         self._flow_error = flow_error
+        self._start_loss_e = start_loss_e
         self._machine_type = machine_type
         self._speed_factor = speed_factor
         self._faults = faults
@@ -59,6 +63,7 @@ class SimPrinter(SerialPrinter):
             autoreport_temp=self._autoreport_temp,
             machine_type=self._machine_type,
             flow_error=self._flow_error,
+            start_loss_e=self._start_loss_e,
         )
         self.firmware_side.start()
         self._transport = self.cable.host

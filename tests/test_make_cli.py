@@ -58,8 +58,10 @@ def test_analyze_reads_the_tablets_back_with_the_lots_drug_content(made, capsys)
     )
     assert code == 0
     reading = json.loads(capsys.readouterr().out)
-    assert reading["declared_objects"] == 28
-    assert [o["gcode_mg"] for o in reading["objects"]] == pytest.approx(
+    assert reading["declared_objects"] == 29  # 28 tablets and the prime line, object 28
+    assert reading["object_names"] == {"28": "prime"} and "gcode_mg" not in reading["objects"][28]
+    assert reading["prime_volume_mm3"] == pytest.approx(8.0, abs=1e-4)
+    assert [o["gcode_mg"] for o in reading["objects"][:28]] == pytest.approx(
         [t["gcode_mg"] for t in report["tablets"]]
     )
     assert reading["malformed"] == [] and reading["unlabelled_volume_mm3"] == 0.0

@@ -89,15 +89,20 @@ def test_a_tampered_header_does_not_move_the_gate(mixed_plate, fdm, lot):
     assert [c.gcode_mg for c in checks] == [t.gcode_mg for t in mixed_plate.tablets]
 
 
+def _before_first_tablet(text: str, line: str) -> str:
+    """`line` inserted after the prime line, just before tablet 0's label opens."""
+    return text.replace("\nM486 S0\n", f"\n{line}\nM486 S0\n", 1)
+
+
 def test_extrusion_outside_any_tablet_fails_the_gate(mixed_plate, fdm, lot):
-    tampered = mixed_plate.gcode.replace("M486 T3", "M486 T3\nG1 X1 Y1 E0.5", 1)
+    tampered = _before_first_tablet(mixed_plate.gcode, "G1 X1 Y1 E0.5")
     with pytest.raises(DoseGateFailed) as refusal:
         check_dose(tampered, _targets(mixed_plate), fdm, mixed_plate.mm3_per_e, lot.drug_mg_per_mm3)
     assert refusal.value.field == "gcode.unlabelled_volume_mm3"
 
 
 def test_a_flow_override_in_the_file_fails_the_gate_naming_its_line(mixed_plate, fdm, lot):
-    tampered = mixed_plate.gcode.replace("M486 T3", "M486 T3\nM221 S105", 1)
+    tampered = _before_first_tablet(mixed_plate.gcode, "M221 S105")
     line = tampered.splitlines().index("M221 S105") + 1
     with pytest.raises(DoseGateFailed) as refusal:
         check_dose(tampered, _targets(mixed_plate), fdm, mixed_plate.mm3_per_e, lot.drug_mg_per_mm3)

@@ -20,14 +20,16 @@ from printmed.catalog import formulation, printer_profile
 from printmed.intake import read_prescription
 from printmed.manufacture.batch import make_batch
 from printmed.manufacture.plate import PlateItem, make_plate
+from tests.gcode.reference_cases import without_prime
 from tests.test_make_gate import RX
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "prescriptions"
 ON = dt.date(2026, 11, 25)
 
 # SHA-256 of make_batch's G-code (= `printmed make` with the date fixed), recorded at commit
-# 3930256 before the speed work of issue 12 (numpy prisms, batched cuts, sorted edge checks).
-RECORDED = {
+# 3930256 before the speed work of issue 12 (numpy prisms, batched cuts, sorted edge checks);
+# the text as it was before the prime line (issue 14): `without_prime` of today's must be it.
+BEFORE_PRIME = {
     ("hydrocortisone-bsa.json", "sse-syringe-08"): (
         "170589b273467fa1cd3c81fbe0fc78e439e03dfe3ba04a3ca71a039217fd6415"
     ),
@@ -49,14 +51,40 @@ RECORDED = {
 }
 
 
+# The same with the prime line, recorded deliberately when it was added (issue 14).
+RECORDED = {
+    ("hydrocortisone-bsa.json", "sse-syringe-08"): (
+        "d32f75ba584d87a613c8ba045856f71dd5db7cd4d5c74c9e584d7819d421cce3"
+    ),
+    ("isoleucine-minitablets.json", "sse-syringe-08"): (
+        "cf9fd393ff77e0887c6871e1da5dad543e298a20507474c0e4cb7c3cc9f0f7c2"
+    ),
+    ("propranolol-child.fhir.json", "fdm-pharma-04"): (
+        "e7ee70c60c94ab0362d0dc9c52d816fd988a74114a443ad238d8222619495b3b"
+    ),
+    ("propranolol-child.json", "fdm-pharma-04"): (
+        "dfc49b24b3eeebafc21f29ef16bb5fb74ad153762872d7eaa9cfc178b8aa5385"
+    ),
+    ("theophylline-adult.fhir.json", "fdm-pharma-04"): (
+        "5a685c19678fe9faccc63adcdb5b551744d5a9e1917098a0de9a5fa7adb1774d"
+    ),
+    ("theophylline-adult.json", "fdm-pharma-04"): (
+        "1bc42963d9ce0451cc90ad54f6cba079b120467377bd4e03105b123aa189443f"
+    ),
+}
+
+
 @pytest.mark.parametrize(("prescription", "printer"), sorted(RECORDED))
-def test_each_bundled_prescription_makes_the_gcode_recorded_before_the_speed_work(
+def test_each_bundled_prescription_makes_the_gcode_recorded_with_its_prime_line(
     prescription, printer
 ):
     rx = read_prescription(FIXTURES / prescription)
     batch = make_batch(rx, formulation(rx.formulation), printer_profile(printer), on=ON)
     assert hashlib.sha256(batch.gcode.encode()).hexdigest() == batch.sha256
     assert batch.sha256 == RECORDED[(prescription, printer)]
+    # the prime added lines and nothing else: the tablets are byte for byte as before it
+    before = hashlib.sha256(without_prime(batch.gcode).encode()).hexdigest()
+    assert before == BEFORE_PRIME[(prescription, printer)]
 
 
 def _design(dose_mg: float, shape: str):

@@ -45,8 +45,12 @@ def run(args: argparse.Namespace) -> int:
     content = lot.drug_mg_per_mm3 if lot is not None else None
     data = reading.to_dict()
     objects = [figures.to_dict() for _, figures in sorted(reading.objects.items())]
-    if content is not None:
-        for item in objects:
+    primes = set(reading.prime_labels)  # a prime line is material used, no tablet's dose
+    for item in objects:
+        label = item["label"]
+        if label in reading.object_names:
+            item["name"] = reading.object_names[label]
+        if content is not None and label not in primes:
             item["gcode_mg"] = float(item["volume_mm3"]) * content  # type: ignore[arg-type]
     data["objects"] = objects
     if args.json:
@@ -59,8 +63,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"mm3 per unit of E: {mm3_per_e:.6f} (from {profile.id})")
     for item in objects:
         dose = f", {item['gcode_mg']:.4f} mg" if "gcode_mg" in item else ""
+        named = f" ({item['name']})" if "name" in item else ""
         print(
-            f"  object {item['label']}: {item['volume_mm3']:.4f} mm3{dose}, "
+            f"  object {item['label']}{named}: {item['volume_mm3']:.4f} mm3{dose}, "
             f"{item['layers']} layers, max nozzle {item['max_nozzle_temp_c']:g} C"
         )
     print(

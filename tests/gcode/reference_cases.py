@@ -3,6 +3,10 @@ the text, every figure of the reading), so the array writer and reader are held 
 
 `reference/*.json` was made by `python -m tests.gcode.reference_cases` before the rewrite; the
 inputs' digest is recorded beside each case, so a slicer change is told apart from a writer one.
+Re-recorded once for the prime line (issue 14), with the same command: the bundled plates
+gained their prime object (`without_prime` of each is the text recorded before, byte for byte,
+tests/test_make_same_output.py), every reading two keys (`object_names`, `prime_volume_mm3`);
+every tablet's figures, the seeded solids' and toolpaths' G-code are as before.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pathlib import Path as FilePath
 import numpy as np
 
 from gcode.flow import PartFlow
+from gcode.plate import plan_prime
 from gcode.profile import MachineProfile, load_profile
 from gcode.slice import SlicedPart
 from gcode.toolpaths import Layer, Path
@@ -45,6 +50,31 @@ def tablets_digest(tablets: list[PlacedTablet]) -> str:
 
 def sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def without_prime(text: str) -> str:
+    """`text` with the prime line's lines taken out: its header note, its object (`M486 S<n>`
+    to `M486 S-1`) and the E reset after it, and the object count back to the tablets' — the
+    text the writer wrote before it primed. Refuses a text whose prime is not so laid."""
+    lines = text.split("\n")
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("; prime (object "):
+            i += 1
+            continue
+        if line.startswith("M486 T") and lines[i + 2 : i + 3] == ["M486 Aprime"]:
+            count = int(line.removeprefix("M486 T"))
+            assert lines[i + 1] == f"M486 S{count - 1}", lines[i + 1]
+            end = lines.index("G92 E0", i)
+            assert lines[end - 1] == "M486 S-1", lines[end - 1]
+            out.append(f"M486 T{count - 1}")
+            i = end + 1
+            continue
+        out.append(line)
+        i += 1
+    return "\n".join(out)
 
 
 # ------------------------------------------------------------------ the bundled prescriptions
@@ -86,9 +116,9 @@ def writer_inputs(items, lot, profile):  # type: ignore[no-untyped-def]
     seen: dict[str, object] = {}
     real = plate_module.write_gcode
 
-    def keep(tablets, profile, header, sequence="layers", progress=None):  # type: ignore[no-untyped-def]
+    def keep(tablets, profile, header, sequence="layers", progress=None, prime=None):  # type: ignore[no-untyped-def]
         seen.update(tablets=tablets, profile=profile, header=header)
-        return real(tablets, profile, header, sequence=sequence)
+        return real(tablets, profile, header, sequence=sequence, prime=prime)
 
     plate_module.write_gcode = keep
     try:
@@ -206,7 +236,7 @@ def record() -> None:
     REFERENCE.mkdir(exist_ok=True)
     bundled = {}
     for name, tablets, profile, header in bundled_plates():
-        text = write_gcode(tablets, profile, header)
+        text = write_gcode(tablets, profile, header, prime=plan_prime(profile))
         bundled[name] = {
             "input_sha256": tablets_digest(tablets),
             "gcode_sha256": sha256(text),

@@ -1,7 +1,8 @@
 """The pure-Python reader of commit 3930256, line by line, kept as the tests' reference: the
 array reader (gcode.analyze) must give every figure it gives, bit for bit.
 
-Only its imports changed: the result types are the reader's own, so the two compare whole.
+Only its imports changed: the result types are the reader's own, so the two compare whole; and
+it names objects (`M486 A`) as the array reader does since the prime line.
 """
 
 from __future__ import annotations
@@ -107,6 +108,12 @@ def slow_analyze(
                     current = None
                 else:
                     current = result.objects.setdefault(label, ObjectFigures(label))
+            if words.object_name is not None:  # added with the prime: `M486 A` names objects
+                if current is None:
+                    reason = f"object name {words.object_name!r} names no object"
+                    result.malformed.append(Problem(number, raw, reason))
+                else:
+                    result.object_names[current.label] = words.object_name
         elif command == "G92":
             if "E" in values:
                 e = values["E"]

@@ -1,6 +1,7 @@
 """The array writer writes, byte for byte, what the line-by-line writer of commit 3930256 wrote:
 on the bundled prescriptions, on seeded solids and toolpaths (SHA-256 recorded in
-tests/gcode/reference/ before the rewrite), and its numbers are Python's own text."""
+tests/gcode/reference/ before the rewrite; the bundled plates re-recorded with their prime
+line), and its numbers are Python's own text."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from gcode.analyze import analyze
 from gcode.errors import SettingsInvalid
 from gcode.fixed import format_fixed
+from gcode.plate import plan_prime
 from gcode.write import write_gcode
 from tests.gcode import reference_cases as cases
 
@@ -34,7 +36,7 @@ def bundled() -> list[tuple[str, str, str, float]]:
         (
             name,
             cases.tablets_digest(tablets),
-            write_gcode(tablets, profile, header),
+            write_gcode(tablets, profile, header, prime=plan_prime(profile)),
             header.mm3_per_e,
         )
         for name, tablets, profile, header in cases.bundled_plates()

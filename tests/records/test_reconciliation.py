@@ -22,7 +22,7 @@ from printmed.errors import InputError
 from printmed.jobs import service, stock
 from printmed.records.batch_record import load_record
 from printmed.records.pharmacy import pharmacy_of
-from printmed.records.reconciliation import Unreconciled, reconcile, reject_units
+from printmed.records.reconciliation import Unreconciled, reconcile, reject_units, tablet_closes
 from printmed.records.record_pdf import batch_record_pdf
 from printmed.records.release import release
 from printmed.records.signatures import admit_signer
@@ -142,6 +142,12 @@ def test_queueing_draws_the_batch_material_from_its_lot(store: Store) -> None:
     assert ledger.remaining_g == pytest.approx(10.0 - BATCH_G, rel=0.01)
     assert ledger.entries[-1]["batch_number"] == batch
     assert ledger.entries[-1]["kind"] == "use"
+    # drawn: every tablet's read-back volume and the prime line's, × the lot's 1.25 mg/mm³
+    with store.session() as session:
+        gate = service.column_value(service.get_batch(session, batch), "gate_json")
+    tablets_mm3 = sum(t["gcode_volume_mm3"] for t in gate["tablets"])
+    assert gate["prime_volume_mm3"] == pytest.approx(8.0, abs=1e-4)
+    assert ledger.used_g == pytest.approx((tablets_mm3 + gate["prime_volume_mm3"]) * 1.25e-3)
 
 
 def test_a_lot_with_too_little_left_is_refused_at_queueing_and_nothing_changes(
@@ -189,9 +195,14 @@ def test_a_complete_print_reconciles_every_unit_and_its_material(store: Store) -
     assert result.reconciled
     assert len(result.volume_per_tablet_mm3) == 10
     assert all(v == pytest.approx(100.0, rel=0.01) for v in result.volume_per_tablet_mm3)
-    assert result.material_mg == pytest.approx(1250.0, rel=0.01)
-    # 1000 mm³ of 1.75 mm filament: 1000 / (π × 0.875²) = 415.7 mm
-    assert result.filament_mm == pytest.approx(415.7, rel=0.01)
+    # the prime line (8 mm³ on fdm-pharma-04, on no tablet) is material used too
+    assert result.prime_volume_mm3 == pytest.approx(8.0, abs=1e-4)
+    assert result.prime_mg == pytest.approx(8.0 * 1.25, abs=1e-3)
+    total_mm3 = sum(result.volume_per_tablet_mm3) + result.prime_volume_mm3
+    assert result.material_mg == pytest.approx(total_mm3 * 1.25, rel=1e-12)
+    assert result.material_mg == pytest.approx(1260.0, rel=0.01)
+    # 1008 mm³ of 1.75 mm filament: 1008 / (π × 0.875²) = 419.1 mm
+    assert result.filament_mm == pytest.approx(total_mm3 / (math.pi * 0.875**2), rel=1e-12)
     assert result.paste_ml is None
     assert result.drawn_g == pytest.approx(result.material_mg / 1000)
     assert result.lot_remaining_g == pytest.approx(10.0 - result.drawn_g)
@@ -256,7 +267,8 @@ def _partly_printed(store: Store, tech, finished: int) -> str:
             for line in service.program_to_print(session, job).splitlines()
             if line.split(";", 1)[0].strip()
         ]
-        closes = [i for i, line in enumerate(sent) if line == "M486 S-1"]
+        closes = tablet_closes(sent)  # the prime line's close is no unit's
+        assert sent.index("M486 S-1") < closes[0]
         acknowledged = closes[finished - 1] + 1
         service.finish_print(
             session,
@@ -382,3 +394,5 @@ def test_the_record_pdf_states_the_reconciliation(store: Store, tmp_path: Path) 
     assert "Rejected unit 2 chipped (tech2)" in text
     assert "factor 1.0000: the lot's own (master data)" in text
     assert "Reconciled yes" in text
+    assert "prime line 10.0 mg of it" in text  # 8 mm³ × 1.25 mg/mm³
+    assert "Prime line (no tablet) 8.0000 mm3 (at most 20)" in text
