@@ -5,15 +5,20 @@ force), screened, queued, printed by the worker, weighed from the balance, relea
 proposal from the fit of the released batches and its approval by a second pharmacist.
 
     python benchmarks/calibration_loop.py [--batches 6] [--flow-error 0.04] [--noise-mg 0.3]
+        [--start-loss-mm3 3.0 [--no-prime]]
 
 prints, per batch, the dose, the factor it was designed with and its mean content against the
-label (from the weighed units), and each calibration approved between batches.
+label (from the weighed units), and each calibration approved between batches. With a start
+loss (what the nozzle oozes while heating) it prints the first unit's content too; `--no-prime`
+runs on a copy of the fixtures whose printer profile states no prime line.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -34,7 +39,7 @@ from printmed.jobs import service
 from printmed.jobs.making import enter_prescription
 from printmed.jobs.worker import PrinterWorker
 from printmed.records import calibration as approvals
-from printmed.records import screening
+from printmed.records import masterfile, screening
 from printmed.records.balance import read_weights
 from printmed.records.release import release
 from printmed.records.signatures import SCREENED, Signer, admit_signer
@@ -126,7 +131,8 @@ def one_batch(
         formulation = service.column_value(job, "formulation_json")
         dose_mg = float(service.column_value(job, "design_json")["dose_mg"])
     mg_per_e = float(parameters["mm3_per_e"]) * float(formulation["density_g_cm3"])
-    balance.load(masses_of(extruded, mg_per_e))
+    # the units only: the prime line (object `units`, after them) is on no balance
+    balance.load(masses_of(extruded, mg_per_e, labels=range(units)))
     weights = read_weights(balance.port, units, request=True, unit_timeout_s=10.0)
     with store.session() as session:
         theo = get_user(session, "theo")
@@ -158,6 +164,27 @@ def close_the_loop(store: Store, settings: Settings) -> float | None:
         return row.factor
 
 
+def _start_loss_e(start_loss_mm3: float) -> float:
+    """The simulated nozzle's start loss in E: mm³ over the profile's mm³ per E with the lot."""
+    if not start_loss_mm3:
+        return 0.0
+    lot = catalog.formulation(FORMULATION)
+    return start_loss_mm3 / catalog.printer_profile(PROFILE).mm3_per_e(lot.filament_diameter_mm)
+
+
+def without_prime(fixtures: Path, into: Path) -> Path:
+    """A copy of the `fixtures` folder in `into` whose PROFILE states no prime line."""
+    copy = into / "fixtures"
+    shutil.copytree(fixtures, copy)
+    path = copy / "printers" / f"{PROFILE}.json"
+    profile = json.loads(path.read_text())
+    for field in ("prime_volume_mm3", "prime_pressure_mm3", "prime_width_mm"):
+        profile.pop(field, None)
+    profile["max_prime_volume_mm3"] = 0.0
+    path.write_text(json.dumps(profile, indent=2) + "\n")
+    return copy
+
+
 def released_batches(
     store: Store, numbers: tuple[int, ...], *, units: int, flow_error: float, seed: int
 ) -> list[str]:
@@ -183,11 +210,17 @@ def run(
     noise_mg: float,
     units: int = 6,
     seed: int = 7,
+    start_loss_mm3: float = 0.0,
 ) -> list[BatchFigures]:
     """The loop on `store` (staff made by `add_staff`): `batches` batches on one simulated
-    printer of `flow_error`, a balance of `noise_mg` standard deviation."""
+    printer of `flow_error` that loses `start_loss_mm3` after each heat-up, a balance of
+    `noise_mg` standard deviation."""
     printer = SimPrinter(
-        speed_factor=400.0, baud=None, machine_type=MACHINE_TYPE, flow_error=flow_error
+        speed_factor=400.0,
+        baud=None,
+        machine_type=MACHINE_TYPE,
+        flow_error=flow_error,
+        start_loss_e=_start_loss_e(start_loss_mm3),
     )
     worker = PrinterWorker(store, PRINTER, printer, "w-cal", poll_s=0.05)
     figures = []
@@ -209,18 +242,25 @@ def run(
     return figures
 
 
-def table(figures: list[BatchFigures], flow_error: float) -> str:
+def table(figures: list[BatchFigures], flow_error: float, start_loss_mm3: float = 0.0) -> str:
+    loss = ""
+    if start_loss_mm3:
+        primes = catalog.printer_profile(PROFILE).primes
+        loss = f", {start_loss_mm3:g} mm3 oozed at heat-up, {'a' if primes else 'no'} prime line"
     lines = [
-        f"calibration loop: simulated {PROFILE} with a {flow_error * 100:+.1f} % flow error, "
-        f"lot {catalog.formulation(FORMULATION).lot}",
+        f"calibration loop: simulated {PROFILE} with a {flow_error * 100:+.1f} % flow error"
+        f"{loss}, lot {catalog.formulation(FORMULATION).lot}",
         f"{'batch':<5} {'batch number':<18} {'dose mg':>8} {'factor':>8} "
-        f"{'mean content % of label':>24}  calibration approved after it",
+        f"{'mean content % of label':>24}"
+        + (f" {'first unit %':>13}" if start_loss_mm3 else "")
+        + "  calibration approved after it",
     ]
     for number, f in enumerate(figures, start=1):
         after = f"factor {f.approved_factor:.4f}" if f.approved_factor is not None else ""
+        first = f" {f.contents_percent[0]:>13.2f}" if start_loss_mm3 else ""
         lines.append(
             f"{number:<5} {f.batch_number:<18} {f.dose_mg:>8.1f} {f.factor:>8.4f} "
-            f"{f.mean_content_percent:>24.2f}  {after}"
+            f"{f.mean_content_percent:>24.2f}{first}  {after}"
         )
     return "\n".join(lines)
 
@@ -231,13 +271,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--flow-error", type=float, default=0.04)
     parser.add_argument("--noise-mg", type=float, default=0.3)
     parser.add_argument("--units", type=int, default=6)
+    parser.add_argument("--start-loss-mm3", type=float, default=0.0)
+    parser.add_argument("--no-prime", action="store_true")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as folder, tempfile.TemporaryDirectory() as key_dir:
         environ = dict(os.environ, PRINTMED_DATA_DIR=folder, PRINTMED_KEY_DIR=key_dir)
         environ.pop("DATABASE_URL", None)
         os.environ["PRINTMED_KEY_DIR"] = key_dir  # the audit chain's service key
+        if args.no_prime:
+            fixtures = without_prime(catalog.fixtures_dir(), Path(folder))
+            os.environ["PRINTMED_FIXTURES"] = environ["PRINTMED_FIXTURES"] = str(fixtures)
         settings = load_settings(environ)
         store = open_store(settings.database_url)
+        masterfile.start(store)  # the master file's first start, as the service opens a store
         try:
             add_staff(store)
             figures = run(
@@ -247,10 +293,11 @@ def main(argv: list[str] | None = None) -> int:
                 flow_error=args.flow_error,
                 noise_mg=args.noise_mg,
                 units=args.units,
+                start_loss_mm3=args.start_loss_mm3,
             )
+            print(table(figures, args.flow_error, args.start_loss_mm3))
         finally:
             store.dispose()
-    print(table(figures, args.flow_error))
     return 0
 
 

@@ -6,7 +6,9 @@ Routers are listed in ROUTERS (module path, attribute); the pages add theirs the
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import json
 import logging
 import os
 import socket
@@ -22,7 +24,9 @@ from printmed import catalog
 from printmed.api.limits import RequestLimits
 from printmed.api.openapi import install_openapi
 from printmed.api.problems import install_error_handlers
+from printmed.intake import fhir_order
 from printmed.jobs.worker import PrinterWorker
+from printmed.manufacture import warm_up
 from printmed.settings import Settings, load_settings
 from printmed.store import Store, open_store
 
@@ -34,8 +38,12 @@ ROUTERS: tuple[tuple[str, str], ...] = (
     ("printmed.api.batches", "router"),
     ("printmed.api.printers", "router"),
     ("printmed.api.users", "router"),
+    ("printmed.api.sites", "router"),
+    ("printmed.api.masterfile", "router"),
     ("printmed.fhir.routes", "router"),
     ("printmed.web.lots_pages", "router"),
+    ("printmed.web.site_pages", "router"),
+    ("printmed.web.masterfile_pages", "router"),
     ("printmed.web", "router"),
 )
 DESCRIPTION = """Point-of-care printing of personalised tablets.
@@ -83,20 +91,31 @@ def start_workers(
     return threads
 
 
-def simulated_printers(store: Store) -> dict[str, Printer]:
+def simulated_printers(store: Store, site_code: str = "main") -> dict[str, Printer]:
     """The embedded default's printers: on first start (an empty register) two simulated
     printers of each profile are registered (`jobs.register.register_simulators`); every
-    simulated printer in the register then gets a simulator standing in for its profile."""
+    simulated printer in the register of this service's site (PRINTMED_SITE) then gets a
+    simulator standing in for its profile."""
     from printmed.jobs import register
     from printmed.jobs.printers import simulated_printer
+    from printmed.records.sites import service_site
 
     with store.session() as session:
         for made in register.register_simulators(session):
             log.info("registered simulated printer %s (%s)", made.name, made.serial_number)
+        site = service_site(session, site_code)
         return {
             printer.name: simulated_printer(printer.profile_id)
-            for printer in register.simulators(session)
+            for printer in register.simulators(session, site.id)
         }
+
+
+def _warm_up() -> None:
+    """What the first order in a process would otherwise pay for (~0.6 s): the slicer's, the
+    writer's and the reader's compiled code, and the FHIR models; done as the service starts."""
+    warm_up()
+    bundled = catalog.fixtures_dir() / "prescriptions" / "propranolol-child.fhir.json"
+    fhir_order.warm_up(json.loads(bundled.read_text(encoding="utf-8")))
 
 
 @asynccontextmanager
@@ -106,8 +125,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     store = open_store(settings.database_url)
     app.state.store = store
+    from printmed.records import masterfile
+
+    masterfile.start(store)  # first start: the fixtures as version 1
+    catalog.use_store(store)  # the pages and the API read the store's approved versions
+    await asyncio.to_thread(_warm_up)
     if app.state.sim_printers:
-        app.state.printers.update(simulated_printers(store))
+        app.state.printers.update(simulated_printers(store, settings.site_code))
     stop = threading.Event()
     threads = start_workers(store, app.state.printers, stop, app.state.worker_poll_s)
     try:
@@ -116,6 +140,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stop.set()
         for thread in threads:
             thread.join(WORKER_JOIN_S)
+        catalog.use_store(None)
         store.dispose()
 
 

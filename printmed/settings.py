@@ -106,6 +106,9 @@ class Settings:
     # the units of at most this many of the lot's latest released batches on the printer.
     calibration_margin_percent: float = 0.5
     calibration_window_batches: int = 6
+    # The site this service runs for (`sites.code`; README "Sites"): its workers drive only that
+    # site's printers. Several sites share one PostgreSQL database (DATABASE_URL), one each.
+    site_code: str = "main"
 
     @property
     def documents_dir(self) -> Path:
@@ -120,7 +123,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     PRINTMED_RATE_LIMIT_PER_MINUTE, PRINTMED_BALANCE_PORT, PRINTMED_BALANCE_BAUD,
     PRINTMED_KEY_DIR (refused inside the data folder), PRINTMED_CHECKPOINT_EVERY,
     PRINTMED_OBSERVATION_MAX_AGE_DAYS_UNDER_1 / _UNDER_18 / _ADULT,
-    PRINTMED_CALIBRATION_MARGIN_PERCENT, PRINTMED_CALIBRATION_WINDOW_BATCHES.
+    PRINTMED_CALIBRATION_MARGIN_PERCENT, PRINTMED_CALIBRATION_WINDOW_BATCHES, PRINTMED_SITE.
     """
     env = os.environ if environ is None else environ
     data_dir = Path(env.get("PRINTMED_DATA_DIR") or DEFAULT_DATA_DIR).expanduser().resolve()
@@ -152,7 +155,21 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         sign_in=_sign_in_policy(env),
         calibration_margin_percent=_calibration_margin(env),
         calibration_window_batches=_whole(env, "PRINTMED_CALIBRATION_WINDOW_BATCHES", 6),
+        site_code=site_code(env.get("PRINTMED_SITE") or "main", "PRINTMED_SITE"),
     )
+
+
+def site_code(text: str, field_name: str = "code") -> str:
+    """A site's code as stored: 1-32 lower-case letters, digits or '-', starting with a letter."""
+    code = text.strip()
+    if not (
+        1 <= len(code) <= 32
+        and code[0].isascii()
+        and code[0].isalpha()
+        and all(c.isascii() and (c.isdigit() or c.islower() or c == "-") for c in code)
+    ):
+        raise InputError(field_name, text, "is not 1-32 lower-case letters, digits or '-'")
+    return code
 
 
 def _calibration_margin(env: Mapping[str, str]) -> float:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from printmed.api import idempotency
-from printmed.api.dependencies import ReadSessionDep, SessionDep
+from printmed.api.dependencies import OwnSiteBatch, ReadSessionDep, SessionDep
 from printmed.api.idempotency import IdempotencyKey
 from printmed.api.problems import error_response
 from printmed.api.record_views import (
@@ -44,10 +44,11 @@ from printmed.records.record_pdf import batch_record_pdf
 from printmed.records.release import release
 from printmed.records.screening import return_batch, screen, screening_sheet
 from printmed.records.signatures import SIGNABLE, admit_signer, sign
+from printmed.records.sites import site_scope
 from printmed.records.weighing import qc_of, record_weights
 from printmed.store.models import PrintProgress, StoredGcode, User
 
-router = APIRouter(prefix="/api/v1/batches", tags=["batches"])
+router = APIRouter(prefix="/api/v1/batches", tags=["batches"], dependencies=[OwnSiteBatch])
 Reader = Annotated[User, Depends(require_action(Action.READ_RECORD))]
 Queuer = Annotated[User, Depends(require_action(Action.QUEUE))]
 Rejecter = Annotated[User, Depends(require_action(Action.REJECT))]
@@ -160,8 +161,11 @@ def progress_of(session: Session, batch_id: int) -> PrintProgressView | None:
 def list_batches(
     user: Reader, session: ReadSessionDep, state: BatchState | None = None
 ) -> list[BatchSummary]:
-    """Any staff member."""
-    return [batch_summary(b, full=False) for b in service.list_batches(session, state)]
+    """Any staff member: their own site's batches (every site's with the control-site role)."""
+    scope = site_scope(user)
+    return [
+        batch_summary(b, full=False) for b in service.list_batches(session, state, site_id=scope)
+    ]
 
 
 @router.get(

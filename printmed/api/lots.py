@@ -18,7 +18,7 @@ from printmed import catalog
 from printmed.api import idempotency
 from printmed.api.batches import PASSWORD_ASKED
 from printmed.api.batches import _with_password as with_password  # the one password path
-from printmed.api.dependencies import ReadSessionDep, SessionDep
+from printmed.api.dependencies import OwnSiteBatch, ReadSessionDep, SessionDep
 from printmed.api.wire import Responses
 from printmed.auth import require_action, settings_of
 from printmed.auth.dependencies import SignInClock
@@ -29,7 +29,7 @@ from printmed.records import calibration as approvals
 from printmed.records import reconciliation, signatures
 from printmed.store.models import LotCalibration, User
 
-router = APIRouter(prefix="/api/v1", tags=["lots"])
+router = APIRouter(prefix="/api/v1", tags=["lots"], dependencies=[OwnSiteBatch])
 Viewer = Annotated[User, Depends(require_action(Action.READ_RECORD))]
 Receiver = Annotated[User, Depends(require_action(Action.RECEIVE_STOCK))]
 Rejecter = Annotated[User, Depends(require_action(Action.REJECT_UNITS))]
@@ -118,7 +118,7 @@ class ReconciliationView(BaseModel):
 def lot_stock(lot: str, session: ReadSessionDep, user: Viewer) -> LotStockView:
     """Any staff member; `lot` is the lot number or the formulation id."""
     return LotStockView.model_validate(
-        stock.ledger(session, stock.lot_on_file(session, lot)).to_dict()
+        stock.ledger(session, stock.lot_on_file(session, lot), user.site_id).to_dict()
     )
 
 

@@ -18,8 +18,9 @@ from printmed import audit
 from printmed.api.problems import Conflict, NotFound
 from printmed.auth.principal import Principal
 from printmed.jobs.making import record_gated_batch
-from printmed.jobs.service import get_batch
+from printmed.jobs.service import UnknownBatch, get_batch
 from printmed.manufacture import GatedBatch
+from printmed.records import sites
 from printmed.store.models import Batch, Order, User
 
 
@@ -95,7 +96,10 @@ def get_order(session: Session, who: Principal, order_id: str) -> tuple[Order, B
     order = session.get(Order, order_id)
     if order is None or (who.kind == "client" and order.received_from != who.label):
         raise UnknownOrder(order_id)
-    return order, get_batch(session, order.batch_number)
+    try:  # staff see their own site's orders (every site's with the control-site role)
+        return order, get_batch(session, order.batch_number, site_id=sites.scope_of(session, who))
+    except UnknownBatch:
+        raise UnknownOrder(order_id) from None
 
 
 def order_of_batch(session: Session, batch_number: str) -> Order | None:
@@ -106,5 +110,8 @@ def list_orders(session: Session, who: Principal, limit: int = 100) -> list[tupl
     query = select(Order, Batch).join(Batch, Batch.batch_number == Order.batch_number)
     if who.kind == "client":
         query = query.where(Order.received_from == who.label)
+    scope = sites.scope_of(session, who)
+    if scope is not None:
+        query = query.where(Batch.site_id == scope)
     rows = session.execute(query.order_by(Order.created_at.desc()).limit(limit)).all()
     return [(order, batch) for order, batch in rows]

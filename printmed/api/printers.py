@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from gcode.profile import MachineProfile
 from printmed.api.batches import progress_of
-from printmed.api.dependencies import ReadSessionDep, SessionDep
+from printmed.api.dependencies import OwnSiteBatch, ReadSessionDep, SessionDep
 from printmed.api.problems import NotFound
 from printmed.api.record_views import PrintProgressView
 from printmed.api.wire import Responses
@@ -25,9 +25,10 @@ from printmed.auth import printers_of, require_action, store_of
 from printmed.auth.rules import Action
 from printmed.jobs import printers, register
 from printmed.jobs.states import BatchState
+from printmed.records import sites
 from printmed.store.models import Batch, PrinterCalibration, RegisteredPrinter, User
 
-router = APIRouter(prefix="/api/v1/printers", tags=["printers"])
+router = APIRouter(prefix="/api/v1/printers", tags=["printers"], dependencies=[OwnSiteBatch])
 # No rule names seeing the printers; reading batch records (any staff member) is the nearest.
 Viewer = Annotated[User, Depends(require_action(Action.READ_RECORD))]
 Controller = Annotated[User, Depends(require_action(Action.CONTROL_PRINTER))]
@@ -95,8 +96,14 @@ def _recorded_status(
 
 @router.get("", response_model=list[PrinterView], summary="Printers with queue and progress")
 def list_printers(request: Request, user: Viewer) -> list[PrinterView]:
-    """Any staff member."""
-    return [status_of(request, name) for name in printers.printer_names(store_of(request))]
+    """Any staff member: their own site's printers (every site's with the control-site role)."""
+    store = store_of(request)
+    with store.read_session() as session:
+        scope = sites.site_scope(user)
+        names = [
+            n for n in printers.printer_names(store) if sites.printer_visible(session, n, scope)
+        ]
+    return [status_of(request, name) for name in names]
 
 
 @router.get(
@@ -149,6 +156,9 @@ class NewPrinter(BaseModel):
     location: str = Field(min_length=1, max_length=200)
     connection: ConnectionIn
     reason: str = Field("registered", min_length=1, max_length=2000)
+    site: str | None = Field(
+        None, max_length=64, description="the site's code (default: yours; another: admins)"
+    )
 
 
 class StatusChange(BaseModel):
@@ -282,6 +292,7 @@ def add_printer(body: NewPrinter, session: SessionDep, user: Manager) -> Registe
         location=body.location,
         connection=body.connection.connection(),
         reason=body.reason,
+        site_id=sites.site_for_printer(session, user, body.site),
     )
     return RegisteredPrinterView.of(session, printer)
 

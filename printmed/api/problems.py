@@ -24,6 +24,7 @@ from printmed.errors import InputError
 from printmed.jobs.service import UnknownBatch
 from printmed.jobs.states import IllegalTransition
 from printmed.records.errors import QcNotPassed, RecordNotIntact
+from printmed.records.masterfile import UnknownDocument
 
 PROBLEM_JSON = "application/problem+json"
 FHIR_JSON = "application/fhir+json"
@@ -45,6 +46,7 @@ USER_ERRORS: tuple[tuple[type[Exception], int, str, str], ...] = (
     (NotPermitted, 403, "forbidden", "forbidden"),
     (UnknownBatch, 404, "not-found", "not-found"),
     (NotFound, 404, "not-found", "not-found"),
+    (UnknownDocument, 404, "not-found", "not-found"),
     (Conflict, 409, "conflict", "duplicate"),
     (IllegalTransition, 409, "state-conflict", "conflict"),
     (QcNotPassed, 409, "qc-not-passed", "business-rule"),

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from printmed.auth.clients import SCOPE_ORDER_READ, SCOPE_ORDER_WRITE
 from printmed.auth.rules import Action, may
-from printmed.store.models import User
+from printmed.store.models import ApiClient, User
 
 # A staff member holds a scope when the rule for what the scope lets a client do allows their
 # role: sending an order is entering a prescription; reading orders is reading the record.
@@ -50,7 +51,16 @@ class Principal:
             user = session.get(User, self.user_id)
             if user is not None:
                 return user
-        return User(username=self.label, full_name=self.label, role=CLIENT_ACTS_AS, active=True)
+        registered = session.scalar(select(ApiClient).where(ApiClient.client_id == self.name))
+        return User(
+            username=self.label,
+            full_name=self.label,
+            role=CLIENT_ACTS_AS,
+            active=True,
+            # its orders are made at the client's site
+            site_id=registered.site_id if registered is not None else 1,
+            control_site=False,
+        )
 
 
 def staff(user: User, via: str) -> Principal:

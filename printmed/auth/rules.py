@@ -40,6 +40,10 @@ class Action(StrEnum):
     RECEIVE_STOCK = "receive stock into a material lot"
     PROPOSE_CALIBRATION = "propose a lot's calibration factor"
     APPROVE_CALIBRATION = "approve a lot's calibration factor"
+    PROPOSE_MASTER_CHANGE = "propose a change to the master file"
+    APPROVE_MASTER_CHANGE = "approve or reject a change to the master file"
+    VIEW_ALL_SITES = "see every site's batches on the control-site overview"
+    MANAGE_SITES = "manage sites and the control-site role"
 
 
 RULES: dict[Action, frozenset[str]] = {
@@ -72,7 +76,17 @@ RULES: dict[Action, frozenset[str]] = {
     # second pharmacist (four eyes held in records.calibration)
     Action.PROPOSE_CALIBRATION: RECORD_ROLES,
     Action.APPROVE_CALIBRATION: frozenset({"pharmacist"}),
+    # the master file (product, lot, profile, process): proposed by the staff who make batches
+    # to it, approved by a second pharmacist who also holds the control-site role
+    # (`require_control_site`; four eyes held in records.masterfile)
+    Action.PROPOSE_MASTER_CHANGE: RECORD_ROLES,
+    Action.APPROVE_MASTER_CHANGE: frozenset({"pharmacist"}),
+    # the control site oversees every site: any role, with the control-site role beside it
+    Action.VIEW_ALL_SITES: ANY_STAFF,
+    Action.MANAGE_SITES: frozenset({"admin"}),
 }
+# Actions that need the control-site role (users.control_site) besides the role above.
+CONTROL_SITE_ACTIONS = frozenset({Action.APPROVE_MASTER_CHANGE, Action.VIEW_ALL_SITES})
 
 
 class NotPermitted(InputError):
@@ -115,6 +129,29 @@ def require(user: Staff, action: Action) -> None:
             f"role {user.role} is not {allowed}",
             sentence=f"You are signed in as {_a(user.role)}, and {_a(user.role)} may not "
             f"{action.value}: only {' or '.join(_a(r) for r in sorted(RULES[action]))} may.",
+        )
+
+
+class ControlSiteStaff(Staff, Protocol):
+    @property
+    def control_site(self) -> bool: ...
+
+
+def may_act(user: ControlSiteStaff, action: Action) -> bool:
+    """The role allows `action`, and the control-site role is held where the action needs it."""
+    return may(user.role, action) and (action not in CONTROL_SITE_ACTIONS or user.control_site)
+
+
+def require_control_site(user: ControlSiteStaff, action: Action) -> None:
+    """`require`, and for the control site's actions the control-site role too (NotPermitted)."""
+    require(user, action)
+    if action in CONTROL_SITE_ACTIONS and not user.control_site:
+        raise NotPermitted(
+            user.username,
+            action.value,
+            "the control-site role is not held",
+            sentence=f"Only staff holding the control-site role may {action.value}; "
+            "an admin grants it.",
         )
 
 

@@ -37,12 +37,18 @@ COMMANDS: tuple[Command, ...] = (
     Command("weigh", "weigh", "record unit weights (mg) and compute QC"),
     Command("release", "release", "release a weighed batch (pharmacist)"),
     Command("users", "users", "user accounts (admin)"),
+    Command("sites", "sites", "sites and the control-site role (admin)"),
     Command(
         "printers",
         "printers",
         "printer register: add, list, status, calibrate, clear",
     ),
     Command("lots", "lots", "material lots: stock (receive, show) and calibration factors"),
+    Command(
+        "masterfile",
+        "masterfile",
+        "master file: show, propose, approve, import, export",
+    ),
     Command("worker", "worker", "stream the queued jobs of one printer"),
     Command("serve", "serve", "run the web application (API, FHIR, pages)"),
     Command("print", "print_cmd", "stream a G-code file to a printer"),

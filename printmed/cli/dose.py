@@ -8,6 +8,7 @@ import argparse
 from pathlib import Path
 
 from dosing.calculate import Dose, StepDose
+from printmed import catalog
 from printmed.cli.output import print_json, print_pairs
 from printmed.intake import read_prescription
 from printmed.manufacture.dosing_path import dose_for, doses_for
@@ -39,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
             [
                 ("prescription", rx.id),
                 ("drug", f"{rx.drug.name} from lot {lot.lot} ({lot.id})"),
+                ("master data", catalog.FIXTURES_SOURCE),
                 (
                     "schedule",
                     f"{len(steps)} steps over {total_days} days, "
@@ -58,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         [
             ("prescription", rx.id),
             ("drug", f"{rx.drug.name} from lot {lot.lot} ({lot.id})"),
+            ("master data", catalog.FIXTURES_SOURCE),  # offline: not the approved master file
             *_dose_rows(dose),
         ]
     )

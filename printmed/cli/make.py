@@ -91,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
             *_dose_rows(batch),
             ("printer", f"{profile.id} ({profile.process})"),
             ("lot", f"{lot.lot} ({lot.id})"),
+            # offline: the fixtures folder, not the approved master file (`batches new` uses it)
+            ("master data", f"{catalog.fixtures_dir()}: {catalog.FIXTURES_SOURCE}"),
             (
                 "dose gate",
                 f"passed: worst tablet {worst.index} at {worst.deviation:+.4%} "

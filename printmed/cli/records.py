@@ -174,6 +174,8 @@ def print_record(record: BatchRecord) -> None:
         f"lot {lot['lot']} ({lot['id']}): assay {lot.get('assay_percent')} %, density "
         f"{lot['density_g_cm3']} g/cm³, expiry {lot['expiry']}"
     )
+    for kind, pin in sorted((f.get("master_pins_json") or {}).items()):
+        print(f"master file {kind} {pin['key']} v{pin['version']} (id {pin['id']}) {pin['sha256']}")
     if dose:
         print(f"dose {dose.get('dose_mg')} mg per unit")
     print(f"G-code SHA-256 {f.get('gcode_sha256')} ({record.gcode_lines} lines)")

@@ -50,11 +50,15 @@ def settings_for(args: argparse.Namespace) -> Settings:
 
 
 def open_cli_store(args: argparse.Namespace) -> tuple[Settings, Store]:
-    """The migrated store of the settings; a new store gets its admin (password shown once)."""
+    """The migrated store of the settings; a new store gets its admin (password shown once) and
+    its master file (the fixtures as version 1)."""
     settings = settings_for(args)
     store = open_store(settings.database_url)
     with store.session() as session:
         password = ensure_first_admin(session)
+    from printmed.records import masterfile
+
+    masterfile.start(store)
     if password is not None:
         print(
             f"printmed: created user {FIRST_ADMIN!r} with one-time password: {password}\n"

@@ -26,6 +26,7 @@ from printmed.cli.store_access import (
     username_of,
 )
 from printmed.errors import InputError
+from printmed.records.sites import assign_user, list_sites
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,6 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add.add_argument("username")
     add.add_argument("--name", required=True, help="full name, printed on signatures")
     add.add_argument("--role", required=True, choices=ROLES)
+    add.add_argument("--site", help="the site's code (default: main; `printmed sites` moves)")
     passwd = actions.add_parser("passwd", help="set a password (yours, or any as admin)")
     passwd.add_argument("username")
     passwd.add_argument("--reason", default="password changed")
@@ -67,10 +69,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.action == "list":
             with store.session() as session:
+                codes = {site.id: site.code for site in list_sites(session)}
                 for user in list_users(session):
                     state = "" if user.active else "  (inactive)"
                     state += f"  (locked {user.locked_at})" if user.locked_at else ""
-                    print(f"{user.username:<20} {user.role:<11} {user.full_name}{state}")
+                    state += "  (control-site role)" if user.control_site else ""
+                    site = codes.get(user.site_id, "?")
+                    print(f"{user.username:<20} {user.role:<11} {site:<10} {user.full_name}{state}")
             return 0
         with store.session() as session:
             password = read_password(args)
@@ -84,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
                     role=args.role,
                     password=_new_password(args),
                 )
+                if args.site:
+                    assign_user(session, admin, user.username, args.site, "account created there")
                 print(f"created {user.username} ({user.role})")
             elif args.action == "passwd":
                 # Your own password: your signing key is resealed (you typed the current one);

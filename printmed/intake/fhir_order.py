@@ -42,6 +42,7 @@ Accepted, not read (they change neither what nor how much the patient takes): id
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import re
@@ -960,3 +961,11 @@ def _positive(value: Any, field: str) -> float:
     if not number > 0 or number == float("inf"):
         raise InvalidPrescription(field, number, "must be a positive finite number")
     return number
+
+
+def warm_up(order: dict[str, Any]) -> None:
+    """Read `order` (a bundled MedicationRequest) as an order is read, so the FHIR models and
+    their validators are built before the first real order, not during it. Refusals (the
+    bundled order's measurements may be too old by now) are expected; nothing is kept."""
+    with contextlib.suppress(DosingError):
+        prescription_from_fhir(order, choose_formulation=lambda name, code: name)

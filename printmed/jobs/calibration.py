@@ -63,7 +63,7 @@ def factor_for(
 ) -> float | None:
     """The approved factor a new batch of the formulation's lot on `printer` is designed with,
     or None to keep the lot's own (master data)."""
-    lot = catalog.formulation(formulation_id).lot
+    lot = catalog.master_of(session).formulation(formulation_id).lot
     found = approved(session, lot, printer, profile_id)
     return found.factor if found else None
 
@@ -123,7 +123,7 @@ def propose(
     0.99, too few points, no spread of volume) proposes nothing. An older open proposal for the
     same lot and printer is superseded."""
     require(actor, Action.PROPOSE_CALIBRATION)
-    lot = catalog.formulation(formulation_id)
+    lot = catalog.master_of(session).formulation(formulation_id)
     points = weighed_points(
         session, lot.lot, printer, profile_id, settings.calibration_window_batches
     )

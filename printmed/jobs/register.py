@@ -19,8 +19,6 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
 from typing import Any, Literal
 
 from cryptography.exceptions import InvalidTag
@@ -191,27 +189,10 @@ def shown_connection(printer: RegisteredPrinter) -> dict[str, Any]:
 # --- profiles' calibration intervals -------------------------------------------------------
 
 
-@cache
-def _intervals(folder: Path) -> dict[str, int]:
-    found = {}
-    for path in sorted((folder / "printers" / "equipment").glob("*.json")):
-        data = json.loads(path.read_text())
-        days = data.get("calibration_interval_days")
-        if sorted(data) != ["calibration_interval_days"] or not isinstance(days, int) or days < 1:
-            raise InputError(
-                "calibration_interval_days", days, f"in {path.name} must be a whole number ≥ 1"
-            )
-        found[path.stem] = days
-    return found
-
-
 def calibration_interval_days(profile_id: str) -> int:
-    """Days from a passing calibration to the next one, for printers of `profile_id`
-    (fixtures/printers/equipment/<profile>.json: the slicer's profile admits no such key)."""
-    intervals = _intervals(catalog.fixtures_dir())
-    if profile_id not in intervals:
-        raise InputError("profile", profile_id, "has no calibration interval on file")
-    return intervals[profile_id]
+    """Days from a passing calibration to the next one, for printers of `profile_id` (the
+    equipment data of its master-file profile document)."""
+    return catalog.calibration_interval_days(profile_id)
 
 
 # --- reading the register ------------------------------------------------------------------
@@ -351,9 +332,12 @@ def add_printer(
     connection: Connection,
     reason: str = "registered",
     calibration_due_on: dt.date | None = None,
+    site_id: int | None = None,
 ) -> RegisteredPrinter:
     """Register a printer. It takes no batch until a calibration passes (or, for a simulated
-    printer registered by the service itself, `calibration_due_on` says when it is due)."""
+    printer registered by the service itself, `calibration_due_on` says when it is due).
+    It belongs to the site `site_id` (default: the registering user's) and makes only that
+    site's batches; an admin moves it (records.sites.assign_printer)."""
     require(actor, Action.MANAGE_PRINTERS)
     return _add(
         session,
@@ -365,6 +349,7 @@ def add_printer(
         connection=connection,
         reason=reason,
         calibration_due_on=calibration_due_on,
+        site_id=site_id or actor.site_id or 1,
     )
 
 
@@ -379,12 +364,14 @@ def _add(
     connection: Connection,
     reason: str,
     calibration_due_on: dt.date | None,
+    site_id: int = 1,
 ) -> RegisteredPrinter:
     name = (name or "").strip()
     if not NAME_PATTERN.match(name):
         raise InputError("name", name, "must be 1–64 letters, digits, '.', '_' or '-'")
-    catalog.printer_profile(profile_id)
-    calibration_interval_days(profile_id)
+    master = catalog.master_of(session)
+    master.printer_profile(profile_id)
+    master.calibration_interval_days(profile_id)
     serial_number = _text("serial_number", serial_number, 64)
     location = _text("location", location, 200)
     connection.check()
@@ -406,6 +393,7 @@ def _add(
         calibration_due_on=calibration_due_on.isoformat() if calibration_due_on else None,
         created_by=actor,
         created_at=audit.utc_now(),
+        site_id=site_id,
     )
     _set_connection(printer, connection)
     session.add(printer)
@@ -594,6 +582,8 @@ def clear_line(
         raise LineNotCleared("lot_number", lot_number, "is required: scan or type the lot loaded")
     audit.lock_chain(session)
     printer = get(session, name, for_update=True)
+    if (actor.site_id or 1) != printer.site_id:  # whoever clears it stands at the printer
+        raise LineNotCleared("printer", name, "is not a printer of your site")
     state = readiness(printer)
     if not state.ready:
         raise LineNotCleared("printer", name, f"may not print now ({state.reason})")
@@ -602,6 +592,8 @@ def clear_line(
         raise LineNotCleared("batch", batch_number, "is not a batch in this store")
     if batch.state != QUEUED:
         raise LineNotCleared("batch", batch_number, f"is {batch.state}, not queued")
+    if batch.site_id != printer.site_id:
+        raise LineNotCleared("batch", batch_number, f"is not a batch of {printer.name}'s site")
     if batch.printer not in (printer.name, printer.profile_id) or (
         batch.profile_id != printer.profile_id
     ):
@@ -687,7 +679,7 @@ def register_simulators(
     if in_force(session):
         return []
     made = []
-    for profile_id in catalog.printer_profiles():
+    for profile_id in catalog.master_of(session).printer_profiles():
         interval = calibration_interval_days(profile_id)
         for number in range(1, per_profile + 1):
             letter = "abcdefghij"[number - 1]
@@ -707,5 +699,10 @@ def register_simulators(
     return made
 
 
-def simulators(session: Session) -> list[RegisteredPrinter]:
-    return [p for p in all_printers(session) if p.connection == "sim"]
+def simulators(session: Session, site_id: int | None = None) -> list[RegisteredPrinter]:
+    """The simulated printers in the register (of one site, with `site_id`)."""
+    return [
+        p
+        for p in all_printers(session)
+        if p.connection == "sim" and (site_id is None or p.site_id == site_id)
+    ]

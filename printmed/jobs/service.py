@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
+from gcode.profile import MachineProfile
 from printers.identity import PrinterIdentity
 from printmed import audit, catalog
 from printmed.auth.rules import Action, require
@@ -43,6 +44,7 @@ JSON_COLUMNS = frozenset(
         "stream_report_json",
         "weights_json",
         "qc_json",
+        "master_pins_json",
     }
 )
 RECORDED_COLUMNS = (
@@ -65,6 +67,7 @@ RECORDED_COLUMNS = (
     "created_by",
     "created_at",
     "printer_serial",
+    "master_pins_json",
 )
 
 
@@ -130,8 +133,14 @@ def snapshot(job: Batch) -> dict[str, Any]:
     return {column: column_value(job, column) for column in RECORDED_COLUMNS}
 
 
-def get_batch(session: Session, batch_number: str, *, for_update: bool = False) -> Batch:
+def get_batch(
+    session: Session, batch_number: str, *, for_update: bool = False, site_id: int | None = None
+) -> Batch:
+    """The batch `batch_number`; with `site_id`, only if it was made at that site (a batch of
+    another site is UnknownBatch, as if it did not exist: records.sites.site_scope)."""
     query = select(Batch).where(Batch.batch_number == batch_number)
+    if site_id is not None:
+        query = query.where(Batch.site_id == site_id)
     if for_update:
         query = query.with_for_update()
     job = session.scalar(query)
@@ -140,10 +149,15 @@ def get_batch(session: Session, batch_number: str, *, for_update: bool = False) 
     return job
 
 
-def list_batches(session: Session, state: str | None = None) -> list[Batch]:
+def list_batches(
+    session: Session, state: str | None = None, *, site_id: int | None = None
+) -> list[Batch]:
+    """Every batch, oldest first; of one state, and of one site (None: every site)."""
     query = select(Batch).order_by(Batch.id)
     if state is not None:
         query = query.where(Batch.state == BatchState(state).value)
+    if site_id is not None:
+        query = query.where(Batch.site_id == site_id)
     return list(session.scalars(query))
 
 
@@ -223,8 +237,14 @@ def create_batch(
     printer: str,
     profile_id: str,
     batch_prefix: str = "PM",
+    master_pins: Mapping[str, Any] | None = None,
 ) -> Batch:
-    """A draft batch for a prescription, a lot and a printer, entered by `actor`."""
+    """A draft batch for a prescription, a lot and a printer, entered by `actor`.
+
+    master_pins: the master-file versions it is made with (kind → key, version, id, sha256),
+    from `jobs.making.record_gated_batch`, which takes them from the approved snapshot the batch
+    was made from; recorded with the entry and checked again at queueing and by `records
+    verify`."""
     require(actor, Action.ENTER_PRESCRIPTION)
     if not printer.strip():
         raise InputError("printer", printer, "is empty")
@@ -236,8 +256,11 @@ def create_batch(
         profile_id=profile_id,
         prescription_json=audit.canonical_json(prescription),
         formulation_json=audit.canonical_json(formulation),
+        master_pins_json=None if master_pins is None else audit.canonical_json(master_pins),
         created_by=actor.username,
         created_at=audit.utc_now(),
+        # made at the site of whoever entered it (a prescribing system's: its client's site)
+        site_id=actor.site_id or 1,
     )
     session.add(job)
     session.flush()
@@ -281,6 +304,7 @@ def record_verification(
         stored_program(session, sha256),
         formulation=column_value(job, "formulation_json"),
         profile_id=job.profile_id,
+        profile=pinned_profile(session, job),
         dose=dose,
         design=design,
         parameters=parameters,
@@ -314,6 +338,7 @@ def program_to_print(session: Session, job: Batch) -> str:
         text,
         formulation=column_value(job, "formulation_json"),
         profile_id=job.profile_id,
+        profile=pinned_profile(session, job),
         dose=column_value(job, "dose_json") or {},
         design=column_value(job, "design_json") or {},
         parameters=column_value(job, "parameters_json") or {},
@@ -323,9 +348,17 @@ def program_to_print(session: Session, job: Batch) -> str:
     return text
 
 
+def pinned_profile(session: Session, job: Batch) -> MachineProfile | None:
+    """The printer profile of the master-file version the batch pins (its content checked
+    against the pinned hash); None for a batch that pins none (made before the master file)."""
+    pins = column_value(job, "master_pins_json")
+    return catalog.pinned_model(session, pins).profile if pins else None
+
+
 # What the gate depends on, as the trail recorded it when the batch was entered and verified.
 GATED_COLUMNS = (
     "profile_id",
+    "master_pins_json",
     "formulation_json",
     "dose_json",
     "design_json",
@@ -368,6 +401,9 @@ def queue(session: Session, job: Batch, actor: User) -> None:
     awaiting = job.state in (BatchState.VERIFIED, BatchState.RETURNED)
     if awaiting or (job.state == BatchState.SCREENED and screened is None):
         raise NotScreened(job.batch_number, job.state)
+    pins = column_value(job, "master_pins_json")
+    if pins:  # made with versions since superseded: refused with the reason, nothing queued
+        catalog.check_pins_in_force(session, pins, job.batch_number)
     # any other state: check_transition names what may follow it
     record_change(session, job, actor.username, "job.queue", {"state": BatchState.QUEUED.value})
     stock.draw_for_batch(session, job, actor.username)  # refuses (and rolls back) if too little
@@ -398,6 +434,7 @@ def claim_next(
     names it and its serial in the batch (`printer`, `printer_serial`) and uses the clearance
     up. Once the register holds any printer, a name not in it takes nothing; before that (a
     store upgraded without printers registered) a worker takes the jobs queued under its name.
+    A registered printer takes only batches made at its own site (`printers.site_id`).
 
     `firmware` is the connected printer's (`FirmwareInfo` as data): its identity must be the
     one on file for the profile the job's G-code was written for, or PrinterIdentityMismatch is
@@ -421,6 +458,8 @@ def claim_next(
         )
     elif register.in_force(session):
         return None
+    if registered is not None:  # a printer makes only its own site's batches
+        queued_here = queued_here & (Batch.site_id == registered.site_id)
     candidates = session.execute(
         select(Batch.id, Batch.batch_number, Batch.profile_id)
         .where(queued_here, Batch.state == BatchState.QUEUED.value)
@@ -428,7 +467,7 @@ def claim_next(
         .limit(5)
     )
     for job_id, batch_number, profile_id in list(candidates):
-        expected = catalog.printer_identities().get(profile_id)
+        expected = _expected_identity(session, job_id, profile_id)
         if expected is None or expected.differences(reported):
             raise PrinterIdentityMismatch(job_id, batch_number, profile_id, expected, reported)
         taken: CursorResult[Any] = session.execute(  # type: ignore[assignment]
@@ -479,6 +518,20 @@ def claim_next(
         session.flush()
         return job
     return None
+
+
+def _expected_identity(session: Session, job_id: int, profile_id: str) -> PrinterIdentity | None:
+    """Who the printer of a batch must be: the identity in its pinned profile version, or for a
+    batch that pins none the one on file for its profile. A pinned version that no longer
+    hashes to what the batch recorded gives none: the batch is streamed to no printer."""
+    job = session.get(Batch, job_id)
+    pins = column_value(job, "master_pins_json") if job is not None else None
+    if pins:
+        try:
+            return catalog.pinned_model(session, pins).identity
+        except catalog.MasterFileRefused:
+            return None
+    return catalog.master_of(session).printer_identities().get(profile_id)
 
 
 def record_identity_refusal(

@@ -3,6 +3,8 @@ and the one check that a batch's lot holds enough before it is queued for a prin
 
 Stock is checked from the first receipt into any lot on: a store that has never booked stock
 (one upgraded from before the ledger) queues as before, as the printer register does.
+Stock is held at a site (`lot_stock.site_id`): each site books, draws and counts its own, and a
+site that has never booked any queues as before.
 """
 
 from __future__ import annotations
@@ -68,23 +70,29 @@ def batch_lot(job: Batch) -> str:
 
 
 def material_g(job: Batch) -> float:
-    """Grams of the lot a verified batch's G-code extrudes: Σ read-back tablet volume (mm³,
-    from the gate over the stored G-code) × density (g/cm³ = mg/mm³) ÷ 1000."""
+    """Grams of the lot a verified batch's G-code extrudes: (Σ read-back tablet volume + the
+    prime line's, mm³, from the gate over the stored G-code) × density (g/cm³ = mg/mm³) ÷ 1000."""
     if job.gate_json is None:
         raise InputError("batch", job.batch_number, "has no gate figures; it is not verified")
-    tablets = json.loads(job.gate_json)["tablets"]
+    gate = json.loads(job.gate_json)
     density = float(json.loads(job.formulation_json)["density_g_cm3"])
-    return sum(float(t["gcode_volume_mm3"]) for t in tablets) * density / 1000.0
+    tablets_mm3 = sum(float(t["gcode_volume_mm3"]) for t in gate["tablets"])
+    return (tablets_mm3 + float(gate.get("prime_volume_mm3", 0.0))) * density / 1000.0
 
 
-def stock_tracked(session: Session) -> bool:
-    """True once any lot has had a receipt: from then on every batch draws from its lot."""
-    return session.scalar(select(LotStockEntry.id).limit(1)) is not None
+def stock_tracked(session: Session, site_id: int = 1) -> bool:
+    """True once any lot has had a receipt at the site: from then on every batch made there
+    draws from its lot."""
+    query = select(LotStockEntry.id).where(LotStockEntry.site_id == site_id).limit(1)
+    return session.scalar(query) is not None
 
 
-def ledger(session: Session, lot: str) -> LotLedger:
+def ledger(session: Session, lot: str, site_id: int = 1) -> LotLedger:
+    """The lot's stock held at the site `site_id`."""
     rows = session.scalars(
-        select(LotStockEntry).where(LotStockEntry.lot == lot).order_by(LotStockEntry.id)
+        select(LotStockEntry)
+        .where(LotStockEntry.lot == lot, LotStockEntry.site_id == site_id)
+        .order_by(LotStockEntry.id)
     ).all()
     received = sum(r.grams for r in rows if r.kind == RECEIPT)
     used = sum(r.grams for r in rows if r.kind == USE)
@@ -114,7 +122,7 @@ def lot_on_file(session: Session, name: str) -> str:
     """The lot number `name` stands for: a lot number or a formulation id in the catalog, or
     the lot of a recorded batch; anything else is refused (a typo must not open a new lot)."""
     wanted = name.strip()
-    for formulation in catalog.formulations().values():
+    for formulation in catalog.master_of(session).formulations().values():
         if wanted in (formulation.lot, formulation.id):
             return formulation.lot
     recorded = {batch_lot_of(row) for row in _batch_formulations(session)}
@@ -138,8 +146,9 @@ def receive(session: Session, actor: User, lot: str, grams: float, reason: str) 
         raise InputError("grams", grams, f"is not a quantity above 0 and at most {MAX_RECEIPT_G:g}")
     reason = audit.required_reason(reason)
     number = lot_on_file(session, lot)
-    _add(session, number, RECEIPT, grams, None, actor.username, reason)
-    return ledger(session, number)
+    site_id = actor.site_id or 1  # booked into the stock of the receiver's site
+    _add(session, number, RECEIPT, grams, None, actor.username, reason, site_id)
+    return ledger(session, number, site_id)
 
 
 def issued_for(session: Session, batch_number: str) -> float:
@@ -160,14 +169,15 @@ def draw_for_batch(session: Session, job: Batch, actor: str) -> float | None:
     no one to tell), and a drawn amount is the lot's no more, so two batches queued for one lot
     never both count on the same grams before either is printed.
     """
-    if not stock_tracked(session):
+    if not stock_tracked(session, job.site_id):
         return None
     lot = batch_lot(job)
     needed = material_g(job)
-    remaining = ledger(session, lot).remaining_g
+    remaining = ledger(session, lot, job.site_id).remaining_g
     if needed > remaining + 1e-9:
         raise NotEnoughStock(lot, needed, remaining, job.batch_number)
-    _add(session, lot, USE, needed, job.batch_number, actor, f"drawn for {job.batch_number}")
+    reason = f"drawn for {job.batch_number}"
+    _add(session, lot, USE, needed, job.batch_number, actor, reason, job.site_id)
     return needed
 
 
@@ -179,6 +189,7 @@ def _add(
     batch_number: str | None,
     actor: str,
     reason: str,
+    site_id: int,
 ) -> None:
     entry = LotStockEntry(
         lot=lot,
@@ -188,6 +199,7 @@ def _add(
         actor=actor,
         at=audit.utc_now(),
         reason=reason,
+        site_id=site_id,
     )
     session.add(entry)
     session.flush()
@@ -198,6 +210,6 @@ def _add(
         entity="lot",
         entity_id=lot,
         batch_number=batch_number,
-        new={"grams": grams, "kind": kind},
+        new={"grams": grams, "kind": kind, "site_id": site_id},
         reason=reason,
     )

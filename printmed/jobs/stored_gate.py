@@ -59,6 +59,7 @@ def gate_program(
     dose: Mapping[str, Any],
     design: Mapping[str, Any],
     parameters: Mapping[str, Any],
+    profile: MachineProfile | None = None,
 ) -> dict[str, Any]:
     """The gate's figures for `text` as the batch record keeps them.
 
@@ -68,6 +69,9 @@ def gate_program(
     be those of that lot and profile. A schedule (`steps` in both) holds each unit to its own
     step's dose, the steps' units one after another on the plate. Raises DoseGateFailed or
     StoredProgramDiffers.
+
+    profile: the batch's pinned profile version (default: profile `profile_id` as the master
+    file in force has it, for a batch that pins none).
     """
     steps = _stored_steps(dose, design)
     for n, (step_dose, step_design) in enumerate(steps):
@@ -100,7 +104,10 @@ def gate_program(
         texts=("lot",),
     )
     lot = parse_formulation(dict(formulation), source="batch formulation")
-    profile = catalog.printer_profile(profile_id)
+    if profile is None:
+        profile = catalog.printer_profile(profile_id)
+    elif profile.id != profile_id:
+        raise StoredProgramDiffers("profile_id", profile_id, f"is not the pinned {profile.id}")
     mm3_per_e = mm3_per_e_for(lot, profile)
     targets = []
     for step_dose, step_design in steps:
@@ -120,6 +127,9 @@ def gate_program(
     return {
         "tablets": [check.to_dict() for check in checks],
         "tolerance_percent": RELEASE_TOLERANCE * 100,
+        # the prime line's material (no tablet's), and the most the profile lets it hold
+        "prime_volume_mm3": reading.prime_volume_mm3,
+        "prime_max_volume_mm3": profile.max_prime_volume_mm3,
     }
 
 
@@ -150,7 +160,8 @@ def _stored_steps(
 
 def check_same_gate(recorded: Mapping[str, Any] | None, computed: Mapping[str, Any]) -> None:
     """Refuse unless `computed` gate figures are the `recorded` ones, naming the first that
-    differs (a tablet's field, the count, or the tolerance)."""
+    differs (a tablet's field, the count, the tolerance or the prime's volume; a record from
+    before the prime line holds none)."""
     recorded = recorded or {}
     before, now = recorded.get("tablets") or [], computed["tablets"]
     if len(before) != len(now):
@@ -164,6 +175,12 @@ def check_same_gate(recorded: Mapping[str, Any] | None, computed: Mapping[str, A
         "gate.tolerance_percent",
         recorded.get("tolerance_percent"),
         computed["tolerance_percent"],
+        "verified",
+    )
+    _same(
+        "gate.prime_volume_mm3",
+        recorded.get("prime_volume_mm3", 0.0),
+        computed.get("prime_volume_mm3", 0.0),
         "verified",
     )
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from printmed.manufacture.batch import manufacture as manufacture
     from printmed.manufacture.batch import plan_tablet as plan_tablet
     from printmed.manufacture.batch import profile_for as profile_for
+    from printmed.manufacture.batch import warm_up as warm_up
     from printmed.manufacture.dosing_path import dose_for as dose_for
     from printmed.manufacture.gate import RELEASE_TOLERANCE as RELEASE_TOLERANCE
     from printmed.manufacture.gate import DoseGateFailed as DoseGateFailed
@@ -37,6 +38,7 @@ _EXPORTS = {
         "manufacture",
         "plan_tablet",
         "profile_for",
+        "warm_up",
     ),
     "printmed.manufacture.dosing_path": ("dose_for",),
     "printmed.manufacture.gate": ("RELEASE_TOLERANCE", "DoseGateFailed", "TabletCheck"),

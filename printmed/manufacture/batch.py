@@ -7,7 +7,9 @@ the job service records a `GatedBatch`, which exists only for G-code that passed
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,12 +17,13 @@ from dosing.calculate import Dose, StepDose, calculate, calculate_schedule
 from dosing.design import TabletDesign, design_tablet
 from dosing.errors import DosingError
 from dosing.formulation import Formulation
-from dosing.prescription import Prescription
+from dosing.prescription import Prescription, parse_prescription
 from gcode.errors import PartTooLarge
 from gcode.plate import arrange
 from gcode.profile import MachineProfile
 from gcode.write import Sequence
 from printmed import catalog
+from printmed.catalog import MasterFile
 from printmed.errors import InputError
 from printmed.manufacture.gate import RELEASE_TOLERANCE, TabletCheck
 from printmed.manufacture.plate import (
@@ -47,6 +50,9 @@ class TabletPlan:
 
     steps: a schedule's steps, each dosed and designed (empty for one dose); `dose` and
     `design` are then its first step's.
+    master: the master-file snapshot the lot and profile came from (None: given by the caller,
+    as `printmed make` and tests do); a batch is recorded only from an approved one, whose
+    versions it pins (`master.pins_for`).
     """
 
     prescription: Prescription
@@ -55,6 +61,7 @@ class TabletPlan:
     profile: MachineProfile
     design: TabletDesign
     steps: tuple[StepPlan, ...] = ()
+    master: MasterFile | None = None
 
     def dose_record(self) -> dict[str, Any]:
         """The dose as the batch record keeps it; a schedule's carries every step (`steps`)
@@ -143,6 +150,8 @@ class GatedBatch:
         return {
             "tablets": [t.to_dict() for t in self.plate.tablets],
             "tolerance_percent": RELEASE_TOLERANCE * 100,
+            "prime_volume_mm3": self.plate.prime_volume_mm3,
+            "prime_max_volume_mm3": self.profile.max_prime_volume_mm3,
         }
 
     def process_parameters(self) -> dict[str, Any]:
@@ -175,15 +184,19 @@ class GatedBatch:
         }
 
 
-def profile_for(lot: Formulation, profile_id: str | None) -> MachineProfile:
+def profile_for(
+    lot: Formulation, profile_id: str | None, master: MasterFile | None = None
+) -> MachineProfile:
     """The named printer profile, or the first on file for the lot's process; it must print
-    the lot's process (the one refusal: `check_process`)."""
+    the lot's process (the one refusal: `check_process`). From `master` (default: the master
+    file in force, `catalog.current()`)."""
+    master = master or catalog.current()
     if profile_id is None:
-        matching = [p for p in catalog.printer_profiles().values() if p.process == lot.process]
+        matching = [p for p in master.printer_profiles().values() if p.process == lot.process]
         if not matching:
             raise InputError("printer", None, f"no profile on file prints {lot.process}")
         return matching[0]
-    profile = catalog.printer_profile(profile_id)
+    profile = master.printer_profile(profile_id)
     check_process(lot, profile)
     return profile
 
@@ -263,15 +276,27 @@ def plan_tablet(
     sa_v_per_mm: float | None = None,
     on: dt.date | None = None,
     calibration_factor: float | None = None,
+    master: MasterFile | None = None,
 ) -> TabletPlan:
     """Dose and design `rx` with its lot on file, on profile `profile_id` (default: the first
     that prints the lot's process); stops before slicing. `calibration_factor`: the one a
-    pharmacist approved for the lot on the printer (jobs.calibration), instead of the lot's."""
-    lot = catalog.formulation(rx.formulation)
+    pharmacist approved for the lot on the printer (jobs.calibration), instead of the lot's.
+
+    master: the snapshot to take the lot, product and profile from (default: the master file
+    in force, `catalog.current()`, read once here); the product's allowed shapes and dose range
+    are held (`Product.check_prescribed`)."""
+    master = master or catalog.current()
+    lot = master.formulation(rx.formulation)
     if calibration_factor is not None:
         lot = lot.model_copy(update={"calibration_factor": calibration_factor})
-    profile = profile_for(lot, profile_id)
-    return design_for(rx, lot, profile, chamfer_mm=chamfer_mm, sa_v_per_mm=sa_v_per_mm, on=on)
+    profile = profile_for(lot, profile_id, master)
+    plan = design_for(rx, lot, profile, chamfer_mm=chamfer_mm, sa_v_per_mm=sa_v_per_mm, on=on)
+    product = master.product_of(lot)
+    if product is not None:
+        shape = (rx.mesh.name or "uploaded") if rx.mesh is not None else rx.shape
+        for dose_mg in [s.dose.dose.dose_mg for s in plan.steps] or [plan.dose.dose_mg]:
+            product.check_prescribed(shape, dose_mg)
+    return dataclasses.replace(plan, master=master)
 
 
 def make_batch(
@@ -355,11 +380,25 @@ def manufacture(
     on: dt.date | None = None,
     progress: ManufactureProgress | None = None,
     calibration_factor: float | None = None,
+    master: MasterFile | None = None,
 ) -> GatedBatch:
     """`plan_tablet`, then slice, write and gate: what the job service records.
 
     No database: callers run this outside their transaction (it is the slow part); every
     dosing, gcode and gate refusal passes up unchanged.
     """
-    plan = plan_tablet(rx, profile_id, on=on, calibration_factor=calibration_factor)
+    plan = plan_tablet(rx, profile_id, on=on, calibration_factor=calibration_factor, master=master)
     return gate_plan(plan, progress=progress)
+
+
+WARM_UP_PRESCRIPTION = "propranolol-child.json"  # bundled; one tablet of it warms every stage
+
+
+def warm_up() -> None:
+    """Load the slicer's, writer's and reader's compiled code (Numba's on-disk cache) by making
+    one tablet of a bundled prescription from the bundled master data, in memory. The first
+    batch in a process otherwise takes most of a second more; that belongs to the service's
+    start, not to the answer to its first order. Nothing is recorded, nothing is returned."""
+    path = catalog.fixtures_dir() / "prescriptions" / WARM_UP_PRESCRIPTION
+    rx = parse_prescription({**json.loads(path.read_text(encoding="utf-8")), "units": 1})
+    manufacture(rx, master=catalog.fixtures_master())

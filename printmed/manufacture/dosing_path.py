@@ -1,4 +1,4 @@
-"""The dose alone: a prescription's lot from the catalog and its dose with the calculation trail.
+"""The dose alone: a prescription's lot from the master file and its dose, with the trail.
 
 Arithmetic only (no design, slicer or G-code), so `printmed dose` loads none of them.
 """
@@ -13,15 +13,20 @@ from dosing.prescription import Prescription
 from printmed import catalog
 
 
-def dose_for(rx: Prescription, on: dt.date | None = None) -> tuple[Formulation, Dose]:
-    """The prescription's lot and its dose (with the calculation trail); a schedule is refused
-    here naming it (`doses_for` doses it step by step)."""
-    lot = catalog.formulation(rx.formulation)
+def dose_for(
+    rx: Prescription, on: dt.date | None = None, master: catalog.MasterFile | None = None
+) -> tuple[Formulation, Dose]:
+    """The prescription's lot (from `master`, default the master file in force) and its dose
+    (with the calculation trail); a schedule is refused here naming it (`doses_for` doses it
+    step by step)."""
+    lot = (master or catalog.current()).formulation(rx.formulation)
     return lot, calculate(rx, lot, on=on)
 
 
-def doses_for(rx: Prescription, on: dt.date | None = None) -> tuple[Formulation, list[StepDose]]:
+def doses_for(
+    rx: Prescription, on: dt.date | None = None, master: catalog.MasterFile | None = None
+) -> tuple[Formulation, list[StepDose]]:
     """The prescription's lot and the dose of each step (own trail, days of the course); an
     order of one dose is one step covering its whole supply."""
-    lot = catalog.formulation(rx.formulation)
+    lot = (master or catalog.current()).formulation(rx.formulation)
     return lot, calculate_schedule(rx, lot, on=on)

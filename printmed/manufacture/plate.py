@@ -15,7 +15,7 @@ from dosing.formulation import Formulation
 from gcode.errors import MaterialWindowRefused
 from gcode.flow import PartFlow, plan_flow
 from gcode.mesh_io import PartMesh, check_fits, check_triangles
-from gcode.plate import arrange
+from gcode.plate import arrange, plan_prime
 from gcode.profile import MachineProfile
 from gcode.settings import settings_for
 from gcode.slice import SlicedPart, slice_part
@@ -49,6 +49,7 @@ class Plate:
     mm3_per_e: float
     print_time_s: float
     sequence: Sequence
+    prime_volume_mm3: float = 0.0  # read back from the prime object (not a tablet)
 
 
 def make_plate(
@@ -98,6 +99,7 @@ def make_plate(
         header,
         sequence=sequence,
         progress=None if progress is None else lambda d, t: progress("write", d, t),
+        prime=plan_prime(profile),
     )
     targets = [GateTarget(t.name, t.target_mg or 0.0, t.flow.target_volume_mm3) for t in tablets]
     checks, reading = check_dose(
@@ -118,6 +120,7 @@ def make_plate(
         mm3_per_e,
         reading.print_time_s,
         sequence,
+        reading.prime_volume_mm3,
     )
 
 

@@ -64,23 +64,34 @@ class BatchRecord:
         }
 
 
-def value_changes(old: Any, new: Any, path: str = "") -> list[str]:
-    """What differs between two recorded values, one `path: old → new` line per leaf."""
+ABSENT = "(absent)"  # the side of a change where the key is not there at all
+
+
+def leaf_changes(old: Any, new: Any, path: str = "") -> list[tuple[str, Any, Any]]:
+    """What differs between two recorded values: (path, old, new) per changed leaf, dict keys
+    joined by "." and list items as "[i]" (lists of another length are one leaf)."""
     if isinstance(old, dict) and isinstance(new, dict):
-        return [
-            line
-            for key in sorted(set(old) | set(new), key=str)
-            for line in value_changes(
-                old.get(key), new.get(key), f"{path}.{key}" if path else str(key)
-            )
-        ]
+        changes = []
+        for key in sorted(set(old) | set(new), key=str):
+            at = f"{path}.{key}" if path else str(key)
+            if (key in old) != (key in new) and old.get(key) == new.get(key):
+                # a key added or removed with the value null is a change too
+                changes.append((at, old.get(key, ABSENT), new.get(key, ABSENT)))
+            else:
+                changes += leaf_changes(old.get(key), new.get(key), at)
+        return changes
     if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
         return [
-            line
+            change
             for index, (a, b) in enumerate(zip(old, new, strict=True))
-            for line in value_changes(a, b, f"{path}[{index}]")
+            for change in leaf_changes(a, b, f"{path}[{index}]")
         ]
-    return [] if old == new else [f"{path or 'value'}: {_shown(old)} → {_shown(new)}"]
+    return [] if old == new else [(path or "value", old, new)]
+
+
+def value_changes(old: Any, new: Any, path: str = "") -> list[str]:
+    """What differs between two recorded values, one `path: old → new` line per leaf."""
+    return [f"{at}: {_shown(a)} → {_shown(b)}" for at, a, b in leaf_changes(old, new, path)]
 
 
 def _shown(value: Any) -> str:

@@ -1,8 +1,10 @@
-"""Is the record whole? The chain, the job rows against the trail, the G-code, the signatures.
+"""Is the record whole? The chain, the job rows against the trail, the G-code, the signatures,
+the master-file versions each batch was made with.
 
 The trail is the truth: replaying a batch's entries must give exactly the job's row, the stored
 G-code must hash to the recorded SHA-256, and every signature must match what it signed, carry
 its signer's digital signature, and that signer's key must be certified by a trusted service key.
+Each master-file version a batch pins must still hash to what the batch recorded.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from printmed import audit, keys
+from printmed import audit, catalog, keys
 from printmed.auth.users import USER_KEY_PURPOSE, certificate_text
 from printmed.jobs.service import snapshot
 from printmed.store.models import AuditEntry, Batch, Signature, StoredGcode, UserKey
@@ -107,6 +109,7 @@ def batch_problems(
                 f"{job.batch_number}: {column} is {value!r} in the table but "
                 f"{recorded.get(column)!r} in the audit trail"
             )
+    problems += pinned_problems(session, job)
     if job.gcode_sha256 is not None:
         program = session.get(StoredGcode, job.gcode_sha256)
         if program is None or audit.sha256_text(program.text) != job.gcode_sha256:
@@ -153,6 +156,22 @@ def batch_problems(
     return problems
 
 
+def pinned_problems(session: Session, job: Batch) -> list[str]:
+    """Each master-file version the batch pins, as the store holds it now, must be the version
+    pinned and hash to the SHA-256 the batch recorded (a rewritten `content_json` is caught)."""
+    pins = json.loads(job.master_pins_json) if job.master_pins_json else {}
+    found = []
+    for kind, pin in sorted(pins.items()):
+        try:
+            catalog.pinned_versions(session, {kind: pin})
+        except catalog.MasterFileRefused as exc:
+            found.append(
+                f"{job.batch_number}: master file {kind} {pin.get('key')} "
+                f"v{pin.get('version')}: {exc.field} {exc.reason}"
+            )
+    return found
+
+
 @dataclass(frozen=True)
 class IntegrityReport:
     chain: audit.ChainReport
@@ -181,4 +200,8 @@ def verify_records(
         for job in session.scalars(query)
         for problem in batch_problems(session, job, trusted)
     ]
+    if batch_number is None:  # the whole store: every master-file version and its approval
+        from printmed.records.masterfile import problems as master_problems
+
+        problems += master_problems(session)
     return IntegrityReport(chain, problems)

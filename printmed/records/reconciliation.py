@@ -27,6 +27,7 @@ from printmed.store.models import AuditEntry, Batch, StoredGcode, User
 REJECT_UNITS_ACTION = calibration.UNITS_REJECTED
 PRINTED_STATES = frozenset({BatchState.PRINTED, BatchState.WEIGHED, BatchState.RELEASED})
 CLOSE_LABEL = "M486 S-1"
+PRIME_NAME_LINE = "M486 Aprime"
 
 
 class Unreconciled(InputError):
@@ -39,6 +40,7 @@ class Reconciliation:
 
     Volumes in mm³ (read back from the stored G-code by the gate), masses in mg, stock in g;
     `filament_mm` for FDM lots (length of filament of the lot's diameter), `paste_ml` for SSE.
+    The prime line's material (`prime_volume_mm3`, on no tablet) is in the totals.
     """
 
     batch_number: str
@@ -50,13 +52,15 @@ class Reconciliation:
     lot: str
     volume_per_tablet_mm3: tuple[float, ...]
     mass_per_tablet_mg: tuple[float, ...]
-    material_mg: float
+    material_mg: float  # tablets and prime line
     filament_mm: float | None
     paste_ml: float | None
     drawn_g: float
     lot_received_g: float
     lot_used_g: float
     lot_remaining_g: float
+    prime_volume_mm3: float = 0.0
+    prime_mg: float = 0.0
     # the calibration factor the batch was designed with, and the approval it came from
     calibration: dict[str, Any] = field(default_factory=dict)
     problems: tuple[str, ...] = field(default=())
@@ -118,7 +122,8 @@ def reject_units(
 
 def _printed_units(session: Session, job: Batch, planned: int) -> int:
     """Units the printer finished: all of them on a complete stream; else the tablets whose
-    closing label (`M486 S-1`) is among the program lines the printer acknowledged."""
+    closing label (`M486 S-1`) is among the program lines the printer acknowledged (the prime
+    line's, an object named `M486 Aprime`, closes no tablet)."""
     if job.state not in PRINTED_STATES:
         return 0
     report = column_value(job, "stream_report_json") or {}
@@ -133,7 +138,23 @@ def _printed_units(session: Session, job: Batch, planned: int) -> int:
         for line in program.text.splitlines()
         if line.split(";", 1)[0].strip()
     ]
-    return min(planned, sum(1 for line in sent[:acknowledged] if line == CLOSE_LABEL))
+    return min(planned, len(tablet_closes(sent[:acknowledged])))
+
+
+def tablet_closes(lines: list[str]) -> list[int]:
+    """Indexes of the `M486 S-1` lines among G-code `lines` (comments stripped) that close a
+    tablet: not the prime line's."""
+    closes, opened, prime = [], None, False
+    for index, line in enumerate(lines):
+        if line == CLOSE_LABEL:
+            if opened is not None and not prime:
+                closes.append(index)
+            opened, prime = None, False
+        elif line.startswith("M486 S"):
+            opened, prime = line, False
+        elif line == PRIME_NAME_LINE:
+            prime = True
+    return closes
 
 
 def reconcile(session: Session, job: Batch) -> Reconciliation:
@@ -148,7 +169,8 @@ def reconcile(session: Session, job: Batch) -> Reconciliation:
     gate = column_value(job, "gate_json") or {}
     volumes = tuple(float(t["gcode_volume_mm3"]) for t in gate.get("tablets", []))
     masses = tuple(v * density for v in volumes)
-    total_mm3 = sum(volumes)
+    prime_mm3 = float(gate.get("prime_volume_mm3", 0.0))
+    total_mm3 = sum(volumes) + prime_mm3
     filament_mm = paste_ml = None
     if formulation.get("process") == "fdm" and formulation.get("filament_diameter_mm"):
         radius = float(formulation["filament_diameter_mm"]) / 2
@@ -156,7 +178,7 @@ def reconcile(session: Session, job: Batch) -> Reconciliation:
     else:
         paste_ml = total_mm3 / 1000.0
     lot = str(formulation["lot"])
-    ledger = stock.ledger(session, lot)
+    ledger = stock.ledger(session, lot, job.site_id)  # the stock of the batch's site
     released = printed - len([r for r in rejected if r["unit"] <= printed])
     problems = []
     if printed < planned:
@@ -179,6 +201,8 @@ def reconcile(session: Session, job: Batch) -> Reconciliation:
         volume_per_tablet_mm3=volumes,
         mass_per_tablet_mg=masses,
         material_mg=total_mm3 * density,
+        prime_volume_mm3=prime_mm3,
+        prime_mg=prime_mm3 * density,
         filament_mm=filament_mm,
         paste_ml=paste_ml,
         drawn_g=stock.issued_for(session, job.batch_number),

@@ -181,7 +181,8 @@ def reconciliation_rows(r: Mapping[str, Any]) -> list[tuple[str, Any]]:
         (
             "Material",
             f"{(min(each) if each else 0):.2f}–{(max(each) if each else 0):.2f} mg per tablet; "
-            f"{r['material_mg']:.1f} mg in all ({length})",
+            f"{r['material_mg']:.1f} mg in all ({length}), "
+            f"prime line {r.get('prime_mg', 0.0):.1f} mg of it",
         ),
         (
             f"Lot {r['lot']}",
@@ -208,6 +209,17 @@ def schedule_text(schedule: list[dict[str, Any]]) -> str:
         f"for {s['days']} days"
         for s in schedule
     )
+
+
+def master_pin_rows(pins: Mapping[str, Any] | None) -> list[tuple[str, Any]]:
+    """The master-file versions a batch was made with, one row per kind (its key, version,
+    version id and content SHA-256), or one row saying it pins none."""
+    if not pins:
+        return [("Pinned versions", "none (made before the master file was versioned)")]
+    return [
+        (kind, f"{pin['key']} v{pin['version']} (id {pin['id']}), SHA-256 {pin['sha256']}")
+        for kind, pin in sorted(pins.items())
+    ]
 
 
 def batch_record_pdf(record: BatchRecord, pharmacy: Pharmacy) -> bytes:
@@ -304,6 +316,9 @@ def batch_record_pdf(record: BatchRecord, pharmacy: Pharmacy) -> bytes:
         ]
     )
 
+    pdf.heading("Master file versions")
+    pdf.pairs(master_pin_rows(f.get("master_pins_json")))
+
     for tablet in design.get("steps") or ([design] if design else []):
         pdf.heading("Tablet design" + (f": step {tablet['step']}" if "step" in tablet else ""))
         pdf.pairs(
@@ -331,8 +346,17 @@ def batch_record_pdf(record: BatchRecord, pharmacy: Pharmacy) -> bytes:
     pdf.pairs([(k, v) for k, v in params.items() if k != "printer_profile"])
 
     pdf.heading("G-code and dose gate")
-    pdf.pairs([("SHA-256", f.get("gcode_sha256")), ("Lines", record.gcode_lines)])
-    tablets = (f.get("gate_json") or {}).get("tablets") or []
+    gate = f.get("gate_json") or {}
+    prime = gate.get("prime_volume_mm3")
+    primed = f"{prime:.4f} mm3 (at most {gate.get('prime_max_volume_mm3', 0):g})" if prime else None
+    pdf.pairs(
+        [
+            ("SHA-256", f.get("gcode_sha256")),
+            ("Lines", record.gcode_lines),
+            ("Prime line (no tablet)", primed or "none"),
+        ]
+    )
+    tablets = gate.get("tablets") or []
     if tablets:
         pdf.grid(
             ["tablet", "target mg", "G-code mg", "deviation"],

@@ -21,6 +21,7 @@ from printmed.auth.rules import Action
 from printmed.auth.users import AuthenticationFailed, NotPermitted
 from printmed.jobs import printers, service
 from printmed.jobs.states import BatchState
+from printmed.records import sites
 from printmed.records.balance import read_weights
 from printmed.records.batch_record import load_record
 from printmed.records.label import label_pdf
@@ -80,7 +81,8 @@ def _refused(request: Request, user: User, heading: str, exc: Exception, back: s
 @router.get("/batches")
 def batches_page(request: Request, user: MayRead) -> Response:
     with store_of(request).session() as session:
-        jobs = service.list_batches(session)[-BATCHES_LISTED:]
+        scope = sites.site_scope(user)  # their site's (every site's: control-site role)
+        jobs = service.list_batches(session, site_id=scope)[-BATCHES_LISTED:]
         batches = [BatchView.of(job) for job in reversed(jobs)]
     return render(
         request, "batches.html", user, title="Batches", section="batches", batches=batches

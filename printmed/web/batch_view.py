@@ -60,6 +60,8 @@ class BatchView:
     claimed_by: str | None
     created_by: str
     created_at: str
+    # the master-file versions the batch was made with: kind → key, version, id, sha256
+    master_pins: Json = dataclasses.field(default_factory=dict)
 
     @classmethod
     def of(cls, job: Batch) -> BatchView:
@@ -83,6 +85,7 @@ class BatchView:
             claimed_by=recorded["claimed_by"],
             created_by=recorded["created_by"],
             created_at=recorded["created_at"],
+            master_pins=recorded["master_pins_json"] or {},
         )
 
     @property

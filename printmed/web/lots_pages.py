@@ -37,7 +37,7 @@ def _lots_page(request: Request, user: User) -> Response:
         named = {f.lot: f for f in catalog.formulations().values()}
         rows: list[dict[str, Any]] = []
         for lot in sorted(set(named) | set(stock.lots_on_file(session))):
-            ledger = stock.ledger(session, lot)
+            ledger = stock.ledger(session, lot, user.site_id)  # the stock of their site
             f = named.get(lot)
             rows.append(
                 {
@@ -48,7 +48,7 @@ def _lots_page(request: Request, user: User) -> Response:
                     "remaining_g": ledger.remaining_g,
                 }
             )
-        tracked = stock.stock_tracked(session)
+        tracked = stock.stock_tracked(session, user.site_id)
     return render(
         request,
         "lots.html",
@@ -70,7 +70,7 @@ def _ledger_page(
     values: dict[str, str] | None = None,
 ) -> Response:
     with store_of(request).read_session() as session:
-        ledger = stock.ledger(session, stock.lot_on_file(session, lot))
+        ledger = stock.ledger(session, stock.lot_on_file(session, lot), user.site_id)
         factors = calibration.of_lot(session, ledger.lot)
     return render(
         request,

@@ -34,6 +34,7 @@ from printmed.jobs import calibration, printers
 from printmed.jobs.making import record_gated_batch
 from printmed.jobs.states import BatchState
 from printmed.manufacture import gate_plan
+from printmed.records import sites
 from printmed.store.models import Batch, Order, User
 from printmed.web.batch_view import BatchView
 from printmed.web.prescription_form import FormCheck, MeshUpload, check_form
@@ -57,15 +58,19 @@ def _printer_choices() -> list[tuple[str, str]]:
     return choices
 
 
-def _orders(request: Request) -> list[dict[str, Any]]:
-    """Orders received over the API whose batch waits for review (verified, not queued)."""
+def _orders(request: Request, user: User) -> list[dict[str, Any]]:
+    """Orders received over the API whose batch waits for review (verified, not queued), of the
+    user's site (every site's with the control-site role)."""
+    query = (
+        select(Order, Batch)
+        .join(Batch, Batch.batch_number == Order.batch_number)
+        .where(Batch.state == BatchState.VERIFIED.value)
+    )
+    scope = sites.site_scope(user)
+    if scope is not None:
+        query = query.where(Batch.site_id == scope)
     with store_of(request).session() as session:
-        rows = session.execute(
-            select(Order, Batch)
-            .join(Batch, Batch.batch_number == Order.batch_number)
-            .where(Batch.state == BatchState.VERIFIED.value)
-            .order_by(Order.created_at)
-        ).all()
+        rows = session.execute(query.order_by(Order.created_at)).all()
         orders = []
         for order, job in rows:
             b = BatchView.of(job)
@@ -107,7 +112,7 @@ def _page(
             "bsa_formula": BSA_FORMULAS,
             "printer": _printer_choices(),
         },
-        orders=_orders(request),
+        orders=_orders(request, user),
         shape_gallery=[shape for shape in shape_choices() if shape.picture],
     )
 

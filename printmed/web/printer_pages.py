@@ -24,6 +24,7 @@ from printmed.errors import InputError
 from printmed.jobs import printers, register, service
 from printmed.jobs.printers import PrinterStatus
 from printmed.jobs.states import BatchState
+from printmed.records import sites
 from printmed.store.models import Batch, RegisteredPrinter, User
 from printmed.web.admin_pages import FormField
 from printmed.web.batch_view import BatchView
@@ -144,10 +145,17 @@ def next_step(batch: str | None, state: str | None) -> tuple[str, str, str] | No
     return (f"Batch {batch} is {state}.", f"/batches/{batch}/release", "Open its record")
 
 
-def cards(request: Request) -> list[PrinterCard]:
+def cards(request: Request, user: User) -> list[PrinterCard]:
+    """The cards of the printers the user sees: their own site's (every site's with the
+    control-site role; profile-named printers before the register holds any)."""
     store, driven = store_of(request), printers_of(request)
+    scope = sites.site_scope(user)
+    with store.read_session() as session:
+        site_of = {p.name: p.site_id for p in register.all_printers(session)}
     return [
-        PrinterCard(printers.status(store, driven, name)) for name in printers.printer_names(store)
+        PrinterCard(printers.status(store, driven, name))
+        for name in printers.printer_names(store)
+        if scope is None or site_of.get(name, scope) == scope
     ]
 
 
@@ -175,6 +183,7 @@ def clearance_choices(
     profile, not cleared on another printer), as (batch number, label)."""
     queued = service.list_batches(session, BatchState.QUEUED)
     elsewhere = {p.cleared_batch: p.name for p in registered if p.cleared_batch}
+    # a printer makes only its own site's batches (jobs.register.clear_line refuses others)
     choices: dict[str, list[tuple[str, str]]] = {}
     for printer in registered:
         choices[printer.name] = [
@@ -183,6 +192,7 @@ def clearance_choices(
             for view in [BatchView.of(job)]
             if job.printer in (printer.name, printer.profile_id)
             and job.profile_id == printer.profile_id
+            and job.site_id == printer.site_id
             and elsewhere.get(job.batch_number, printer.name) == printer.name
         ]
     return choices
@@ -196,11 +206,12 @@ def _printers_page(
     errors: dict[str, dict[str, str]] | None = None,
     status: int = 200,
 ) -> Response:
+    scope = sites.site_scope(user)
     with store_of(request).session() as session:
-        waiting = service.list_batches(session, BatchState.QUEUED)
-        waiting += service.list_batches(session, BatchState.PRINTING)
+        waiting = service.list_batches(session, BatchState.QUEUED, site_id=scope)
+        waiting += service.list_batches(session, BatchState.PRINTING, site_id=scope)
         queue = [BatchView.of(job) for job in sorted(waiting, key=lambda job: job.id)]
-        choices = clearance_choices(session, register.all_printers(session))
+        choices = clearance_choices(session, _site_printers(session, scope))
     notice, step = _batch_notice(request)
     if request.query_params.get("cleared"):
         notice = ("ok", f"Line cleared for batch {request.query_params['cleared'][:32]}.")
@@ -213,7 +224,7 @@ def _printers_page(
         status_code=status,
         notices=[notice] if notice else [],
         batch_step=step,
-        printers=cards(request),
+        printers=cards(request, user),
         controls=CONTROLS,
         queue=queue,
         clearance_choices=choices,
@@ -236,7 +247,7 @@ async def printer_events(request: Request, user: PageUser) -> Response:
     token = request.cookies.get(COOKIE_NAME, "")
 
     def live() -> list[dict[str, Any]]:
-        return [card.live() for card in cards(request)]
+        return [card.live() for card in cards(request, user)]
 
     async def events() -> AsyncIterator[str]:
         yield f"retry: {int(EVENT_INTERVAL_S * 3000)}\n\n"
@@ -360,9 +371,14 @@ class RegisterRow:
     connection: dict[str, Any]
 
 
-def _rows(session: Any) -> list[RegisterRow]:
+def _site_printers(session: Any, scope: int | None) -> list[RegisteredPrinter]:
+    """The register as a user sees it: their site's printers (every site's: scope None)."""
+    return [p for p in register.all_printers(session) if scope is None or p.site_id == scope]
+
+
+def _rows(session: Any, scope: int | None) -> list[RegisterRow]:
     rows = []
-    for printer in register.all_printers(session):
+    for printer in _site_printers(session, scope):
         status = register.effective_status(printer)
         rows.append(
             RegisterRow(
@@ -386,7 +402,7 @@ def _register_page(
     status: int = 200,
 ) -> Response:
     with store_of(request).read_session() as session:
-        rows = _rows(session)
+        rows = _rows(session, sites.site_scope(user))
     notices = []
     if request.query_params.get("added"):
         notices.append(("ok", f"Printer {request.query_params['added'][:64]} is registered."))
@@ -464,7 +480,8 @@ def _printer_page(
 ) -> Response:
     with store_of(request).read_session() as session:
         printer = register.find(session, name)
-        if printer is None:
+        scope = sites.site_scope(user)
+        if printer is None or (scope is not None and printer.site_id != scope):
             return problem_page(
                 request,
                 user,
@@ -475,7 +492,7 @@ def _printer_page(
                 section="printers",
                 title="Not found",
             )
-        row = next(r for r in _rows(session) if r.printer.name == name)
+        row = next(r for r in _rows(session, scope) if r.printer.name == name)
         history = [(c, json.loads(c.checks_json)) for c in register.calibrations(session, printer)]
     done = DONE_NOTICES.get(request.query_params.get("done", ""))
     notices = [("ok", f"{name}: {done}.")] if done else []

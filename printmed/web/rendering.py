@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from printmed.auth import settings_of, store_of
-from printmed.auth.rules import Action, may
+from printmed.auth.rules import Action, may, may_act
 from printmed.records.pharmacy import pharmacy_of
 from printmed.store.models import User
 from printmed.web.sign_in_banner import sign_in_alerts
@@ -28,6 +28,9 @@ NAV: tuple[tuple[str, str, str, Action | None], ...] = (
     ("/prescriptions/new", "New prescription", "prescriptions", Action.ENTER_PRESCRIPTION),
     ("/batches", "Batches", "batches", Action.READ_RECORD),
     ("/printers", "Printers", "printers", None),  # every signed-in user may watch them
+    # staff who make batches to it; an admin (whose menu is full) opens it from the Sites page
+    ("/master-file", "Master file", "master-file", Action.PROPOSE_MASTER_CHANGE),
+    ("/overview", "Overview", "overview", Action.VIEW_ALL_SITES),  # the control-site role
     ("/sign-ins", "Sign-ins", "sign-ins", Action.MANAGE_USERS),
     ("/users", "Users", "users", Action.MANAGE_USERS),
     ("/clients", "Prescribing systems", "clients", Action.MANAGE_USERS),
@@ -75,7 +78,7 @@ PAGE_HEADERS = {
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.filters.update(duration=duration, when=when, mg=mg)
-templates.env.globals.update(may=may, Action=Action)
+templates.env.globals.update(may=may, may_act=may_act, Action=Action)
 
 
 def render(
@@ -94,7 +97,7 @@ def render(
     nav = [
         (href, label, key)
         for href, label, key, action in NAV
-        if user is not None and (action is None or may(user.role, action))
+        if user is not None and (action is None or may_act(user, action))
     ]
     return templates.TemplateResponse(
         request,

@@ -1,7 +1,9 @@
 """Who is at the bench: the page session from its cookie, CSRF tokens, the role rule of each
 action (printmed.auth.rules, the API's) as a page dependency, and the page route class that
 turns "not signed in" into a redirect to the login page and "not your role" into the
-not-permitted page instead of the API's JSON documents.
+not-permitted page instead of the API's JSON documents. The sites rule is held here too: a
+page whose path names a `{batch_number}` of a site the user does not see is "No such batch"
+(404), as if it did not exist (records.sites).
 
 The CSRF token of a signed-in page is an HMAC of the session token (never stored, never in a
 URL); the login form, before any session, uses a double-submit cookie.
@@ -22,10 +24,12 @@ from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 
 from printmed.auth import COOKIE_NAME, settings_of, store_of
-from printmed.auth.rules import Action, may
+from printmed.auth.rules import Action, may_act
 from printmed.auth.sessions import token_sha256, user_for_token
+from printmed.jobs.service import UnknownBatch
+from printmed.records import sites
 from printmed.store.models import StaffSession, User
-from printmed.web.rendering import not_permitted
+from printmed.web.rendering import not_permitted, problem_page
 
 LOGIN_CSRF_COOKIE = "printmed_login_csrf"
 CSRF_FIELD = "csrf_token"
@@ -50,6 +54,15 @@ class ActionRefused(Exception):
         super().__init__(f"role {user.role} may not {action}")
         self.user = user
         self.action = action
+
+
+class OtherSiteBatch(Exception):
+    """A batch of a site the signed-in user does not see: answered as no such batch (404)."""
+
+    def __init__(self, user: User, batch_number: str) -> None:
+        super().__init__(batch_number)
+        self.user = user
+        self.batch_number = batch_number
 
 
 class PageRoute(APIRoute):
@@ -79,6 +92,16 @@ class PageRoute(APIRoute):
                 return response
             except ActionRefused as exc:
                 return not_permitted(request, exc.user, str(exc.action))
+            except OtherSiteBatch as exc:
+                return problem_page(
+                    request,
+                    exc.user,
+                    "No such batch",
+                    f"{exc.batch_number} is not a batch in this store.",
+                    status_code=404,
+                    back="/batches",
+                    section="batches",
+                )
             except CsrfRefused:
                 return Response(
                     "This form has expired or did not come from printmed. Go back, reload the "
@@ -124,6 +147,13 @@ def page_user(request: Request) -> User:
         raise LoginRequired(ended=True)
     request.state.principal = user.username
     request.state.csrf_token = csrf_for(token)
+    batch_number = request.path_params.get("batch_number")
+    if batch_number is not None:
+        with store_of(request).read_session() as session:
+            try:
+                sites.check_visible(session, batch_number, sites.site_scope(user))
+            except UnknownBatch:
+                raise OtherSiteBatch(user, batch_number) from None
     return user
 
 
@@ -131,8 +161,9 @@ PageUser = Annotated[User, Depends(page_user)]
 
 
 def refuse_unless(user: User, action: Action) -> None:
-    """ActionRefused (the not-permitted page) unless the rule for `action` allows `user`."""
-    if not may(user.role, action):
+    """ActionRefused (the not-permitted page) unless the rule for `action` allows `user` (and,
+    for the control site's actions, the user holds the control-site role)."""
+    if not may_act(user, action):
         raise ActionRefused(user, action)
 
 

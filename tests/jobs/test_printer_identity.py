@@ -6,7 +6,7 @@ is sent, the batch stays queued, and the trail says what was expected and what w
 from __future__ import annotations
 
 import contextlib
-import shutil
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -28,8 +28,10 @@ from printmed.audit import decoded, entries_for
 from printmed.cli import main
 from printmed.jobs import service
 from printmed.jobs.worker import PrinterWorker
+from printmed.records import masterfile
 from printmed.records.integrity import verify_records
 from printmed.store import Store, open_store
+from tests.masterfile.builders import changed_and_approved, control_site_staff
 from tests.printers.octoprint_server import OctoPrintServer
 from tests.records.builders import add_users, queued_job
 
@@ -151,15 +153,17 @@ def test_the_refusal_is_a_typed_error_carrying_what_the_printer_reported(store: 
     assert _state(store, batch) == "queued"
 
 
-def test_a_profile_without_an_identity_on_file_prints_on_no_printer(
-    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    users = add_users(store, "tech")
+def test_a_profile_without_an_identity_on_file_prints_on_no_printer(store: Store) -> None:
+    users = control_site_staff(store)
     batch = queued_job(store, users["tech"], units=1)
-    fixtures = tmp_path / "fixtures"
-    shutil.copytree(catalog.fixtures_dir(), fixtures)
-    (fixtures / "printers" / "identity" / "fdm-pharma-04.json").unlink()
-    monkeypatch.setenv("PRINTMED_FIXTURES", str(fixtures))
+    # the master file's profile, changed (and approved) to hold no identity
+    with store.read_session() as session:
+        profile = json.loads(
+            masterfile.in_force(session, "profile", "fdm-pharma-04")[0].content_json
+        )
+    changed_and_approved(
+        store, users["tech"], "profile", "fdm-pharma-04", {**profile, "identity": None}
+    )
     firmware = {"name": "Marlin 2.1.2", "fields": {"FIRMWARE_NAME": "Marlin 2.1.2"}}
     with pytest.raises(service.PrinterIdentityMismatch) as refused, store.session() as session:
         service.claim_next(session, "sim-1", "w1", firmware)

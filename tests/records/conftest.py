@@ -7,11 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from printmed.records import masterfile
 from printmed.store import Store, open_store
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
     opened = open_store(f"sqlite:///{tmp_path / 'printmed.sqlite'}")
+    with opened.session() as session:  # the fixtures as version 1 of the master file
+        masterfile.first_start(session)
     yield opened
     opened.dispose()

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from printmed.cli import main
+from printmed.records import masterfile
 from printmed.store import open_store
 from printmed.store.models import AuditEntry, Batch
 from tests.records.builders import PASSWORD, add_users
@@ -64,6 +65,7 @@ def test_an_admin_may_not_enter_a_prescription_and_nothing_is_recorded(
 ) -> None:
     new = ("batches", "new", str(RX), "--printer", "sim-1", "--profile", "fdm-pharma-04")
     store = open_store(f"sqlite:///{data_dir / 'printmed.sqlite'}")
+    masterfile.start(store)  # the first start's master file, as any command's
     with store.read_session() as session:
         # every sign-in is recorded, refused or not; the refused entry must write nothing else
         entries_before = session.scalar(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,15 @@ from tests.records.forgery import drop_append_only_triggers, forge, use_key_dir
 @pytest.fixture
 def key_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return use_key_dir(monkeypatch, tmp_path / "keys")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    """A migrated store with an empty chain (no first-start master file): these tests count
+    and sign every entry themselves, under the key folder each of them chooses."""
+    opened = open_store(f"sqlite:///{tmp_path / 'printmed.sqlite'}")
+    yield opened
+    opened.dispose()
 
 
 def _append(store: Store, count: int, *, state: bool = False) -> None:

@@ -1,8 +1,9 @@
 """The point-of-care master file and the sites that make batches to it.
 
 - `sites`: every user, registered printer and batch belongs to one (and every API client, whose
-  orders are made at its site, and every movement of a lot's stock, which is held at a site). The migration makes site 1
-  ("main"), the control site of a single-site install; a shared PostgreSQL database holds more.
+  orders are made at its site, and every movement of a lot's stock, which is held at a site).
+  The migration makes site 1 ("main"), the control site of a single-site install; a shared
+  PostgreSQL database holds more (its id sequence moved past the row inserted with id 1).
 - `users.control_site`: the control-site role (approves master-file changes, sees every site),
   held beside the user's pharmacy role.
 - `master_versions`: each version of each master-file document (product, lot, printer profile,
@@ -51,6 +52,10 @@ def upgrade() -> None:
             }
         ],
     )
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            "SELECT setval(pg_get_serial_sequence('sites', 'id'), (SELECT max(id) FROM sites))"
+        )
     for table in _SITE_TABLES:
         with op.batch_alter_table(table) as altered:
             altered.add_column(sa.Column("site_id", sa.Integer, nullable=False, server_default="1"))
