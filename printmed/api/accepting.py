@@ -6,6 +6,7 @@ The two entry points differ only in how they answer (order view or stored resour
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,11 @@ from printmed.auth.principal import Principal
 from printmed.jobs import calibration
 from printmed.manufacture import GatedBatch, manufacture, profile_for
 from printmed.store.models import Batch, Order
+
+# One order made at a time in a process: making is CPU-bound Python holding the GIL, so orders
+# made side by side only take turns, each finishing later, and the one holding the store's
+# write lock is slowed by all the others (a process per core gives parallelism: serve --workers).
+MAKING = threading.Lock()
 
 
 def accept_order(
@@ -54,7 +60,8 @@ def accept_order(
         profile_id = profile_for(catalog.formulation(rx.formulation), printer).id
         with store.read_session() as session:
             factor = calibration.factor_for(session, rx.formulation, profile_id, profile_id)
-        return manufacture(rx, profile_id, calibration_factor=factor)
+        with MAKING:
+            return manufacture(rx, profile_id, calibration_factor=factor)
 
     def write(session: Session, prepared: GatedBatch) -> idempotency.Answer:
         order, batch = orders.record(
