@@ -200,6 +200,8 @@ class Prescription(BaseModel):
     max_single_dose_mg / max_daily_dose_mg: the prescriber's maxima (FHIR
     maxDosePerAdministration / maxDosePerPeriod per 1 d); rounding never crosses them.
     authored_at: when the order was written; body measurements are judged recent against it.
+    indication: what the medicine is for, as the prescriber gave it (FHIR reasonCode), shown to
+    the pharmacist who screens the order; it changes neither the dose nor the tablet.
     """
 
     model_config = _STRICT
@@ -220,6 +222,7 @@ class Prescription(BaseModel):
     schedule: list[ScheduleStep] | None = Field(
         default=None, min_length=2, max_length=MAX_SCHEDULE_STEPS
     )
+    indication: str | None = Field(default=None, min_length=1, max_length=200)
 
     @model_validator(mode="before")
     @classmethod

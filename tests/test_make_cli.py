@@ -84,3 +84,12 @@ def test_preview_refuses_a_layer_the_tablet_does_not_have(tmp_path, capsys):
     )
     assert code == 2
     assert "--layers" in capsys.readouterr().err
+
+
+def test_make_names_the_prime_line_apart_from_the_tablets(tmp_path, capsys):
+    out = tmp_path / "rx.gcode"
+    assert main(["make", str(RX), "--printer", "fdm-pharma-04", "-o", str(out)]) == 0
+    [prime] = [row for row in capsys.readouterr().out.splitlines() if row.startswith("prime")]
+    assert prime.split(None, 2)[2] == (
+        "8.00 mm³ at the bed's edge, on no tablet (the profile allows up to 20 mm³)"
+    )

@@ -100,9 +100,11 @@ class ReconciliationView(BaseModel):
     lot: str
     volume_per_tablet_mm3: list[float]
     mass_per_tablet_mg: list[float]
-    material_mg: float
+    material_mg: float = Field(description="tablets and the prime line")
     filament_mm: float | None
     paste_ml: float | None
+    prime_volume_mm3: float = Field(description="the prime line's volume (on no tablet)")
+    prime_mg: float = Field(description="the prime line's material, within material_mg")
     drawn_g: float
     lot_received_g: float
     lot_used_g: float

@@ -25,6 +25,8 @@ class DoseGateView(BaseModel):
 
     tablets: list[TabletCheck]
     tolerance_percent: float
+    prime_volume_mm3: float = Field(0.0, description="the prime line's volume, on no tablet")
+    prime_max_volume_mm3: float = Field(0.0, description="the profile's bound on the prime")
 
 
 class BatchSummary(BaseModel):

@@ -189,6 +189,7 @@ def print_sheet(sheet: ScreeningSheet) -> None:
     print("  " + _measured("weight", patient["weight"]))
     print("  " + _measured("height", patient["height"]))
     print(f"drug {sheet.drug.get('name')} ({sheet.drug.get('code') or 'no code'})")
+    print(f"indication {rx['indication'] or 'not stated on the order: ask the prescriber'}")
     ordered = rx["dose"] or {}
     print(
         f"prescribed {ordered.get('value')} {ordered.get('unit')}, "

@@ -98,6 +98,13 @@ def run(args: argparse.Namespace) -> int:
                 f"passed: worst tablet {worst.index} at {worst.deviation:+.4%} "
                 f"({worst.gcode_mg:.4f} mg for {worst.target_mg:.4f} mg)",
             ),
+            (
+                "prime line",
+                f"{batch.plate.prime_volume_mm3:.2f} mm³ at the bed's edge, on no tablet "
+                f"(the profile allows up to {profile.max_prime_volume_mm3:g} mm³)"
+                if batch.plate.prime_volume_mm3
+                else "none (the profile states no prime)",
+            ),
             ("print time", f"{batch.plate.print_time_s / 60:.1f} min (estimate)"),
             ("sha256", batch.sha256),
             ("gcode", str(args.output)),

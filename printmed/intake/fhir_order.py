@@ -30,10 +30,12 @@ Refused (not read, and each can change what or how much is taken):
   medicationReference, doNotPerform true, note, dispenseRequest.initialFill,
   numberOfRepeatsAllowed above 0, implicitRules, and any modifierExtension (FHIR: a reader
   that does not understand one must not act on the resource).
+Read for the pharmacist, not for the dose: reasonCode (each concept's text, else its coding's
+  display or code) as the order's indication, shown at clinical screening.
 Accepted, not read (they change neither what nor how much the patient takes): id, meta, text,
   language, extension (the pharmacy's formulation and tablet-shape extensions are read),
   identifier (names the order), category, priority, reported[x], encounter, requester,
-  performer, performerType, recorder, reasonCode, reasonReference, instantiates*, basedOn,
+  performer, performerType, recorder, reasonReference, instantiates*, basedOn,
   groupIdentifier, courseOfTherapyType, insurance, substitution, priorPrescription,
   detectedIssue, eventHistory, statusReason; dosageInstruction.sequence of a single dosage and
   .text (a rendering of the structured dose, which is what is printed); doseAndRate.type;
@@ -313,6 +315,9 @@ def prescription_from_fhir(
     }
     if written_at is not None:
         native["authored_at"] = written_at.isoformat()
+    indication = _indication(data)
+    if indication is not None:
+        native["indication"] = indication
     if schedule is not None:  # each step's maxima are its own (the steps carry them)
         native["schedule"] = schedule
     for name, value in (
@@ -442,6 +447,31 @@ def _dosage(item: Any, at: str) -> dict[str, Any]:
             f"is not oral (SNOMED CT {ORAL_ROUTE}): printed tablets are taken by mouth",
         )
     return dosage
+
+
+def _indication(data: dict[str, Any]) -> str | None:
+    """The order's reasonCode as one phrase ("; " between concepts): each concept's text, else
+    its first coding's display, else that coding's system|code. None when there is none."""
+    concepts = data.get("reasonCode")
+    if concepts is None:
+        return None
+    if not isinstance(concepts, list) or not concepts:
+        raise InvalidPrescription(f"{MR}.reasonCode", _brief(concepts), "is not a list of concepts")
+    names = []
+    for i, concept in enumerate(concepts):
+        at = f"{MR}.reasonCode[{i}]"
+        codings = concept.get("coding") if isinstance(concept, dict) else None
+        coding = codings[0] if isinstance(codings, list) and codings else {}
+        if not isinstance(concept, dict) or not isinstance(coding, dict):
+            raise InvalidPrescription(at, _brief(concept), "is not a CodeableConcept")
+        name = concept.get("text") or coding.get("display") or coding.get("code")
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidPrescription(at, _brief(concept), "has no text, display or code")
+        names.append(name.strip())
+    indication = "; ".join(names)
+    if len(indication) > 200:
+        raise InvalidPrescription(f"{MR}.reasonCode", _brief(concepts), "is over 200 characters")
+    return indication
 
 
 def _prescription_id(data: dict[str, Any]) -> str:

@@ -69,8 +69,8 @@ class ScreeningSheet:
 
     patient: id, age_years, and weight and height each as {value, unit, as_recorded, status,
     source, measured_at} (source "entered on the order" when typed in, no date then);
-    prescribed: the order's dose, frequency, supply, maxima (mg; `maxima` as one phrase) and
-    when it was written;
+    prescribed: the order's dose, frequency, supply, maxima (mg; `maxima` as one phrase), when
+    it was written and its indication (None when the prescriber gave none);
     formulary: the drug's maxima on file (mg/kg and mg, per dose and per day) or None;
     dose: dose_mg, calculated_mg, the trail; design: the tablet (shape, size mm, volume mm³);
     for a schedule (a taper, a titration) `dose` and `design` are the first step's with every
@@ -228,6 +228,7 @@ def screening_sheet(session: Session, batch_number: str) -> ScreeningSheet:
             "authored_at": rx.get("authored_at"),
             "schedule": rx.get("schedule"),
             "schedule_text": schedule_text(rx["schedule"]) if rx.get("schedule") else None,
+            "indication": rx.get("indication"),
         },
         formulary=lot.get("drug_limits"),
         lot={

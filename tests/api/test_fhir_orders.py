@@ -34,6 +34,8 @@ def test_paediatric_weight_based_order_becomes_a_verified_batch_of_the_weight_ba
     for tablet in batch["gate"]["tablets"]:
         assert tablet["target_mg"] == pytest.approx(12.5)
         assert tablet["gcode_mg"] == pytest.approx(12.5, rel=0.01)
+    assert batch["gate"]["prime_volume_mm3"] == pytest.approx(8.0, rel=1e-3)  # on no tablet
+    assert batch["gate"]["prime_max_volume_mm3"] == 20.0
 
 
 def test_fixed_dose_adult_order_becomes_a_batch_of_that_dose(

@@ -138,6 +138,9 @@ def test_a_batch_reconciliation_and_rejected_units(
     shown = before.json()
     assert (shown["planned"], shown["printed"], shown["released"]) == (10, 10, 10)
     assert shown["material_mg"] == pytest.approx(1250.0, rel=0.01)
+    # the prime line (8 mm³ on the bundled FDM profile, 1.25 g/cm³) is drawn too, on no tablet
+    assert shown["prime_volume_mm3"] == pytest.approx(8.0, rel=1e-3)
+    assert shown["prime_mg"] == pytest.approx(10.0, rel=1e-3)
     rejected = client.post(
         f"/api/v1/batches/{batch}/rejected-units",
         json={"units": [4], "reason": "lifted off the plate"},

@@ -307,6 +307,10 @@ def test_the_api_check_gives_each_steps_dose_trail_and_tablet(
 def test_the_screening_view_and_page_show_every_step(client: TestClient, callers: Callers) -> None:
     batch = _made_taper(client, callers)["batch_number"]
     sheet = client.get(f"/api/v1/batches/{batch}/screening", headers=callers["pharm"]).json()
+    # the order's reasonCode, for the pharmacist (it changes no dose)
+    assert sheet["prescribed"]["indication"] == (
+        "Infantile haemangioma: propranolol withdrawn over three weeks"
+    )
     assert sheet["prescribed"]["schedule_text"] == (
         "10 mg 2 a day for 7 days, then 7.5 mg 2 a day for 7 days, then 5 mg 2 a day for 7 days"
     )

@@ -284,6 +284,7 @@ def test_the_cli_shows_the_order_then_screens_with_the_password_from_stdin(
     assert "patient TEST-PATIENT-1, age 2.5 y" in out
     assert "weight 12.4 kg (as recorded 12.4 kg; entered on the order)" in out
     assert "formulary max 2 mg/kg and 160 mg a dose" in out
+    assert "indication not stated on the order: ask the prescriber" in out  # none on this order
     assert "1. weight-based dose" in out
     assert "lot LOT-TEST-001" in out
     assert out.splitlines()[-1].startswith(f"{batch}: SCREENED by Paula Pharmacist at ")

@@ -44,7 +44,13 @@ def entered(service: Service, username: str, rx_id: str) -> str:
     patient = {**HYDROCORTISONE["patient"], "weight": WEIGHED, "age_years": 4}
     del patient["weight_kg"]
     rx = parse_prescription(
-        HYDROCORTISONE | {"id": rx_id, "patient": patient, "authored_at": "2026-11-21T10:00:00Z"}
+        HYDROCORTISONE
+        | {
+            "id": rx_id,
+            "patient": patient,
+            "authored_at": "2026-11-21T10:00:00Z",
+            "indication": "Adrenal insufficiency (congenital adrenal hyperplasia)",
+        }
     )
     with service.store.session() as session:
         user = get_user(session, username)
@@ -76,6 +82,9 @@ def test_a_pharmacist_sees_the_order_and_screens_it_and_the_technician_then_queu
         expect(page.locator("[data-field=weight]")).to_contain_text("Observation/w-screen-1")
         expect(page.locator("[data-field=weight]")).to_contain_text("2026-11-20 09:30:00 UTC")
         expect(page.get_by_text("4 years")).to_be_visible()
+        expect(page.locator("[data-field=indication]")).to_have_text(
+            "Adrenal insufficiency (congenital adrenal hyperplasia)"
+        )
         expect(page.get_by_text("body surface area (mosteller)")).to_be_visible()
         expect(page.locator("[data-field=prescribed-maxima]")).to_contain_text("10 mg a dose")
         expect(page.locator("[data-field=formulary-maxima]")).to_contain_text("mg/kg")
