@@ -12,13 +12,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
-
 from printmed import catalog
 from printmed.cli.output import print_json, print_pairs, write_atomically
 
 if TYPE_CHECKING:
+    from rich.progress import TaskID
+
     from printmed.manufacture import GatedBatch
 
 STAGES = {"slice": "slicing", "write": "writing G-code", "gate": "reading back (dose gate)"}
@@ -46,7 +45,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 @contextlib.contextmanager
 def stage_progress() -> Iterator[Callable[[str, int, int], None]]:
-    """A rich progress bar per stage on stderr (silent when stderr is not a terminal)."""
+    """A rich progress bar per stage on stderr; nothing (and rich not even imported) when
+    stderr is not a terminal, as in scripts and pipelines."""
+    if not sys.stderr.isatty():
+        yield lambda stage, done, total: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -54,7 +60,6 @@ def stage_progress() -> Iterator[Callable[[str, int, int], None]]:
         TimeElapsedColumn(),
         console=Console(stderr=True),
         transient=True,
-        disable=not sys.stderr.isatty(),
     )
     tasks: dict[str, TaskID] = {}
 
