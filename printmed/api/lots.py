@@ -44,7 +44,10 @@ ERRORS: Responses = {
 
 class StockMovement(BaseModel):
     at: str
-    kind: str = Field(description='"receipt" (goods in) or "use" (drawn for a batch)')
+    kind: str = Field(
+        description='"receipt" (goods in), "use" (drawn for a batch at queueing) or "return" '
+        "(a draw given back: its batch rejected while queued)"
+    )
     grams: float
     batch_number: str | None
     actor: str

@@ -410,10 +410,12 @@ def queue(session: Session, job: Batch, actor: User) -> None:
 
 
 def reject(session: Session, job: Batch, actor: User, reason: str) -> None:
-    """End a batch that will not be released; the reason is required and recorded."""
+    """End a batch that will not be released; the reason is required and recorded. A batch
+    rejected while queued gives its lot back the material drawn for it (none was printed)."""
     require(actor, Action.REJECT)
     if not reason.strip():
         raise InputError("reason", reason, "is required to reject a batch")
+    was_queued = job.state == BatchState.QUEUED.value
     record_change(
         session,
         job,
@@ -422,6 +424,8 @@ def reject(session: Session, job: Batch, actor: User, reason: str) -> None:
         {"state": BatchState.REJECTED.value},
         reason=reason.strip(),
     )
+    if was_queued:  # drawn at queueing, never extruded: the lot has it still
+        stock.return_for_batch(session, job, actor.username)
 
 
 def claim_next(

@@ -24,6 +24,7 @@ from printmed.store.models import Batch, LotStockEntry, User
 
 RECEIPT = "receipt"
 USE = "use"
+RETURN = "return"  # a draw given back: its batch was rejected while queued, nothing extruded
 MAX_RECEIPT_G = 100_000.0  # 100 kg: more than any pharmacy holds of one lot; a typo beyond
 
 
@@ -95,7 +96,9 @@ def ledger(session: Session, lot: str, site_id: int = 1) -> LotLedger:
         .order_by(LotStockEntry.id)
     ).all()
     received = sum(r.grams for r in rows if r.kind == RECEIPT)
-    used = sum(r.grams for r in rows if r.kind == USE)
+    used = sum(r.grams for r in rows if r.kind == USE) - sum(
+        r.grams for r in rows if r.kind == RETURN
+    )
     return LotLedger(
         lot,
         received,
@@ -152,13 +155,26 @@ def receive(session: Session, actor: User, lot: str, grams: float, reason: str) 
 
 
 def issued_for(session: Session, batch_number: str) -> float:
-    """Grams drawn for the batch (0 when its lot's stock was not tracked when it was queued)."""
-    total = session.scalar(
-        select(func.sum(LotStockEntry.grams)).where(
-            LotStockEntry.batch_number == batch_number, LotStockEntry.kind == USE
-        )
-    )
-    return float(total or 0.0)
+    """Grams drawn for the batch and not given back (0 when its lot's stock was not tracked
+    when it was queued, or its draw was returned)."""
+    rows = session.execute(
+        select(LotStockEntry.kind, func.sum(LotStockEntry.grams))
+        .where(LotStockEntry.batch_number == batch_number)
+        .group_by(LotStockEntry.kind)
+    ).all()
+    grams = {kind: float(total or 0.0) for kind, total in rows}
+    return grams.get(USE, 0.0) - grams.get(RETURN, 0.0)
+
+
+def return_for_batch(session: Session, job: Batch, actor: str) -> float | None:
+    """Give the lot back what was drawn for a batch rejected before any of it was printed
+    (an audit entry); None when nothing was drawn for it (stock not tracked at its queueing)."""
+    drawn = issued_for(session, job.batch_number)
+    if drawn <= 0.0:
+        return None
+    reason = f"returned: {job.batch_number} rejected while queued, nothing printed"
+    _add(session, batch_lot(job), RETURN, drawn, job.batch_number, actor, reason, job.site_id)
+    return drawn
 
 
 def draw_for_batch(session: Session, job: Batch, actor: str) -> float | None:

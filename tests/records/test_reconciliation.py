@@ -20,6 +20,7 @@ from printmed.auth.users import NotPermitted
 from printmed.cli import main
 from printmed.errors import InputError
 from printmed.jobs import service, stock
+from printmed.jobs.states import IllegalTransition
 from printmed.records.batch_record import load_record
 from printmed.records.pharmacy import pharmacy_of
 from printmed.records.reconciliation import Unreconciled, reconcile, reject_units, tablet_closes
@@ -148,6 +149,35 @@ def test_queueing_draws_the_batch_material_from_its_lot(store: Store) -> None:
     tablets_mm3 = sum(t["gcode_volume_mm3"] for t in gate["tablets"])
     assert gate["prime_volume_mm3"] == pytest.approx(8.0, abs=1e-4)
     assert ledger.used_g == pytest.approx((tablets_mm3 + gate["prime_volume_mm3"]) * 1.25e-3)
+
+
+def test_a_batch_rejected_while_queued_gives_its_draw_back_and_only_its_own(
+    store: Store,
+) -> None:
+    users = add_users(store, "tech", "pharm")
+    kept, given_back = screened_job(store, users["tech"]), screened_job(store, users["tech"])
+    _receive(store, users["tech"], 10.0)
+    with store.session() as session:
+        for batch in (kept, given_back):
+            service.queue(session, service.get_batch(session, batch), users["tech"])
+    assert _ledger(store).used_g == pytest.approx(2 * BATCH_G, rel=0.01)
+    with store.session() as session:
+        job = service.get_batch(session, given_back)
+        service.reject(session, job, users["pharm"], "prescription changed on the ward")
+    ledger = _ledger(store)
+    assert ledger.used_g == pytest.approx(BATCH_G, rel=0.01)
+    assert ledger.remaining_g == pytest.approx(10.0 - BATCH_G, rel=0.01)
+    assert (ledger.entries[-1]["kind"], ledger.entries[-1]["batch_number"]) == (
+        "return",
+        given_back,
+    )
+    with store.session() as session:
+        assert stock.issued_for(session, given_back) == pytest.approx(0.0, abs=1e-12)
+        assert stock.issued_for(session, kept) == pytest.approx(BATCH_G, rel=0.01)
+        # a second rejection is refused by the state machine and gives nothing back twice
+        with pytest.raises(IllegalTransition, match="rejected"):
+            service.reject(session, service.get_batch(session, given_back), users["pharm"], "x")
+    assert _ledger(store).used_g == pytest.approx(BATCH_G, rel=0.01)
 
 
 def test_a_lot_with_too_little_left_is_refused_at_queueing_and_nothing_changes(
