@@ -7,6 +7,7 @@ Routers are listed in ROUTERS (module path, attribute); the pages add theirs the
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
 import json
 import logging
@@ -130,6 +131,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     masterfile.start(store)  # first start: the fixtures as version 1
     catalog.use_store(store)  # the pages and the API read the store's approved versions
     await asyncio.to_thread(_warm_up)
+    if not gc.get_freeze_count():
+        # What start-up made (modules, compiled code, models) lives as long as the process:
+        # out of the collector's sight, a full collection no longer walks it mid-order. Once.
+        gc.collect()
+        gc.freeze()
     if app.state.sim_printers:
         app.state.printers.update(simulated_printers(store, settings.site_code))
     stop = threading.Event()

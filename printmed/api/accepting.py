@@ -6,7 +6,6 @@ The two entry points differ only in how they answer (order view or stored resour
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -21,12 +20,13 @@ from printmed.auth.dependencies import settings_of, store_of
 from printmed.auth.principal import Principal
 from printmed.jobs import calibration
 from printmed.manufacture import GatedBatch, manufacture, profile_for
+from printmed.store.engine import FairLock
 from printmed.store.models import Batch, Order
 
 # One order made at a time in a process: making is CPU-bound Python holding the GIL, so orders
 # made side by side only take turns, each finishing later, and the one holding the store's
 # write lock is slowed by all the others (a process per core gives parallelism: serve --workers).
-MAKING = threading.Lock()
+MAKING = FairLock()  # in the order the orders came
 
 
 def accept_order(

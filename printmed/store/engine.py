@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,13 +29,45 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 READ_ONLY = "printmed_read_only"  # execution option of Store.read_session
 
 
+class FairLock:
+    """A lock taken in the order it was asked for (threading.Lock promises no order: under
+    load one thread can be passed over again and again, and its order waits seconds)."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._waiting: deque[threading.Event] = deque()
+        self._held = False
+
+    def __enter__(self) -> None:
+        with self._guard:
+            if not self._held:
+                self._held = True
+                return
+            turn = threading.Event()
+            self._waiting.append(turn)
+        turn.wait()  # set by the holder handing the lock over: held on our behalf now
+
+    @property
+    def waiting(self) -> int:
+        """How many threads wait for their turn."""
+        with self._guard:
+            return len(self._waiting)
+
+    def __exit__(self, *exc: object) -> None:
+        with self._guard:
+            if self._waiting:
+                self._waiting.popleft().set()  # handed over, still held
+            else:
+                self._held = False
+
+
 class WriterQueue:
     """One SQLite database's writers, one at a time: threads of this process on a lock, then
     processes on an exclusive `flock` of `path` (released by the kernel if a process dies)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._threads = threading.Lock()
+        self._threads = FairLock()
 
     @contextmanager
     def turn(self) -> Iterator[None]:

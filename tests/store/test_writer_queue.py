@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from printmed.store import open_store
+from printmed.store.engine import FairLock
 
 
 def _free(path: Path) -> bool:
@@ -89,3 +90,26 @@ def test_writers_in_threads_take_turns_and_all_commit(tmp_path: Path) -> None:
         assert most == 1
     finally:
         store.dispose()
+
+
+def test_the_fair_lock_serves_threads_in_the_order_they_asked() -> None:
+    lock = FairLock()
+    served: list[int] = []
+
+    def take(n: int) -> None:
+        with lock:
+            served.append(n)
+
+    threads = []
+    with lock:
+        for n in range(6):
+            thread = threading.Thread(target=take, args=(n,))
+            thread.start()
+            threads.append(thread)
+            while lock.waiting < n + 1:  # each asks before the next starts
+                thread.join(0.001)
+    for thread in threads:
+        thread.join(10)
+    assert served == list(range(6))
+    with lock:  # free again once the queue is served
+        assert lock.waiting == 0
