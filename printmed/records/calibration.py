@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from printmed import audit, keys
+from printmed import audit
 from printmed.auth.rules import Action, NotPermitted, require
 from printmed.errors import InputError
 from printmed.jobs import calibration
@@ -67,9 +67,7 @@ def approve(session: Session, calibration_id: int, signer: Signer, reason: str) 
     row.reason = reason
     row.approval_sha256 = approval_sha256(row)
     row.approval_key_id = signer.key.id
-    row.approval_signature = signer.private_key.sign(
-        keys.signed_text(APPROVAL_PURPOSE, row.approval_sha256)
-    ).hex()
+    row.approval_signature = signer.signed(APPROVAL_PURPOSE, row.approval_sha256)
     session.flush()
     audit.append(
         session,

@@ -527,9 +527,7 @@ def approve(session: Session, version_id: int, signer: Signer, reason: str) -> M
         current.status = SUPERSEDED
     _decide(row, signer.username, APPROVED, reason)
     row.approval_key_id = signer.key.id
-    row.approval_signature = signer.private_key.sign(
-        keys.signed_text(APPROVAL_PURPOSE, row.approval_sha256 or "")
-    ).hex()
+    row.approval_signature = signer.signed(APPROVAL_PURPOSE, row.approval_sha256 or "")
     session.flush()
     audit.append(
         session,

@@ -60,6 +60,11 @@ class Signer:
     def full_name(self) -> str:
         return self.user.full_name
 
+    def signed(self, purpose: str, sha256: str) -> str:
+        """The Ed25519 signature (hex) of `sha256` for `purpose` with this signer's key, its
+        id `key.id` (a release, a screening, an approval of a calibration or master version)."""
+        return self.private_key.sign(keys.signed_text(purpose, sha256)).hex()
+
 
 def admit_signer(
     store: Store,
@@ -151,9 +156,7 @@ def _signature(session: Session, job: Batch, signer: Signer, meaning: str) -> Si
         user_key_id=signer.key.id,
     )
     signature.signature_hash = signature_hash(signature)
-    signature.digital_signature = signer.private_key.sign(
-        keys.signed_text(SIGNATURE_PURPOSE, signature.signature_hash)
-    ).hex()
+    signature.digital_signature = signer.signed(SIGNATURE_PURPOSE, signature.signature_hash)
     session.add(signature)
     session.flush()
     audit.append(

@@ -33,7 +33,7 @@ from printmed.records.record_pdf import (
     recorded_measurements,
 )
 from printmed.records.release import check_releasable, release
-from printmed.records.signatures import admit_signer, sign
+from printmed.records.signatures import Signer, admit_signer, sign
 from printmed.records.weighing import (
     StepTarget,
     qc_of,
@@ -385,6 +385,24 @@ class PasswordRefused:
     headers: dict[str, str]
 
 
+def page_signer(
+    request: Request, user: User, password: str, meaning: str, clock: lockout.Clock
+) -> Signer:
+    """`user` admitted to sign with `meaning` by the password typed at a page's signing prompt,
+    through the sign-in defence (the attempt recorded from this address, channel "page");
+    raises one of PASSWORD_REFUSALS."""
+    return admit_signer(
+        store_of(request),
+        settings_of(request).sign_in,
+        user.username,
+        password,
+        meaning,
+        address=client_address(request),
+        channel="page",
+        clock=clock,
+    )
+
+
 def password_refused(exc: Exception) -> PasswordRefused:
     """The page's words for one of PASSWORD_REFUSALS (nothing was signed in any of them)."""
     if isinstance(exc, lockout.SignInThrottled):
@@ -416,16 +434,7 @@ def sign_batch(
         refuse_unless(user, Action.RELEASE)
     password = form.get("password", "")
     try:
-        signer = admit_signer(
-            store_of(request),
-            settings_of(request).sign_in,
-            user.username,
-            password,
-            meaning,
-            address=client_address(request),
-            channel="page",
-            clock=clock,
-        )
+        signer = page_signer(request, user, password, meaning, clock)
         with store_of(request).session() as session:
             if meaning == "released":
                 release(session, batch_number, signer)

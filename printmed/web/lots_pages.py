@@ -13,15 +13,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from printmed import catalog
-from printmed.auth import settings_of, store_of
-from printmed.auth.dependencies import SignInClock, client_address
+from printmed.auth import store_of
+from printmed.auth.dependencies import SignInClock
 from printmed.auth.rules import Action, may
 from printmed.errors import InputError
 from printmed.jobs import calibration, stock
 from printmed.records import calibration as approvals
-from printmed.records.signatures import admit_signer
 from printmed.store.models import User
-from printmed.web.batch_pages import PASSWORD_REFUSALS, password_refused
+from printmed.web.batch_pages import PASSWORD_REFUSALS, page_signer, password_refused
 from printmed.web.refusals import refusals, sentence
 from printmed.web.rendering import problem_page, render
 from printmed.web.session import CheckedForm, MayRead, PageRoute, page_may
@@ -159,15 +158,8 @@ def approve_calibration(
     if not reason.strip():  # before the password is counted
         return refused("Give the reason for approving; nothing was approved.", 422)
     try:
-        signer = admit_signer(
-            store_of(request),
-            settings_of(request).sign_in,
-            user.username,
-            form.get("password", ""),
-            approvals.APPROVAL_MEANING,
-            address=client_address(request),
-            channel="page",
-            clock=clock,
+        signer = page_signer(
+            request, user, form.get("password", ""), approvals.APPROVAL_MEANING, clock
         )
         with store_of(request).session() as session:
             approvals.approve(session, calibration_id, signer, reason)

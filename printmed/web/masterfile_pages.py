@@ -16,14 +16,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from printmed.auth import settings_of, store_of
-from printmed.auth.dependencies import SignInClock, client_address
+from printmed.auth import store_of
+from printmed.auth.dependencies import SignInClock
 from printmed.auth.rules import Action, may, may_act
 from printmed.errors import InputError
 from printmed.records import masterfile
-from printmed.records.signatures import admit_signer
 from printmed.store.models import MasterVersion, User
-from printmed.web.batch_pages import PASSWORD_REFUSALS, password_refused
+from printmed.web.batch_pages import PASSWORD_REFUSALS, page_signer, password_refused
 from printmed.web.refusals import refusals, sentence
 from printmed.web.rendering import problem_page, render
 from printmed.web.session import CheckedForm, MayRead, PageRoute, page_may
@@ -256,15 +255,8 @@ def approve_version(
             "approve-reason", "Give the reason for approving; nothing was approved.", 422
         )
     try:
-        signer = admit_signer(
-            store_of(request),
-            settings_of(request).sign_in,
-            user.username,
-            form.get("password", ""),
-            masterfile.APPROVAL_MEANING,
-            address=client_address(request),
-            channel="page",
-            clock=clock,
+        signer = page_signer(
+            request, user, form.get("password", ""), masterfile.APPROVAL_MEANING, clock
         )
         with store_of(request).session() as session:
             masterfile.approve(session, version_id, signer, reason)

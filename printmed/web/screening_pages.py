@@ -13,8 +13,8 @@ from typing import Annotated
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from printmed.auth import settings_of, store_of
-from printmed.auth.dependencies import SignInClock, client_address
+from printmed.auth import store_of
+from printmed.auth.dependencies import SignInClock
 from printmed.auth.rules import Action
 from printmed.auth.users import NotPermitted
 from printmed.errors import InputError
@@ -25,9 +25,9 @@ from printmed.records.screening import (
     screen,
     screening_sheet,
 )
-from printmed.records.signatures import SCREENED, admit_signer
+from printmed.records.signatures import SCREENED
 from printmed.store.models import User
-from printmed.web.batch_pages import PASSWORD_REFUSALS, password_refused
+from printmed.web.batch_pages import PASSWORD_REFUSALS, page_signer, password_refused
 from printmed.web.batch_view import load_batch
 from printmed.web.refusals import refusals, sentence
 from printmed.web.rendering import problem_page, render
@@ -117,16 +117,7 @@ def screen_batch(
     if not note.strip():  # before the password is counted
         return refused("note", "Write what you checked; nothing was signed.", 422)
     try:
-        signer = admit_signer(
-            store_of(request),
-            settings_of(request).sign_in,
-            user.username,
-            form.get("password", ""),
-            SCREENED,
-            address=client_address(request),
-            channel="page",
-            clock=clock,
-        )
+        signer = page_signer(request, user, form.get("password", ""), SCREENED, clock)
         with store_of(request).session() as session:
             screen(session, batch_number, signer, note)
     except PASSWORD_REFUSALS as exc:
