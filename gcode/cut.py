@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 import numpy.typing as npt
+
+from gcode.jit import numba
 
 # Loop endpoints are matched on a grid this fine (mm); coordinates must stay below 2e3 mm.
 KEY_GRID_MM = 1e-6

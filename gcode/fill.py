@@ -9,12 +9,12 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-import numba
 import numpy as np
 from shapely.geometry.base import BaseGeometry
 
 from gcode import polygons
 from gcode.cut import FloatArray
+from gcode.jit import numba
 
 FillPattern = Literal["rectilinear", "grid", "concentric"]
 FILL_PATTERNS: tuple[FillPattern, ...] = ("rectilinear", "grid", "concentric")

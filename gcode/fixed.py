@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 import numpy.typing as npt
+
+from gcode.jit import numba
 
 LARGEST_SCALED = 2.0**52  # |v| × 10**decimals below this: every step below is exact
 POWERS_OF_TEN = np.array([10.0**k for k in range(23)])  # exact in binary64 up to 10**22

@@ -6,11 +6,11 @@ resolution, owed E carried to a tablet's next move; the arithmetic is NumPy's, s
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 import numpy.typing as npt
 
 from gcode.fixed import as_written, put_fixed
+from gcode.jit import numba
 
 # what a record is; its line, with x, y, e, feed from the record's columns
 TEXT = 0  # snippet `aux` of the plate's fixed lines (layer, Z, labels)

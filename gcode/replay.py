@@ -10,10 +10,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 import numpy.typing as npt
 
+from gcode.jit import numba
 from gcode.scan import COMMAND, COMMAND_SPAN, LETTERS
 
 X, Y, Z, E, F, S, T, R = (1 << LETTERS.index(c) for c in "XYZEFSTR")

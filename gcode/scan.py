@@ -6,9 +6,10 @@ read plainly; any line it is not certain to read the same way is marked DEFER fo
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 import numpy.typing as npt
+
+from gcode.jit import numba
 
 # what a line is, per line (int8)
 BLANK = 0  # nothing, or a comment with no text

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 import numpy.typing as npt
 
 from gcode.cut import FloatArray, IntArray
+from gcode.jit import numba
 
 
 @dataclass(frozen=True)
