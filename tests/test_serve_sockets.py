@@ -1,6 +1,8 @@
 """`printmed serve --workers N` hands its worker processes a listening socket that asyncio
 recognises as TCP, so every accepted connection has TCP_NODELAY and a keep-alive response is
-not held back ~40 ms by Nagle's algorithm waiting on the client's delayed ACK (uvicorn #3149)."""
+not held back ~40 ms by Nagle's algorithm waiting on the client's delayed ACK (uvicorn #3149);
+and each worker accepts one connection each time the socket wakes it, so the workers share a
+burst of connections instead of the first awake taking them all."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import uvicorn
 
-from printmed.cli.serve import tcp_listener
+from printmed.cli.serve import TakingTurnsLoop, tcp_listener
 
 
 async def _nodelay_of_accepted(listener: socket.socket) -> int:
@@ -68,3 +70,56 @@ def test_a_unix_socket_is_left_as_it_is() -> None:
     finally:
         left.close()
         right.close()
+
+
+def _left_waiting_after_one_wakeup(loop: asyncio.AbstractEventLoop, waiting: int) -> int:
+    """Of `waiting` connections queued on a listening socket before the loop serves it, how many
+    are still queued after the loop's first pass over the socket; then the loop takes the rest."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    clients: list[socket.socket] = []
+    made: list[asyncio.BaseTransport] = []
+
+    class Count(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            made.append(transport)
+
+    try:
+        server = loop.run_until_complete(loop.create_server(Count, sock=listener))
+        # the loop is idle now; the kernel completes these handshakes without it
+        clients.extend(socket.create_connection(listener.getsockname()) for _ in range(waiting))
+        loop.call_soon(loop.stop)
+        loop.run_forever()  # one pass: the socket is readable, its reader runs once
+        left = 0
+        probe = listener.dup()
+        probe.setblocking(False)
+        try:
+            while True:  # a connection accepted here is one the loop did not take
+                probe.accept()[0].close()
+                left += 1
+        except BlockingIOError:
+            pass
+        finally:
+            probe.close()
+        server.close()
+        loop.run_until_complete(server.wait_closed())
+        return left
+    finally:
+        for client in clients:
+            client.close()
+        loop.close()
+
+
+def test_a_worker_takes_one_waiting_connection_each_time_the_socket_wakes_it() -> None:
+    assert _left_waiting_after_one_wakeup(TakingTurnsLoop(), 4) == 3
+
+
+def test_asyncio_alone_takes_every_waiting_connection_at_once() -> None:
+    """What TakingTurnsLoop changes: a plain loop empties the queue in one pass."""
+    assert _left_waiting_after_one_wakeup(asyncio.SelectorEventLoop(), 4) == 0
+
+
+def test_several_workers_run_on_the_taking_turns_loop_and_one_on_asyncio() -> None:
+    from printmed.cli.serve import uvicorn_config
+
+    assert uvicorn_config("127.0.0.1", 8000, 2, "info").get_loop_factory() is TakingTurnsLoop
+    assert uvicorn_config("127.0.0.1", 8000, 1, "info").get_loop_factory() is not TakingTurnsLoop
