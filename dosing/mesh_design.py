@@ -219,8 +219,46 @@ def volume_range_mm3(shape: MeshShape) -> tuple[float, float]:
 def check_line_widths(
     triangles: FloatArray, layers: int, layer_mm: float, line_width_mm: float, field: str
 ) -> None:
-    """Refuse a shape with a layer narrower than two line widths anywhere.
+    """Refuse a shape with a layer narrower than two line widths anywhere (see thin_layer)."""
+    reason = thin_layer(triangles, layers, layer_mm, line_width_mm)
+    if reason is not None:
+        raise MeshShapeRefused("shape", field, reason)
 
+
+def check_printable_at_largest(
+    mesh: trimesh.Trimesh,
+    largest_mm: float,
+    layer_mm: float,
+    line_width_mm: float,
+    field: str,
+    value: str,
+) -> None:
+    """Refuse a closed mesh that is thinner than two line widths even scaled uniformly so its
+    largest plan dimension is `largest_mm`: no dose it could hold is printable with lines of
+    `line_width_mm` (a printable shape is judged at the size a dose needs, on the chosen
+    printer, by design_mesh_tablet when it is ordered).
+    """
+    low, high = mesh.bounds
+    scale = largest_mm / float(max(high[0] - low[0], high[1] - low[1]))
+    # scaled about the file's own origin (so a place named is the file's, times the scale),
+    # standing on z = 0
+    triangles = (np.asarray(mesh.triangles, dtype=np.float64) - [0.0, 0.0, low[2]]) * scale
+    layers = max(1, math.floor(float(high[2] - low[2]) * scale / layer_mm))
+    reason = thin_layer(triangles, layers, layer_mm, line_width_mm)
+    if reason is not None:
+        raise MeshShapeRefused(
+            field,
+            value,
+            f"{reason}, even at its largest size of {largest_mm:g} mm: no dose makes it printable",
+        )
+
+
+def thin_layer(
+    triangles: FloatArray, layers: int, layer_mm: float, line_width_mm: float
+) -> str | None:
+    """Why the shape cannot be printed with lines `line_width_mm` wide, or None if it can.
+
+    triangles: (n, 3, 3) float mm, standing on z = 0, `layers` layers of `layer_mm` high.
     Each layer's cross-section (at its mid-height, where the slicer cuts) is opened by one
     line width (eroded, then grown back): what the opening loses is narrower than two lines.
     A region lost whole, or a lost stretch larger than a sharp tip's, cannot be printed.
@@ -231,6 +269,7 @@ def check_line_widths(
     heights = (np.arange(layers) + 0.5) * layer_mm
     sections = mesh.section_multiplane([0.0, 0.0, 0.0], [0.0, 0.0, 1.0], heights)
     max_piece = THIN_PIECE_MAX_AREA_LINE_WIDTHS2 * line_width_mm**2
+    two_lines = f"thinner than two line widths ({2 * line_width_mm:g} mm)"
     for index, section in enumerate(sections):
         if section is None:
             continue
@@ -242,12 +281,9 @@ def check_line_widths(
         polygons = [g for g in getattr(filled, "geoms", [filled]) if g.area > 0]
         for polygon in polygons:
             if polygon.buffer(-line_width_mm).is_empty:
-                raise MeshShapeRefused(
-                    "shape",
-                    field,
-                    f"is thinner than two line widths ({2 * line_width_mm:g} mm) in layer "
-                    f"{index + 1}: a region of {polygon.area:.2f} mm² near "
-                    f"({polygon.centroid.x:.1f}, {polygon.centroid.y:.1f}) mm would vanish",
+                return (
+                    f"is {two_lines} in layer {index + 1}: a region of {polygon.area:.2f} mm² "
+                    f"near ({polygon.centroid.x:.1f}, {polygon.centroid.y:.1f}) mm would vanish"
                 )
         region = shapely.union_all(polygons)
         opened = region.buffer(-line_width_mm).buffer(line_width_mm)
@@ -255,10 +291,8 @@ def check_line_widths(
         lost = region.difference(opened.buffer(1e-6))
         for piece in getattr(lost, "geoms", [lost]):
             if piece.area > max_piece:
-                raise MeshShapeRefused(
-                    "shape",
-                    field,
-                    f"is thinner than two line widths ({2 * line_width_mm:g} mm) in layer "
-                    f"{index + 1}: {piece.area:.2f} mm² narrower near "
-                    f"({piece.centroid.x:.1f}, {piece.centroid.y:.1f}) mm",
+                return (
+                    f"is {two_lines} in layer {index + 1}: {piece.area:.2f} mm² narrower near "
+                    f"({piece.centroid.x:.1f}, {piece.centroid.y:.1f}) mm"
                 )
+    return None

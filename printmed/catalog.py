@@ -695,11 +695,18 @@ def store_uploaded_mesh(data: bytes, filename: str, max_bytes: int | None = None
 
     Refused (nothing kept), the field under `mesh.`: not .stl/.3mf, over `max_bytes` (at most
     the slicer's limit), a triangle count larger than the file holds, NaN or infinite
-    coordinates, degenerate or no triangles, not watertight and not safely repairable.
+    coordinates, degenerate or no triangles, not watertight and not safely repairable, thinner
+    than two lines of the finest printer even at the largest size an upload may have (whether
+    it is wide enough at the size a dose needs, on the chosen printer, is judged when ordered).
     """
     import tempfile
 
-    from dosing.mesh_design import closed_mesh, file_sha256
+    from dosing.mesh_design import (
+        UPLOAD_SIZE_RANGE_MM,
+        check_printable_at_largest,
+        closed_mesh,
+        file_sha256,
+    )
     from gcode.errors import GcodeError
     from gcode.mesh_io import MAX_FILE_BYTES, read_mesh_file
 
@@ -718,7 +725,16 @@ def store_uploaded_mesh(data: bytes, filename: str, max_bytes: int | None = None
             field = exc.field.replace(path.name, "mesh").replace("mesh.mesh.", "mesh.")
             raise InputError(field, exc.value, exc.reason) from None
     sha256 = file_sha256(data)
-    closed_mesh(_mesh_triangles(data, suffix, "mesh.file"), "mesh.file")
+    mesh = closed_mesh(_mesh_triangles(data, suffix, "mesh.file"), "mesh.file")
+    finest = min(printer_profiles().values(), key=lambda profile: profile.line_width_mm)
+    check_printable_at_largest(
+        mesh,
+        UPLOAD_SIZE_RANGE_MM[1],
+        finest.layer_height_mm,
+        finest.line_width_mm,
+        "mesh.file",
+        filename,
+    )
     folder = uploaded_meshes_dir()
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{sha256}{suffix}"

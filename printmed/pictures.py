@@ -91,7 +91,9 @@ def sliced_layer_png(layer: Layer, index: int) -> bytes:
     axes.set_title(
         f"layer {index}: z {layer.z_mm:.2f} mm, area {layer.area_mm2:.2f} mm²", fontsize=9
     )
-    axes.legend(loc="upper right", fontsize=7)
+    # below the drawing, so that it hides no part of the tablet
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3, fontsize=7, frameon=False)
+    figure.subplots_adjust(bottom=0.16)
     return png(figure)
 
 

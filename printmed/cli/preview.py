@@ -1,4 +1,5 @@
-"""`printmed preview RX.json|part.stl --printer P -o DIR`: PNGs of the tablet and of its layers.
+"""`printmed preview RX.json|part.stl --printer P -o DIR [--mesh star]`: PNGs of the tablet and
+of its layers.
 
 The tablet as a shaded solid, and chosen layers' toolpaths: perimeters, fill and travel in
 different colours (printmed.pictures renders them; no display needed).
@@ -20,6 +21,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("-o", "--output", type=Path, required=True, help="folder for the PNGs")
     parser.add_argument(
         "--layers", default="0,mid,-1", help="layer numbers, 'mid' or negative from the top"
+    )
+    parser.add_argument(
+        "--mesh",
+        metavar="FILE|NAME",
+        help="the prescription's tablet from a mesh: a bundled shape (star, heart, …) or a file",
     )
     parser.set_defaults(run=run)
 
@@ -47,16 +53,21 @@ def run(args: argparse.Namespace) -> int:
     from gcode.settings import settings_for
     from gcode.slice import slice_part
     from printmed import pictures
+    from printmed.cli.design import with_mesh
     from printmed.intake import read_prescription
     from printmed.manufacture import plan_tablet
 
     profile = catalog.printer_profile(args.printer)
     if args.source.suffix.lower() in (".stl", ".3mf"):
+        if args.mesh is not None:
+            raise InputError("--mesh", args.mesh, "shapes a prescription's tablet, not a mesh file")
         part = read_mesh_file(args.source, max_bytes=int(profile.max_file_mb * 1024 * 1024))
     else:
         rx = read_prescription(args.source)
-        plan = plan_tablet(rx, profile.id)
-        part = check_triangles(plan.design.triangles, name=f"{rx.id} tablet")
+        if args.mesh is not None:
+            rx = with_mesh(rx, args.mesh)
+        design = plan_tablet(rx, profile.id).design
+        part = check_triangles(design.triangles, name=f"{rx.id} {design.shape}")
     if not args.output.is_dir():
         args.output.mkdir(parents=True, exist_ok=True)
     sliced = slice_part(part.triangles, settings_for(profile))

@@ -15,6 +15,7 @@ from dosing.formulation import Formulation
 from dosing.mesh_design import (
     MeshShape,
     MeshShapeRefused,
+    check_printable_at_largest,
     design_mesh_tablet,
     file_sha256,
     volume_range_mm3,
@@ -31,6 +32,7 @@ def dose(mg: float, doses: int = 10) -> Dose:
 
 def shape_of(mesh: trimesh.Trimesh, size_range: tuple[float, float] = (10.0, 18.0)) -> MeshShape:
     data = mesh.export(file_type="stl")
+    assert isinstance(data, bytes)
     return MeshShape("test", file_sha256(data), np.asarray(mesh.triangles), size_range)
 
 
@@ -129,6 +131,7 @@ def test_a_separate_sliver_that_would_vanish_is_refused(pva: Formulation) -> Non
     mesh = trimesh.util.concatenate(
         [trimesh.creation.extrude_polygon(part, 3.0) for part in (body, sliver)]
     )
+    assert isinstance(mesh, trimesh.Trimesh)
     with pytest.raises(MeshShapeRefused) as refused:
         design_mesh_tablet(
             dose(mesh.volume * CONTENT), pva, shape_of(mesh, (8.0, 14.0)), LAYER_MM, LINE_MM
@@ -140,3 +143,32 @@ def test_a_star_point_is_not_a_thin_feature(pva: Formulation) -> None:
     low_mg = LOW_MM3 * CONTENT * 1.0001
     design = design_mesh_tablet(dose(low_mg), pva, STAR, LAYER_MM, LINE_MM)
     assert design.dose_mg == low_mg
+
+
+def finned_disc(fin_mm: float) -> trimesh.Trimesh:
+    """A disc 8 mm across and 3 mm high with a fin `fin_mm` wide reaching 8 mm out (12 mm)."""
+    body = shapely.Point(0, 0).buffer(4.0)
+    fin = shapely.box(3.5, -fin_mm / 2, 8.0, fin_mm / 2)
+    return trimesh.creation.extrude_polygon(body.union(fin), 3.0)
+
+
+def test_a_shape_too_thin_even_at_its_largest_size_is_refused_naming_the_given_field() -> None:
+    with pytest.raises(MeshShapeRefused) as refused:
+        check_printable_at_largest(finned_disc(0.2), 20.0, LAYER_MM, LINE_MM, "mesh.file", "f.stl")
+    assert (refused.value.field, refused.value.value) == ("mesh.file", "f.stl")
+    assert refused.value.reason.startswith("is thinner than two line widths (0.9 mm) in layer 1")
+    assert refused.value.reason.endswith(
+        "even at its largest size of 20 mm: no dose makes it printable"
+    )
+
+
+def test_a_shape_wide_enough_at_its_largest_size_is_left_to_the_dose_to_judge(
+    pva: Formulation,
+) -> None:
+    mesh = finned_disc(0.6)  # 1 mm at 20 mm across; 0.5 mm at 10 mm
+    check_printable_at_largest(mesh, 20.0, LAYER_MM, LINE_MM, "mesh.file", "f.stl")
+    at_10_mm = mesh.volume * (10.0 / 12.0) ** 3 * CONTENT
+    with pytest.raises(MeshShapeRefused) as refused:
+        design_mesh_tablet(dose(at_10_mm), pva, shape_of(mesh, (5.0, 20.0)), LAYER_MM, LINE_MM)
+    assert refused.value.field == "shape"
+    assert "thinner than two line widths (0.9 mm)" in refused.value.reason

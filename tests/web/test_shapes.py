@@ -4,6 +4,7 @@ with nothing kept or recorded (the form's check, then Chromium)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ from sqlalchemy import func, select
 from printmed import catalog
 from printmed.store.models import Batch
 from printmed.web.prescription_form import MeshUpload, check_form
-from tests.api.test_meshes import BAD_MESHES, cylinder_stl
+from tests.api.test_meshes import BAD_MESHES, coin_stl, cylinder_stl, finned_disc_stl
 from tests.web.conftest import REPO, Service, log_in, screenshot
 from tests.web.test_prescription_form import COMPLETE, PRINTERS
 
@@ -52,9 +53,11 @@ def test_a_bundled_shape_is_chosen_by_name_and_designed_for_the_dose() -> None:
 
 
 def test_a_dose_the_shape_cannot_hold_sits_beside_the_shape() -> None:
-    errors = check_form(STAR | {"dose.value": "5"}, PRINTERS).errors
+    # the star holds 4.679 mg of propranolol 10 % at its smallest, 6 mm
+    errors = check_form(STAR | {"dose.value": "4.5"}, PRINTERS).errors
     assert list(errors) == ["shape"]
-    assert "too small to hold 5 mg" in errors["shape"]
+    assert "too small to hold 4.5 mg" in errors["shape"]
+    assert "it holds 4.679–126.3 mg of propranolol-pva-10 within 6–18 mm" in errors["shape"]
 
 
 def test_the_uploaded_shape_without_a_file_asks_for_one_beside_the_file_field() -> None:
@@ -88,12 +91,43 @@ def test_a_bad_mesh_upload_is_refused_beside_the_file_field_and_nothing_kept(
     assert kept(uploads) == []
 
 
+def test_an_upload_too_thin_at_any_size_is_refused_beside_the_file_field(uploads: Path) -> None:
+    result = check_form(STAR, PRINTERS, MeshUpload(finned_disc_stl(0.2), "fin.stl", 900_000))
+    assert list(result.errors) == ["mesh.file"]
+    message = result.errors["mesh.file"]
+    assert message.startswith("Your own shape (STL or 3MF): fin.stl is thinner than two line")
+    assert "even at its largest size of 20 mm" in message
+    assert kept(uploads) == []
+
+
+def test_a_dose_the_uploaded_shape_would_hold_too_thin_is_refused_beside_the_shape(
+    uploads: Path,
+) -> None:
+    # kept (a shape that is wide enough at 20 mm), but 11 mg makes it 10 mm and its fin 0.5 mm
+    data = finned_disc_stl(0.6)
+    result = check_form(STAR | {"dose.value": "11"}, PRINTERS, MeshUpload(data, "fin.stl", 900_000))
+    assert list(result.errors) == ["shape"]
+    assert "thinner than two line widths (0.9 mm)" in result.errors["shape"]
+    assert result.plan is None
+
+
+def test_a_dose_too_large_for_the_uploaded_shape_is_refused_beside_the_shape(
+    uploads: Path,
+) -> None:
+    values = STAR | {"patient.weight_kg": "30", "dose.value": "50"}
+    result = check_form(values, PRINTERS, MeshUpload(coin_stl(), "coin.stl", 900_000))
+    assert list(result.errors) == ["shape"]
+    assert "larger than its 20 mm maximum" in result.errors["shape"]
+    assert result.plan is None
+
+
 def choose_star(page: Page) -> None:
     page.goto("/prescriptions/new")
     for label, value in {
         "Prescription number": "RX-WEB-STAR-1",
         "Patient identifier": "TEST-PATIENT-31",
         "Weight (kg)": "20",
+        "Weighed on": dt.datetime.now(dt.UTC).date().isoformat(),
         "Drug": "propranolol",
         "Dose": "25",
         "Doses a day": "1",
@@ -136,6 +170,7 @@ def test_the_shape_choice_shows_each_bundled_shape_with_its_picture(
 BROWSER_CASES = {
     **{case: made for case, made in BAD_MESHES.items() if case != "over the size limit"},
     "over the upload limit": (lambda: b"\0" * 960_000, "shape.stl", "mesh.file_bytes"),
+    "too thin at any size": (lambda: finned_disc_stl(0.2), "fin.stl", "mesh.file"),
 }
 
 
