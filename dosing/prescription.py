@@ -172,6 +172,24 @@ class ScheduleStep(BaseModel):
 
 
 MAX_SCHEDULE_STEPS = 12
+WordsKind = Literal["dosage", "patient"]
+MAX_WORDS_CHARS = 1000
+
+
+class PrescriberWords(BaseModel):
+    """Words the prescriber wrote beside the structured order, kept as written for the
+    pharmacist who screens it; they change neither the dose nor the tablet.
+
+    kind: "dosage" (FHIR dosageInstruction.text: the dose in words) or "patient"
+    (patientInstruction: what the patient is told); step: the schedule step they belong to
+    (1-based), None for the whole order.
+    """
+
+    model_config = _STRICT
+
+    kind: WordsKind
+    text: str = Field(min_length=1, max_length=MAX_WORDS_CHARS)
+    step: int | None = Field(default=None, ge=1, le=MAX_SCHEDULE_STEPS)
 
 
 class MeshChoice(BaseModel):
@@ -202,6 +220,8 @@ class Prescription(BaseModel):
     authored_at: when the order was written; body measurements are judged recent against it.
     indication: what the medicine is for, as the prescriber gave it (FHIR reasonCode), shown to
     the pharmacist who screens the order; it changes neither the dose nor the tablet.
+    prescriber_words: what the prescriber wrote in words beside the structured dose (FHIR
+    dosageInstruction.text and patientInstruction), shown to the screening pharmacist likewise.
     """
 
     model_config = _STRICT
@@ -223,6 +243,9 @@ class Prescription(BaseModel):
         default=None, min_length=2, max_length=MAX_SCHEDULE_STEPS
     )
     indication: str | None = Field(default=None, min_length=1, max_length=200)
+    prescriber_words: list[PrescriberWords] | None = Field(
+        default=None, min_length=1, max_length=2 * MAX_SCHEDULE_STEPS
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -249,6 +272,21 @@ class Prescription(BaseModel):
     def _aware(self) -> Prescription:
         if self.authored_at is not None and self.authored_at.tzinfo is None:
             raise ValueError("authored_at needs a timezone (e.g. 2026-11-24T10:00:00Z)")
+        return self
+
+    @model_validator(mode="after")
+    def _words_of_steps(self) -> Prescription:
+        """Words said of a step belong to a step of the schedule."""
+        steps = len(self.schedule or [])
+        for index, words in enumerate(self.prescriber_words or []):
+            if words.step is not None and words.step > steps:
+                raise InvalidPrescription(
+                    f"prescriber_words[{index}].step",
+                    words.step,
+                    f"is not a step of the schedule ({steps} steps)"
+                    if steps
+                    else "is given, but the order has no schedule",
+                )
         return self
 
     @model_validator(mode="after")

@@ -18,7 +18,7 @@ from printmed import catalog
 from printmed.api import idempotency, orders
 from printmed.auth.dependencies import settings_of, store_of
 from printmed.auth.principal import Principal
-from printmed.jobs import calibration
+from printmed.jobs import calibration, making
 from printmed.manufacture import GatedBatch, manufacture, profile_for
 from printmed.store.engine import FairLock
 from printmed.store.models import Batch, Order
@@ -48,6 +48,10 @@ def accept_order(
         return replayed
     with store.read_session() as session:
         actor = who.actor(session)
+        # a registered printer's name: made for its profile, queued for it alone
+        wanted_profile, named = making.queue_target(
+            session, actor, printer, catalog.formulation(rx.formulation) if printer else None
+        )
         try:
             orders.find_duplicate(session, who, rx)
         except orders.DuplicateOrder as duplicate:
@@ -57,9 +61,11 @@ def accept_order(
 
     def made() -> GatedBatch:
         # designed with the lot's approved calibration on the printer, as every way in is
-        profile_id = profile_for(catalog.formulation(rx.formulation), printer).id
+        profile_id = profile_for(catalog.formulation(rx.formulation), wanted_profile).id
         with store.read_session() as session:
-            factor = calibration.factor_for(session, rx.formulation, profile_id, profile_id)
+            factor = calibration.factor_for(
+                session, rx.formulation, named or profile_id, profile_id
+            )
         with MAKING:
             return manufacture(rx, profile_id, calibration_factor=factor)
 
@@ -72,6 +78,8 @@ def accept_order(
             source=source,
             resource=resource,
             batch_prefix=settings.batch_prefix,
+            printer=named,
+            windows=settings.observation_windows,
         )
         return answer_created(order, batch)
 

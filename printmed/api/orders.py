@@ -21,6 +21,7 @@ from printmed.jobs.making import record_gated_batch
 from printmed.jobs.service import UnknownBatch, get_batch
 from printmed.manufacture import GatedBatch
 from printmed.records import sites
+from printmed.settings import ObservationWindows
 from printmed.store.models import Batch, Order, User
 
 
@@ -64,12 +65,22 @@ def record(
     source: str,
     resource: dict[str, Any] | None = None,
     batch_prefix: str = "PM",
+    printer: str | None = None,
+    windows: ObservationWindows | None = None,
 ) -> tuple[Order, Batch]:
-    """Write the batch, its verification and the order in the caller's transaction."""
+    """Write the batch, its verification and the order in the caller's transaction.
+
+    printer: the registered printer it is queued for alone (None: any printer of its profile);
+    windows: how recent a body measurement must be (the service's settings)."""
     audit.lock_chain(session)  # the duplicate check and the batch number see one order at a time
     find_duplicate(session, who, prepared.prescription)
     batch = record_gated_batch(
-        session, actor, prepared, printer=prepared.profile.id, batch_prefix=batch_prefix
+        session,
+        actor,
+        prepared,
+        printer=printer or prepared.profile.id,
+        batch_prefix=batch_prefix,
+        windows=windows,
     )
     order_id = uuid.uuid4().hex
     stored = None

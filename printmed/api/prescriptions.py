@@ -9,9 +9,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from dosing.prescription import Prescription
+from printmed import catalog
 from printmed.api import idempotency, orders
 from printmed.api.accepting import accept_order
 from printmed.api.dependencies import ReadSessionDep
@@ -20,6 +21,7 @@ from printmed.auth import SCOPE_ORDER_READ, SCOPE_ORDER_WRITE, require_scope
 from printmed.auth.dependencies import settings_of
 from printmed.auth.principal import Principal
 from printmed.intake.clinical import question
+from printmed.jobs.making import from_prescribing_system, queue_target
 from printmed.manufacture import plan_tablet
 from printmed.store.models import Batch, Order
 
@@ -30,6 +32,15 @@ PROBLEMS: Responses = {
     422: {"description": "the prescription is refused (field and value named)"},
 }
 IdempotencyKey = idempotency.IdempotencyKey
+PrinterQuery = Annotated[
+    str | None,
+    Query(
+        max_length=64,
+        description="a printer profile id (any in-service printer of it takes the batch) or a "
+        "registered printer's name (that printer alone: of the caller's site; the batch is made "
+        "for its profile). Default: the first profile on file for the lot's process",
+    ),
+]
 
 
 def location(order: Order) -> str:
@@ -65,13 +76,15 @@ async def create_prescription(
     rx: Prescription,
     who: Annotated[Principal, Depends(require_scope(SCOPE_ORDER_WRITE))],
     idempotency_key: IdempotencyKey = None,
-    printer: Annotated[
-        str | None, Query(max_length=64, description="printer profile id (default: by lot)")
-    ] = None,
+    printer: PrinterQuery = None,
 ) -> Response:
-    """Clients with prescriptions.write; technicians and pharmacists."""
-    # a withdrawn, another patient's or stale body measurement is refused before anything
-    question(rx, windows=settings_of(request).observation_windows)
+    """Clients with prescriptions.write; technicians and pharmacists.
+
+    A prescribing system sends each body measurement as recorded (`patient.weight`, and
+    `patient.height` when a height is given: value, unit, effective, status, subject, source);
+    a bare `patient.weight_kg` or `height_cm` from it is refused. The job service questions
+    every measurement (status, patient, recency for the patient's age) as it records the batch.
+    """
     body = await request.body()
     return await run_in_threadpool(
         lambda: accept_order(
@@ -93,7 +106,10 @@ class TabletPlanView(BaseModel):
     schedule, the first step's beside every step's (`dose.steps`, `design.steps`), as the
     batch record keeps them."""
 
-    printer: str
+    printer: str = Field(description="the printer profile the tablet is designed for")
+    queued_for: str = Field(
+        description="what the batch would be queued for: the profile, or one registered printer"
+    )
     dose: dict[str, Any]
     design: dict[str, Any]
 
@@ -108,14 +124,24 @@ def check_prescription(
     request: Request,
     rx: Prescription,
     who: Annotated[Principal, Depends(require_scope(SCOPE_ORDER_WRITE))],
-    printer: Annotated[
-        str | None, Query(max_length=64, description="printer profile id (default: by lot)")
-    ] = None,
+    session: ReadSessionDep,
+    printer: PrinterQuery = None,
 ) -> TabletPlanView:
-    """Clients with prescriptions.write; technicians and pharmacists."""
-    plan = plan_tablet(question(rx, windows=settings_of(request).observation_windows), printer)
+    """Clients with prescriptions.write; technicians and pharmacists. The order is questioned
+    as sending it would be (the job service's own check, run early here)."""
+    actor = who.actor(session)
+    question(
+        rx,
+        windows=settings_of(request).observation_windows,
+        as_recorded=from_prescribing_system(actor),
+    )
+    profile_id, named = queue_target(session, actor, printer, catalog.formulation(rx.formulation))
+    plan = plan_tablet(rx, profile_id)
     return TabletPlanView(
-        printer=plan.profile.id, dose=plan.dose_record(), design=plan.design_record()
+        printer=plan.profile.id,
+        queued_for=named or plan.profile.id,
+        dose=plan.dose_record(),
+        design=plan.design_record(),
     )
 
 

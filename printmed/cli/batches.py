@@ -1,9 +1,10 @@
 """`printmed batches new|list|show|screen|return|queue|reject`: from prescription to the queue.
 
 `new` designs, slices and gates the G-code and records a verified batch (nothing is recorded if
-the gate fails); a pharmacist then `screen`s it (shown the order, then asked for the password,
-like `printmed release`) or `return`s it with a reason; `queue` hands a screened batch to the
-printer's worker. `printmed jobs` is the same command.
+the gate or any check fails: the body measurements are questioned, the printer must be the
+profile or a registered printer of it); a pharmacist then `screen`s it (shown the order, then
+asked for the password, like `printmed release`) or `return`s it with a reason; `queue` hands a
+screened batch to the printer's worker. `printmed jobs` is the same command.
 """
 
 from __future__ import annotations
@@ -36,7 +37,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     new = actions.add_parser("new", help="make and verify a batch from a prescription")
     new.add_argument("prescription", type=Path, help="native JSON or FHIR MedicationRequest")
-    new.add_argument("--printer", required=True, help="printer name (its worker's --printer)")
+    new.add_argument(
+        "--printer",
+        required=True,
+        help="the profile id again (any in-service printer of it takes the batch) or a "
+        "registered printer of that profile at your site (that printer alone)",
+    )
     new.add_argument("--profile", required=True, help="printer profile id (fixtures/printers)")
     listing = actions.add_parser("list", help="batches and their states")
     listing.add_argument("--state", choices=[s.value for s in BatchState])
@@ -82,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
                     printer=args.printer,
                     profile_id=args.profile,
                     batch_prefix=settings.batch_prefix,
+                    windows=settings.observation_windows,
                 )
                 print(
                     f"{job.batch_number}: {job.state} for printer {job.printer} "
@@ -190,6 +197,11 @@ def print_sheet(sheet: ScreeningSheet) -> None:
     print("  " + _measured("height", patient["height"]))
     print(f"drug {sheet.drug.get('name')} ({sheet.drug.get('code') or 'no code'})")
     print(f"indication {rx['indication'] or 'not stated on the order: ask the prescriber'}")
+    words = rx.get("prescriber_words") or []
+    if not words:
+        print("prescriber's words: none beside the structured dose")
+    for said in words:
+        print(f'prescriber\'s words: "{said["text"]}" ({said["said"]})')
     ordered = rx["dose"] or {}
     print(
         f"prescribed {ordered.get('value')} {ordered.get('unit')}, "

@@ -1,8 +1,16 @@
 """Clinical data questioned, not believed: a body weight or height is used only when its record
 is final (or amended, corrected), of the order's patient, and recent enough for the patient's age.
 
-Every way in (FHIR, native JSON files and API, the form) passes its prescription through
-`question`; the measurement's value, unit, date, status and source go on into the dose trail.
+`question` is the one check. The job service runs it on every prescription it records
+(`printmed.jobs.making.record_gated_batch`, the path every way in takes to a batch); the live
+checks that record nothing (the form's, `/api/v1/prescriptions/check`, `printmed dose`) and the
+FHIR intake (to name the order's own elements) run the same function earlier. The measurement's
+value, unit, date, status and source go on into the dose trail.
+
+A prescribing system must send each body measurement as recorded (`as_recorded`): a bare
+`patient.weight_kg` or `height_cm` has no date, status or source to question. Staff (the form
+asks for the date it was weighed; the CLI and the staff API take a number as the user's own
+entry) may give the number alone.
 Recency is judged against when the order was written (`authored_at`, FHIR `authoredOn`): the
 prescriber dosed by the weight of that day. An order that does not say is judged against now,
 the stricter choice (now is never before the order was written). A patient of unknown age gets
@@ -31,13 +39,15 @@ def question(
     now: dt.datetime | None = None,
     windows: ObservationWindows | None = None,
     fields: Mapping[str, str] | None = None,
+    as_recorded: bool = False,
 ) -> Prescription:
     """`rx` if every recorded body measurement in it may be used; else InvalidPrescription naming
     the measurement's field (native `patient.weight`, or the FHIR path given in `fields`).
 
     now: the time of intake (default: the clock); windows: days allowed by age (default: the
     PRINTMED_OBSERVATION_MAX_AGE_DAYS_* settings); fields: "weight"/"height"/"authored_at" →
-    the name the order gave that element.
+    the name the order gave that element; as_recorded: every measurement must come as recorded
+    (an order from a prescribing system): a weight or height given only as a number is refused.
     """
     now = now or dt.datetime.now(dt.UTC)
     windows = windows or observation_windows()
@@ -51,6 +61,8 @@ def question(
             )
         written_at = rx.authored_at
     patient = rx.patient
+    if as_recorded:
+        _require_records(rx)
     for name, record in (("weight", patient.weight), ("height", patient.height)):
         if record is not None:
             _question_measurement(
@@ -61,8 +73,26 @@ def question(
                 written_at=written_at,
                 now=now,
                 windows=windows,
+                dated_order=rx.authored_at is not None,
             )
     return rx
+
+
+def _require_records(rx: Prescription) -> None:
+    """Refuse a body measurement given only as a number (patient.weight_kg, height_cm)."""
+    patient = rx.patient
+    for number_field, number, record, record_field in (
+        ("patient.weight_kg", patient.weight_kg, patient.weight, "patient.weight"),
+        ("patient.height_cm", patient.height_cm, patient.height, "patient.height"),
+    ):
+        if number is not None and record is None:
+            raise InvalidPrescription(
+                number_field,
+                number,
+                f"alone is not accepted from a prescribing system: send {record_field} as "
+                "recorded (value, unit, effective, status, subject, source), so that its date "
+                "and source can be checked",
+            )
 
 
 def _question_measurement(
@@ -74,6 +104,7 @@ def _question_measurement(
     written_at: dt.datetime,
     now: dt.datetime,
     windows: ObservationWindows,
+    dated_order: bool = True,
 ) -> None:
     if record.status not in USABLE_STATUS:
         raise InvalidPrescription(
@@ -91,15 +122,21 @@ def _question_measurement(
         raise InvalidPrescription(f"{field}.effective", effective, "is in the future")
     days = windows.days_for(age_years)
     age = written_at - record.effective
-    if age > dt.timedelta(days=days):
+    # counted in whole days, as the windows are: a weight taken on a day (its first moment, as
+    # a date is read) is 90 days old all through the 90th day after
+    if age.days > days:
         who = (
             "of unknown age"
             if age_years is None
             else f"aged {age_years:g} year{'s' if age_years != 1 else ''}"
         )
+        before = (
+            f"{age.days} days before the order was written ({written_at.isoformat()})"
+            if dated_order
+            else f"{age.days} days old"
+        )
         raise InvalidPrescription(
             f"{field}.effective",
             effective,
-            f"is {age.days} days before the order was written ({written_at.isoformat()}); "
-            f"for a patient {who} it must be at most {days} days old",
+            f"is {before}; for a patient {who} it must be at most {days} days old",
         )

@@ -26,20 +26,22 @@ Refused (not read, and each can change what or how much is taken):
   a second doseAndRate, doseRange, rateQuantity, rateRange, rateRatio, asNeededBoolean true,
   asNeededCodeableConcept, timing.event, timing.code, timing.repeat.boundsRange, countMax,
   duration, durationMax, durationUnit, frequencyMax, periodMax, dayOfWeek, timeOfDay, when,
-  offset, maxDosePerLifetime, additionalInstruction, patientInstruction, site, method,
+  offset, maxDosePerLifetime, additionalInstruction, site, method,
   medicationReference, doNotPerform true, note, dispenseRequest.initialFill,
   numberOfRepeatsAllowed above 0, implicitRules, and any modifierExtension (FHIR: a reader
   that does not understand one must not act on the resource).
 Read for the pharmacist, not for the dose: reasonCode (each concept's text, else its coding's
-  display or code) as the order's indication, shown at clinical screening.
+  display or code) as the order's indication; each dosageInstruction's text (the dose in the
+  prescriber's words) and patientInstruction (what the patient is told), kept as written
+  (`prescriber_words`, with the step they belong to); all shown at clinical screening, where the
+  pharmacist sees any disagreement with the structured dose.
 Accepted, not read (they change neither what nor how much the patient takes): id, meta, text,
   language, extension (the pharmacy's formulation and tablet-shape extensions are read),
   identifier (names the order), category, priority, reported[x], encounter, requester,
   performer, performerType, recorder, reasonReference, instantiates*, basedOn,
   groupIdentifier, courseOfTherapyType, insurance, substitution, priorPrescription,
-  detectedIssue, eventHistory, statusReason; dosageInstruction.sequence of a single dosage and
-  .text (a rendering of the structured dose, which is what is printed); doseAndRate.type;
-  dispenseRequest dispenseInterval and performer.
+  detectedIssue, eventHistory, statusReason; dosageInstruction.sequence of a single dosage;
+  doseAndRate.type; dispenseRequest dispenseInterval and performer.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ from dosing.errors import MISSING, DosingError, InvalidPrescription, Marker
 from dosing.prescription import (
     CM_PER_UNIT,
     KG_PER_UNIT,
+    MAX_WORDS_CHARS,
     DoseUnit,
     Prescription,
     parse_prescription,
@@ -155,6 +158,7 @@ KNOWN: dict[str, frozenset[str]] = {
             "extension",
             "sequence",
             "text",
+            "patientInstruction",
             "timing",
             "asNeededBoolean",
             "route",
@@ -318,6 +322,9 @@ def prescription_from_fhir(
     indication = _indication(data)
     if indication is not None:
         native["indication"] = indication
+    words = _prescriber_words(dosages)
+    if words:
+        native["prescriber_words"] = words
     if schedule is not None:  # each step's maxima are its own (the steps carry them)
         native["schedule"] = schedule
     for name, value in (
@@ -472,6 +479,28 @@ def _indication(data: dict[str, Any]) -> str | None:
     if len(indication) > 200:
         raise InvalidPrescription(f"{MR}.reasonCode", _brief(concepts), "is over 200 characters")
     return indication
+
+
+def _prescriber_words(dosages: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Each dosage's text and patientInstruction as written (kind "dosage" / "patient"), with
+    its step when the order is a schedule; too long to keep whole is refused, never cut."""
+    words = []
+    for index, (at, dosage) in enumerate(dosages):
+        for kind, key in (("dosage", "text"), ("patient", "patientInstruction")):
+            if key not in dosage:
+                continue
+            text = dosage[key]
+            if not isinstance(text, str) or not text.strip():
+                raise InvalidPrescription(f"{at}.{key}", _brief(text), "is not text")
+            if len(text.strip()) > MAX_WORDS_CHARS:
+                raise InvalidPrescription(
+                    f"{at}.{key}",
+                    _brief(text),
+                    f"is over {MAX_WORDS_CHARS} characters: it is kept whole or not at all",
+                )
+            step = {"step": index + 1} if len(dosages) > 1 else {}
+            words.append({"kind": kind, "text": text.strip(), **step})
+    return words
 
 
 def _prescription_id(data: dict[str, Any]) -> str:

@@ -35,7 +35,12 @@ def read_json_file(path: Path, field: str = "file", limit: int = MAX_PRESCRIPTIO
 
 def read_prescription(path: Path) -> Prescription:
     """A prescription file: the native JSON form or a FHIR R4 MedicationRequest, its body
-    measurements questioned (printmed.intake.clinical).
+    measurements questioned (printmed.intake.clinical) for the commands that record nothing
+    (`printmed dose`, `design`); `batches new` is questioned again as the batch is recorded.
+
+    A native file may give the weight as recorded (`patient.weight`: value, unit, effective,
+    status, subject, source; questioned like an Observation) or as `patient.weight_kg` alone,
+    taken as the acting user's own entry (no date: the pharmacist sees "entered on the order").
 
     A referenced Observation ("Observation/w1") is looked for beside the file, as
     `Observation-w1.json`.

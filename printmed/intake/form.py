@@ -1,11 +1,17 @@
 """The new-prescription form as an order: its fields, the typed text read into a Prescription,
 and every problem with what was typed, by field, in the pharmacy's words.
 
+A weight (and a height, when one is given) is typed with the date it was measured and where:
+the form makes of them the measurement as recorded (`patient.weight`: value, unit, date,
+status final, the patient, source "ward scales, entered by <user>"), so its recency for the
+patient's age is questioned beside the field and the dose trail keeps the date and source.
+
 The choices (dose units, shapes, body-surface formulas) are dosing's own, with labels here.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,7 +32,7 @@ class FormField:
 
     name: str
     label: str
-    kind: str = "text"  # text, number, integer, select, file
+    kind: str = "text"  # text, number, integer, date, select, file
     hint: str = ""
     required: bool = True
     step: str = "any"
@@ -40,7 +46,20 @@ class FormField:
 PATIENT_FIELDS = (
     FormField("patient.id", "Patient identifier", hint="Hospital number as on the chart"),
     FormField("patient.weight_kg", "Weight (kg)", "number", step="0.1"),
+    FormField(
+        "patient.weighed_on",
+        "Weighed on",
+        "date",
+        "As on the chart: how recent it must be is set by the patient's age",
+    ),
     FormField("patient.height_cm", "Height (cm)", "number", "Needed for a dose per m²", False, "1"),
+    FormField("patient.height_measured_on", "Height measured on", "date", "With a height", False),
+    FormField(
+        "patient.measured_with",
+        "Measured with",
+        hint="Where, on what; left empty: ward scales. “Entered by” you is added",
+        required=False,
+    ),
     FormField("patient.age_years", "Age (years)", "number", required=False, step="0.1"),
 )
 ORDER_FIELDS = (
@@ -71,13 +90,75 @@ ORDER_FIELDS = (
         required=False,
         wide=True,
     ),
-    FormField("printer", "Printer", "select", "It must print the lot's process", wide=True),
+    FormField(
+        "printer",
+        "Printer",
+        "select",
+        "The model: it must print the lot's process; any of its printers in service takes it",
+        wide=True,
+    ),
+    FormField(
+        "printer_name",
+        "Which machine",
+        "select",
+        "One registered printer of that model, in service at your site; left empty, any of them",
+        required=False,
+        wide=True,
+    ),
 )
 FIELDS = PATIENT_FIELDS + ORDER_FIELDS
 FIELD_NAMES = frozenset(field.name for field in FIELDS)
 _BY_NAME = {field.name: field for field in FIELDS}
 # refusals that name the whole of a part of the prescription: the field the message sits by
 FIELD_ALIASES = {"dose": "dose.value", "drug": "drug.name", "patient": "patient.weight_kg"}
+
+
+@dataclass(frozen=True)
+class TypedMeasurement:
+    """A measurement typed at the form: its number field, its date field, the record it makes
+    (`patient.<record>`, in `unit`) and where it was taken when nobody says."""
+
+    number: str
+    date: str
+    record: str
+    unit: str
+    place: str
+    required: bool
+
+
+MEASURED = (
+    TypedMeasurement(
+        "patient.weight_kg", "patient.weighed_on", "weight", "kg", "ward scales", True
+    ),
+    TypedMeasurement(
+        "patient.height_cm",
+        "patient.height_measured_on",
+        "height",
+        "cm",
+        "ward height measure",
+        False,
+    ),
+)
+WHERE_MEASURED = "patient.measured_with"
+MAX_PLACE_CHARS = 100
+# what the form writes into a measurement's record, and the field each part was typed in
+MEASUREMENT_ALIASES = {
+    f"patient.{m.record}.{part}": field
+    for m in MEASURED
+    for part, field in (
+        ("value", m.number),
+        ("effective", m.date),
+        ("source", WHERE_MEASURED),
+        ("subject", "patient.id"),
+        ("status", m.date),
+        ("unit", m.number),
+    )
+}
+FIELD_ALIASES |= MEASUREMENT_ALIASES
+DATE_FIELDS = frozenset(m.date for m in MEASURED)
+NOT_IN_PRESCRIPTION = frozenset(
+    {"printer", "printer_name", "mesh.file", "mesh.sha256", WHERE_MEASURED} | DATE_FIELDS
+)
 
 _LABELS = {
     "mg": "mg (fixed dose)",
@@ -157,7 +238,7 @@ def prescription_data(values: Mapping[str, str]) -> tuple[dict[str, Any], dict[s
     errors: dict[str, str] = {}
     for name, text in values.items():
         field = _BY_NAME[name]
-        if name in ("printer", "mesh.file", "mesh.sha256") or text == "":
+        if name in NOT_IN_PRESCRIPTION or text == "":
             continue
         if name == "shape" and text.startswith(MESH_PREFIX):
             if text == UPLOADED and not values.get("mesh.sha256"):
@@ -189,22 +270,77 @@ def prescription_data(values: Mapping[str, str]) -> tuple[dict[str, Any], dict[s
     return data, errors
 
 
-def read_form(values: Mapping[str, str]) -> tuple[Prescription | None, dict[str, str]]:
+def measurement_records(
+    values: Mapping[str, str], data: dict[str, Any], errors: dict[str, str], entered_by: str
+) -> None:
+    """Each typed weight or height in `data` as the measurement as recorded (`patient.weight`,
+    `patient.height`) from its date and place; a missing or unreadable date goes in `errors`.
+
+    The date is the day's first moment (UTC), as a FHIR date is read; status "final" (the
+    technician copies it from the chart), subject the patient typed, source the place and who
+    entered it ("ward scales, entered by tess")."""
+    patient = data.setdefault("patient", {})
+    place = values.get(WHERE_MEASURED, "").strip()
+    if len(place) > MAX_PLACE_CHARS:
+        errors[WHERE_MEASURED] = (
+            f"{field_label(WHERE_MEASURED)} is too long (at most {MAX_PLACE_CHARS} characters)"
+        )
+        return
+    who = f", entered by {entered_by}" if entered_by else ", entered at the form"
+    for m in MEASURED:
+        number = patient.get(m.number.removeprefix("patient."))
+        typed = values.get(m.number, "").strip()
+        text = values.get(m.date, "").strip()
+        if not typed and not m.required:
+            continue
+        if not text:
+            what = "weighing" if m.record == "weight" else "measurement"
+            errors.setdefault(
+                m.date,
+                f"{field_label(m.date)} is required: the date of the {what}, as on the chart",
+            )
+            continue
+        try:
+            day = dt.date.fromisoformat(text)
+        except ValueError:
+            errors.setdefault(m.date, f"{field_label(m.date)}: {text!r} is not a date (YYYY-MM-DD)")
+            continue
+        if not isinstance(number, float):
+            continue  # the number's own message says what is wrong with it
+        patient[m.record] = {
+            "value": number,
+            "unit": m.unit,
+            "status": "final",
+            "subject": patient.get("id", ""),
+            "effective": dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).isoformat(),
+            "source": f"{place or m.place}{who}",
+        }
+
+
+def read_form(
+    values: Mapping[str, str], entered_by: str = ""
+) -> tuple[Prescription | None, dict[str, str]]:
     """The prescription the typed text makes, or None, and messages by field name.
 
+    entered_by: the username of who types it, for the measurements' source.
     A message's key is the field it sits by; the key "" holds a problem no single field owns.
     """
     data, errors = prescription_data(values)
+    measurement_records(values, data, errors, entered_by)
     rx = None
     try:
-        # the weight typed here is the technician's own entry: nothing for `question` to doubt
-        # today, but every way in passes it
+        # the job service questions it again as it records the batch; this is the live check
         rx = question(Prescription.model_validate(data))
     except InvalidPrescription as exc:
-        errors.setdefault(field_of(exc), sentence(exc))
+        field = field_of(exc)
+        if field in DATE_FIELDS:  # the date as typed, not as the record holds it
+            errors.setdefault(field, f"{field_label(field)}: {values.get(field, '')} {exc.reason}")
+        else:
+            errors.setdefault(field, sentence(exc))
     except ValidationError as exc:
         for error in exc.errors(include_url=False):
             name = ".".join(str(part) for part in error["loc"])
+            name = MEASUREMENT_ALIASES.get(name, name)
             if name == "shape" and "mesh.file" in errors:
                 continue  # the uploaded shape has no file yet: said beside the file field
             if name in _BY_NAME and name not in errors:

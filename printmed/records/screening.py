@@ -70,7 +70,9 @@ class ScreeningSheet:
     patient: id, age_years, and weight and height each as {value, unit, as_recorded, status,
     source, measured_at} (source "entered on the order" when typed in, no date then);
     prescribed: the order's dose, frequency, supply, maxima (mg; `maxima` as one phrase), when
-    it was written and its indication (None when the prescriber gave none);
+    it was written, its indication (None when the prescriber gave none) and the prescriber's
+    words (`prescriber_words`: each as written, with `said` saying what it is; empty when
+    none were written beside the structured order);
     formulary: the drug's maxima on file (mg/kg and mg, per dose and per day) or None;
     dose: dose_mg, calculated_mg, the trail; design: the tablet (shape, size mm, volume mm³);
     for a schedule (a taper, a titration) `dose` and `design` are the first step's with every
@@ -143,6 +145,21 @@ def schedule_steps(prescription: Json, dose: Json, design: Json) -> list[Json]:
             }
         )
     return steps
+
+
+WORDS_SAID = {"dosage": "the dose in words", "patient": "instruction for the patient"}
+
+
+def prescriber_words(prescription: Json) -> list[Json]:
+    """The prescriber's words on the order, as written, each with `said`: what they are and the
+    step they belong to ("the dose in words, step 2")."""
+    shown = []
+    for words in prescription.get("prescriber_words") or []:
+        said = WORDS_SAID.get(words.get("kind"), str(words.get("kind")))
+        if words.get("step") is not None:
+            said += f", step {words['step']}"
+        shown.append({**words, "said": said})
+    return shown
 
 
 def measurement(patient: Json, recorded: RecordedMeasurement | None, used_key: str) -> Json | None:
@@ -229,6 +246,7 @@ def screening_sheet(session: Session, batch_number: str) -> ScreeningSheet:
             "schedule": rx.get("schedule"),
             "schedule_text": schedule_text(rx["schedule"]) if rx.get("schedule") else None,
             "indication": rx.get("indication"),
+            "prescriber_words": prescriber_words(rx),
         },
         formulary=lot.get("drug_limits"),
         lot={

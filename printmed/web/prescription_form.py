@@ -60,34 +60,59 @@ def check_form(
     printers: Mapping[str, str],
     upload: MeshUpload | None = None,
     calibration_for: Callable[[Prescription, str, str], float | None] | None = None,
+    *,
+    machines: Mapping[str, str] | None = None,
+    entered_by: str = "",
 ) -> FormCheck:
     """Every problem with the form; the plan (dose and design) when there is none.
 
     printers: printer name → its profile id, the printers that may be chosen.
+    machines: registered printer → its profile id, those that may be chosen under "Which
+    machine" (in service at the user's site); the one chosen must be of the printer chosen.
     calibration_for: (prescription, printer, profile id) → the approved calibration factor of
     the lot on that printer, or None for the lot's own; the plan is designed with it.
     upload: a shape file sent with the form: checked and kept (its SHA-256 then fills
     `mesh.sha256` and the uploaded shape is chosen), or refused beside its field.
+    entered_by: the username of who types it (the source of the measurements typed).
     """
     values = dict(values)
     if upload is not None:
         try:
             shape = catalog.store_uploaded_mesh(upload.data, upload.filename, upload.max_bytes)
         except (DosingError, GcodeError, InputError) as exc:
-            rx, errors = read_form(values)
+            rx, errors = read_form(values, entered_by)
             return FormCheck(values, {**errors, "mesh.file": sentence(exc)}, rx)
         values["mesh.sha256"], values["shape"] = shape.sha256, UPLOADED
-    rx, errors = read_form(values)
+    rx, errors = read_form(values, entered_by)
     if not values.get("printer"):
         errors["printer"] = f"{field_label('printer')} is required"
     elif values["printer"] not in printers:
         errors["printer"] = f"Printer {values['printer']!r} is not one of this pharmacy's printers"
+    machine = values.get("printer_name", "")
+    if machine:
+        problem = machine_problem(machine, printers.get(values.get("printer", "")), machines or {})
+        if problem:
+            errors["printer_name"] = problem
     if rx is None or errors:
         return FormCheck(values, errors, rx)
     try:
-        printer, profile_id = values["printer"], printers[values["printer"]]
+        printer, profile_id = machine or values["printer"], printers[values["printer"]]
         factor = calibration_for(rx, printer, profile_id) if calibration_for else None
         plan = plan_tablet(rx, profile_id, calibration_factor=factor)
     except (DosingError, GcodeError, InputError) as exc:  # GcodeError: printer of another process
         return FormCheck(values, {field_of(exc): sentence(exc)}, rx)
     return FormCheck(values, {}, rx, plan)
+
+
+def machine_problem(name: str, profile_id: str | None, machines: Mapping[str, str]) -> str:
+    """What is wrong with the machine chosen for a batch of `profile_id` ("" when nothing);
+    the job service checks it against the register again as it records the batch."""
+    label = field_label("printer_name")
+    if name not in machines:
+        return f"{label}: {name!r} is not a printer of your site in service"
+    if profile_id is not None and machines[name] != profile_id:
+        return (
+            f"{label}: {name} is a printer of profile {machines[name]}, not {profile_id} "
+            "(chosen under Printer)"
+        )
+    return ""

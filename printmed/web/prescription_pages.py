@@ -8,6 +8,7 @@ a refused one changes nothing.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,9 +17,11 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Resp
 from sqlalchemy import select
 from starlette.datastructures import UploadFile
 
+from dosing.errors import DosingError
 from dosing.prescription import Prescription
 from printmed import catalog
 from printmed.auth import settings_of, store_of
+from printmed.errors import InputError
 from printmed.intake.form import (
     BSA_FORMULAS,
     DOSE_UNITS,
@@ -26,11 +29,12 @@ from printmed.intake.form import (
     ORDER_FIELDS,
     PATIENT_FIELDS,
     blank_values,
+    field_of,
     formulation_choices,
     shape_choices,
     values_from,
 )
-from printmed.jobs import calibration, printers
+from printmed.jobs import calibration, printers, register
 from printmed.jobs.making import record_gated_batch
 from printmed.jobs.states import BatchState
 from printmed.manufacture import gate_plan
@@ -48,6 +52,30 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 def _printer_profiles() -> dict[str, str]:
     """Printer name → the profile its G-code is written for (one printer per profile)."""
     return {name: name for name in printers.printer_names()}
+
+
+@dataclass(frozen=True)
+class Machine:
+    """A registered printer that may be chosen under "Which machine": in service (calibrated)
+    at the user's site."""
+
+    name: str
+    profile_id: str
+    label: str
+
+
+def _machines(request: Request, user: User) -> list[Machine]:
+    site = user.site_id or 1
+    with store_of(request).read_session() as session:
+        return [
+            Machine(
+                p.name,
+                p.profile_id,
+                f"{p.name} — {p.profile_id}, serial {p.serial_number}, {p.location}",
+            )
+            for p in register.all_printers(session)
+            if p.site_id == site and register.readiness(p).ready
+        ]
 
 
 def _printer_choices() -> list[tuple[str, str]]:
@@ -112,6 +140,7 @@ def _page(
             "bsa_formula": BSA_FORMULAS,
             "printer": _printer_choices(),
         },
+        machines=_machines(request, user),
         orders=_orders(request, user),
         shape_gallery=[shape for shape in shape_choices() if shape.picture],
     )
@@ -159,12 +188,23 @@ def new_prescription(request: Request, user: MayEnterPrescription) -> Response:
     return _page(request, user)
 
 
+def _check(request: Request, user: User, form: CheckedForm, upload: MeshUpload | None) -> FormCheck:
+    return check_form(
+        values_from(form),
+        _printer_profiles(),
+        upload,
+        _calibration(request),
+        machines={m.name: m.profile_id for m in _machines(request, user)},
+        entered_by=user.username,
+    )
+
+
 @router.post("/prescriptions/check")
 def check_prescription(
     request: Request, user: MayEnterPrescription, form: CheckedForm, upload: Upload
 ) -> Response:
     """The live check: messages by field name and the tablet preview line, as JSON."""
-    check = check_form(values_from(form), _printer_profiles(), upload, _calibration(request))
+    check = _check(request, user, form, upload)
     return JSONResponse({"errors": check.errors, "preview": check.preview()})
 
 
@@ -172,11 +212,11 @@ def check_prescription(
 def submit_prescription(
     request: Request, user: MayEnterPrescription, form: CheckedForm, upload: Upload
 ) -> Response:
-    profiles = _printer_profiles()
-    check = check_form(values_from(form), profiles, upload, _calibration(request))
+    check = _check(request, user, form, upload)
     if not check.ok or check.prescription is None or check.plan is None:
         return _page(request, user, check, status_code=422)
-    printer = check.values["printer"]
+    # one registered printer, or the model: any of its printers (checked again as recorded)
+    printer = check.values.get("printer_name") or check.values["printer"]
     try:
         # slice and gate the plan the form showed, outside the transaction: the store's writer
         # is not held for seconds
@@ -190,9 +230,24 @@ def submit_prescription(
                 prepared,
                 printer=printer,
                 batch_prefix=settings_of(request).batch_prefix,
+                windows=settings_of(request).observation_windows,
             )
             batch = job.batch_number
     except refusals() as exc:
-        refused = FormCheck(check.values, {"": sentence(exc)}, check.prescription, check.plan)
+        refused = FormCheck(
+            check.values,
+            {_beside(exc, check.values): sentence(exc)},
+            check.prescription,
+            check.plan,
+        )
         return _page(request, user, refused, status_code=422)
     return RedirectResponse(f"/batches/{batch}/review", status_code=303)
+
+
+def _beside(exc: Exception, values: dict[str, str]) -> str:
+    """The field a refusal at recording belongs beside ("" above the form): the machine chosen
+    for a refused printer, the field of a questioned measurement."""
+    field = getattr(exc, "field", "")
+    if field == "printer":
+        return "printer_name" if values.get("printer_name") else "printer"
+    return field_of(exc) if isinstance(exc, DosingError | InputError) else ""

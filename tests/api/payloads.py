@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
 from typing import Any
 
@@ -54,6 +55,25 @@ def native_order(units: int = 1, rx_id: str = "RX-0001") -> dict[str, Any]:
     order = fixture("propranolol-child.json")
     order["units"] = units
     order["id"] = rx_id
+    return order
+
+
+def as_recorded(order: dict[str, Any], days_ago: int = 1) -> dict[str, Any]:
+    """The native `order` with its weight and height as a prescribing system must send them:
+    as recorded (value, unit, date, status, whose, from where), measured `days_ago` days ago."""
+    order = copy.deepcopy(order)
+    patient = order["patient"]
+    when = (dt.datetime.now(dt.UTC) - dt.timedelta(days=days_ago)).isoformat()
+    for number, record, unit in (("weight_kg", "weight", "kg"), ("height_cm", "height", "cm")):
+        if number in patient:
+            patient[record] = {
+                "value": float(patient.pop(number)),
+                "unit": unit,
+                "status": "final",
+                "subject": patient["id"],
+                "effective": when,
+                "source": f"Observation/{record}-{patient['id']}",
+            }
     return order
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import shapely
 import trimesh
 from fastapi.testclient import TestClient
 
@@ -17,7 +18,8 @@ from printmed import catalog
 from printmed.settings import Settings
 from tests.api.conftest import Callers
 from tests.api.fhir_helpers import batch_of, post_order
-from tests.api.payloads import adult_fixed_dose_order
+from tests.api.payloads import adult_fixed_dose_order, as_recorded
+from tests.api.test_questioned_orders import recorded
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -38,17 +40,26 @@ def cylinder_stl() -> bytes:
 
 
 def rx(sha256: str) -> dict[str, Any]:
-    return {
-        "id": "RX-UPLOAD-1",
-        "patient": {"id": "TEST-PATIENT-8", "weight_kg": 30.0, "height_cm": 130, "age_years": 9},
-        "drug": {"name": "propranolol", "code": "372772003"},
-        "dose": {"value": 30.0, "unit": "mg"},
-        "frequency_per_day": 1,
-        "units": 3,
-        "formulation": "propranolol-pva-10",
-        "shape": "mesh",
-        "mesh": {"sha256": sha256},
-    }
+    """A prescribing system's order for a tablet of the uploaded shape (the weight and height
+    as recorded, as a prescribing system must send them)."""
+    return as_recorded(
+        {
+            "id": "RX-UPLOAD-1",
+            "patient": {
+                "id": "TEST-PATIENT-8",
+                "weight_kg": 30.0,
+                "height_cm": 130,
+                "age_years": 9,
+            },
+            "drug": {"name": "propranolol", "code": "372772003"},
+            "dose": {"value": 30.0, "unit": "mg"},
+            "frequency_per_day": 1,
+            "units": 3,
+            "formulation": "propranolol-pva-10",
+            "shape": "mesh",
+            "mesh": {"sha256": sha256},
+        }
+    )
 
 
 def upload(client: TestClient, who: dict[str, str], data: bytes, name: str = "shape.stl") -> Any:
@@ -89,7 +100,7 @@ def test_the_bundled_shapes_are_listed_with_their_hash_and_size_range(
     assert answer.status_code == 200, answer.text
     shapes = {s["name"]: s for s in answer.json()}
     assert set(shapes) == {"star", "heart", "bear", "letter-h"}
-    assert shapes["star"]["size_range_mm"] == [10.0, 18.0]
+    assert shapes["star"]["size_range_mm"] == [6.0, 18.0]
 
 
 def test_a_prescription_naming_an_unknown_upload_is_refused(
@@ -207,3 +218,65 @@ def test_a_fhir_order_naming_an_unknown_shape_is_refused_naming_the_extension(
     issue = answer.json()["issue"][0]
     assert answer.json()["resourceType"] == "OperationOutcome"
     assert "unicorn" in issue["diagnostics"] and "bundled shape" in issue["diagnostics"]
+
+
+# Too thin and too large. A shape thinner than two lines of the finest printer even at the
+# largest size an upload may have (20 mm) is refused when uploaded: no dose could make it
+# printable. Whether a shape is wide enough, and small enough, at the size a dose needs on the
+# chosen printer is judged when it is ordered, and refused naming the shape.
+
+
+def finned_disc_stl(fin_mm: float) -> bytes:
+    """A disc 8 mm across, 3 mm high, with a fin `fin_mm` wide reaching out to 12 mm across."""
+    outline = shapely.Point(0, 0).buffer(4.0).union(shapely.box(3.5, -fin_mm / 2, 8.0, fin_mm / 2))
+    return stl(np.asarray(trimesh.creation.extrude_polygon(outline, 3.0).triangles))
+
+
+def coin_stl() -> bytes:
+    """A flat disc 10 mm across and 0.6 mm high: at its largest, 20 mm, it holds 377 mm³."""
+    return stl(np.asarray(trimesh.creation.cylinder(radius=5.0, height=0.6, sections=48).triangles))
+
+
+def rx_for_dose(sha256: str, dose_mg: float) -> dict[str, Any]:
+    return rx(sha256) | {"dose": {"value": dose_mg, "unit": "mg"}, "units": 2}
+
+
+def test_an_upload_too_thin_at_any_size_is_refused_naming_the_file_and_nothing_is_kept(
+    client: TestClient, callers: Callers, settings: Settings
+) -> None:
+    answer = upload(client, callers["tech"], finned_disc_stl(0.2), "fin.stl")
+    assert answer.status_code == 422, answer.text
+    assert answer.headers["content-type"].startswith(PROBLEM_JSON)
+    assert (answer.json()["field"], answer.json()["value"]) == ("mesh.file", "fin.stl")
+    assert "thinner than two line widths (0.9 mm)" in answer.json()["detail"]
+    assert "even at its largest size of 20 mm" in answer.json()["detail"]
+    assert kept(settings) == []
+
+
+# (shape file, dose mg, what the refusal says): 11 mg of propranolol 10 % makes the finned disc
+# about 10 mm across and its fin 0.5 mm wide; 50 mg would need the coin larger than 20 mm
+UNFIT_ORDERS = {
+    "too thin at the size its dose needs": (
+        lambda: finned_disc_stl(0.6),
+        11.0,
+        "thinner than two line widths (0.9 mm)",
+    ),
+    "too large for the dose": (coin_stl, 50.0, "larger than its 20 mm maximum"),
+}
+
+
+@pytest.mark.parametrize("case", list(UNFIT_ORDERS))
+def test_an_order_the_uploaded_shape_cannot_be_made_for_is_refused_and_nothing_is_recorded(
+    client: TestClient, callers: Callers, settings: Settings, case: str
+) -> None:
+    make, dose_mg, words = UNFIT_ORDERS[case]
+    sha256 = upload(client, callers["tech"], make()).json()["sha256"]
+    before = recorded(settings)
+    order = rx_for_dose(sha256, dose_mg)
+    answer = client.post("/api/v1/prescriptions", json=order, headers=callers["epma"])
+    assert answer.status_code == 422, answer.text
+    assert answer.headers["content-type"].startswith(PROBLEM_JSON)
+    problem = answer.json()
+    assert (problem["field"], problem["value"]) == ("shape", f"mesh:upload-{sha256[:12]}")
+    assert words in problem["detail"]
+    assert recorded(settings) == before

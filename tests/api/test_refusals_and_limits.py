@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from printmed.app import create_app
 from tests.api.conftest import Callers, api_settings
 from tests.api.fhir_helpers import post_order
-from tests.api.payloads import native_order, paediatric_order
+from tests.api.payloads import as_recorded, native_order, paediatric_order
 
 PROBLEM = "application/problem+json"
 
@@ -147,7 +147,7 @@ def test_a_prescription_is_checked_without_recording_anything(
     client: TestClient, callers: Callers
 ) -> None:
     answer = client.post(
-        "/api/v1/prescriptions/check", json=native_order(), headers=callers["epma"]
+        "/api/v1/prescriptions/check", json=as_recorded(native_order()), headers=callers["epma"]
     )
     assert answer.status_code == 200, answer.text
     assert answer.json()["dose"]["dose_mg"] == 12.5

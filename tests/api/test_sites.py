@@ -21,7 +21,7 @@ from printmed.records import sites
 from printmed.store import Store, open_store
 from printmed.store.models import AuditEntry, User
 from tests.api.conftest import Callers, api_settings, client_token
-from tests.api.payloads import native_order
+from tests.api.payloads import as_recorded, native_order
 from tests.records.builders import FIRMWARE, PASSWORD, PROFILE_ID, add_users, queued_job
 from tests.store.conftest import fresh_postgres_database, postgres_url
 
@@ -147,7 +147,7 @@ def test_an_order_a_prescribing_system_sends_is_made_at_its_site(
     token = client_token(pg_app, "ward-b-epma", secret)
     sent = pg_app.post(
         "/api/v1/prescriptions",
-        json=native_order(rx_id="RX-WARD-B-1"),
+        json=as_recorded(native_order(rx_id="RX-WARD-B-1")),
         headers={"Authorization": f"Bearer {token}"},
     )
     assert sent.status_code == 201, sent.text

@@ -103,11 +103,6 @@ REFUSED: list[tuple[str, Change, str]] = [
         set_dosage("additionalInstruction", [{"text": "halve the dose after 3 days"}]),
         f"{DOSAGE}.additionalInstruction",
     ),
-    (
-        "a patient instruction",
-        set_dosage("patientInstruction", "one in the morning, two at night"),
-        f"{DOSAGE}.patientInstruction",
-    ),
     ("a method", set_dosage("method", {"text": "dissolve in water"}), f"{DOSAGE}.method"),
     ("a site", set_dosage("site", {"text": "buccal"}), f"{DOSAGE}.site"),
     (
@@ -266,6 +261,42 @@ def test_the_weaning_order_is_read_as_a_schedule_of_its_three_steps():
     steps = [(s.dose.value, s.dose.unit, s.frequency_per_day, s.days) for s in rx.schedule]
     assert steps == [(10.0, "mg", 2, 7), (7.5, "mg", 2, 7), (5.0, "mg", 2, 7)]
     assert (rx.units, rx.dose.value, rx.frequency_per_day) == (42, 10.0, 2)
+
+
+def test_the_prescribers_words_are_kept_as_written_for_the_pharmacist() -> None:
+    order = order_of_issue()
+    set_dosage("patientInstruction", "  one in the morning, two at night ")(order)
+    words = fhir(order).prescriber_words or []
+    assert [(w.kind, w.text, w.step) for w in words] == [
+        ("dosage", "1 mg/kg twice a day (at most 24.8 mg a day)", None),
+        ("patient", "one in the morning, two at night", None),
+    ]
+
+
+def test_each_steps_words_are_kept_with_the_step_they_belong_to() -> None:
+    from tests.api.payloads import weaning_order
+
+    words = fhir(weaning_order()).prescriber_words or []
+    assert [(w.step, w.text) for w in words] == [
+        (1, "10 mg twice a day for 7 days"),
+        (2, "7.5 mg twice a day for 7 days"),
+        (3, "5 mg twice a day for 7 days"),
+    ]
+
+
+def test_words_too_long_to_keep_whole_refuse_the_order_naming_them() -> None:
+    order = order_of_issue()
+    set_dosage("patientInstruction", "take with food. " * 70)(order)
+    with pytest.raises(InvalidPrescription) as refused:
+        fhir(order)
+    assert refused.value.field == f"{DOSAGE}.patientInstruction"
+    assert "over 1000 characters" in refused.value.reason
+
+
+def test_an_order_without_words_keeps_none() -> None:
+    order = order_of_issue()
+    del dosage_of(order)["text"]
+    assert fhir(order).prescriber_words is None
 
 
 def test_the_daily_maximum_and_the_order_date_are_read():

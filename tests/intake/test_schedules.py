@@ -146,8 +146,8 @@ def test_a_step_given_by_another_route_is_refused_naming_that_step():
 
 def test_a_step_element_not_read_is_refused_naming_that_step():
     order = taper()
-    order["dosageInstruction"][1]["patientInstruction"] = "halve it on the last day"
-    assert refused(order).field == f"{MR}.dosageInstruction[1].patientInstruction"
+    order["dosageInstruction"][1]["additionalInstruction"] = [{"text": "halve it on the last day"}]
+    assert refused(order).field == f"{MR}.dosageInstruction[1].additionalInstruction"
 
 
 @pytest.mark.parametrize(

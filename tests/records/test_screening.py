@@ -14,11 +14,14 @@ from pathlib import Path
 
 import pytest
 
+from dosing.prescription import parse_prescription
 from printmed.audit import entries_for
 from printmed.auth.users import AuthenticationFailed, NotPermitted
 from printmed.cli import main
+from printmed.cli.batches import print_sheet
 from printmed.errors import InputError
 from printmed.jobs import service
+from printmed.jobs.making import enter_prescription
 from printmed.jobs.states import IllegalTransition, NotScreened
 from printmed.records.batch_record import load_record
 from printmed.records.pharmacy import pharmacy_of
@@ -37,6 +40,8 @@ from printmed.store import Store, open_store
 from printmed.store.models import Signature, User
 from tests.records.builders import (
     PASSWORD,
+    PRESCRIPTION,
+    PROFILE_ID,
     add_users,
     good_weights,
     printed_job,
@@ -222,6 +227,51 @@ def test_the_sheet_shows_the_patient_dose_trail_maxima_lot_and_tablet(store: Sto
     assert sheet.decisions == []
 
 
+WORDS = [
+    {"kind": "dosage", "text": "1 mg/kg twice a day (max 40 mg a dose)"},
+    {"kind": "patient", "text": "with milk, morning and evening"},
+]
+
+
+def _with_words(store: Store, user: User) -> str:
+    """A verified batch of PRESCRIPTION (2 tablets) carrying the prescriber's words."""
+    rx = parse_prescription(PRESCRIPTION | {"units": 2, "prescriber_words": WORDS})
+    with store.session() as session:
+        return enter_prescription(
+            session, user, rx, printer=PROFILE_ID, profile_id=PROFILE_ID
+        ).batch_number
+
+
+def test_the_sheet_shows_the_prescribers_words_as_written(store: Store) -> None:
+    users = add_users(store, "tech")
+    batch = _with_words(store, users["tech"])
+    with store.session() as session:
+        sheet = screening_sheet(session, batch)
+    assert sheet.prescribed["prescriber_words"] == [
+        {"kind": "dosage", "step": None, "text": WORDS[0]["text"], "said": "the dose in words"},
+        {
+            "kind": "patient",
+            "step": None,
+            "text": WORDS[1]["text"],
+            "said": "instruction for the patient",
+        },
+    ]
+
+
+def test_the_cli_sheet_prints_the_prescribers_words(
+    store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    users = add_users(store, "tech")
+    batch = _with_words(store, users["tech"])
+    with store.session() as session:
+        print_sheet(screening_sheet(session, batch))
+    lines = capsys.readouterr().out.splitlines()
+    assert [line for line in lines if line.startswith("prescriber's words")] == [
+        'prescriber\'s words: "1 mg/kg twice a day (max 40 mg a dose)" (the dose in words)',
+        'prescriber\'s words: "with milk, morning and evening" (instruction for the patient)',
+    ]
+
+
 def test_the_screening_pharmacist_releases_and_the_record_pdf_lists_the_screening(
     store: Store, tmp_path: Path
 ) -> None:
@@ -285,6 +335,7 @@ def test_the_cli_shows_the_order_then_screens_with_the_password_from_stdin(
     assert "weight 12.4 kg (as recorded 12.4 kg; entered on the order)" in out
     assert "formulary max 2 mg/kg and 160 mg a dose" in out
     assert "indication not stated on the order: ask the prescriber" in out  # none on this order
+    assert "prescriber's words: none beside the structured dose" in out
     assert "1. weight-based dose" in out
     assert "lot LOT-TEST-001" in out
     assert out.splitlines()[-1].startswith(f"{batch}: SCREENED by Paula Pharmacist at ")

@@ -7,6 +7,7 @@ Screenshots of every page are saved to test-artifacts/web/ for people to look at
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from playwright.sync_api import Page, expect
@@ -14,12 +15,16 @@ from playwright.sync_api import Page, expect
 from printmed.jobs import service as jobs
 from tests.web.conftest import PRINTER, VIEWPORT, Service, log_in, log_out, screenshot
 
-# 10 units of propranolol 1 mg/kg for a 12.4 kg child: 12.5 mg per tablet
+# 10 units of propranolol 1 mg/kg for a 12.4 kg child (weighed and measured two days ago):
+# 12.5 mg per tablet
+MEASURED_ON = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=2)).isoformat()
 PRESCRIPTION = {
     "Prescription number": "RX-WEB-0001",
     "Patient identifier": "TEST-PATIENT-7",
     "Weight (kg)": "12.4",
+    "Weighed on": MEASURED_ON,
     "Height (cm) (optional)": "88",
+    "Height measured on (optional)": MEASURED_ON,
     "Drug": "propranolol",
     "Dose": "1",
     "Maximum single dose (mg) (optional)": "40",
@@ -102,6 +107,7 @@ def test_a_technician_prints_and_weighs_and_a_pharmacist_releases(
     log_in(page, "phil")
     page.goto(f"/batches/{batch}/screen")
     expect(page.locator("[data-field=weight]")).to_contain_text("12.4 kg")
+    expect(page.locator("[data-field=weight]")).to_contain_text("ward scales, entered by tess")
     expect(page.get_by_text("weight-based dose")).to_be_visible()
     expect(page.locator("[data-field=prescribed-maxima]")).to_contain_text("40 mg a dose")
     page.get_by_label("What you checked").fill("1 mg/kg for 12.4 kg, under 2 mg/kg: in range")

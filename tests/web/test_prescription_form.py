@@ -4,15 +4,25 @@ technician can act on, and a complete form yields the dose and the tablet.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from printmed.intake.form import blank_values
 from printmed.pictures import runs_of
 from printmed.web.prescription_form import check_form
 
 PRINTERS = {"fdm-pharma-04": "fdm-pharma-04", "sse-syringe-08": "sse-syringe-08"}
+MACHINES = {"fdm-pharma-04-a": "fdm-pharma-04", "sse-syringe-08-a": "sse-syringe-08"}
+
+
+def days_ago(days: int) -> str:
+    return (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=days)).isoformat()
+
+
 COMPLETE = blank_values() | {
     "id": "RX-FORM-1",
     "patient.id": "TEST-PATIENT-21",
     "patient.weight_kg": "12.4",
+    "patient.weighed_on": days_ago(2),
     "drug.name": "propranolol",
     "dose.value": "1",
     "dose.unit": "mg/kg",
@@ -25,7 +35,10 @@ COMPLETE = blank_values() | {
 
 def check(**changes: str) -> dict[str, str]:
     return check_form(
-        COMPLETE | {k.replace("__", "."): v for k, v in changes.items()}, PRINTERS
+        COMPLETE | {k.replace("__", "."): v for k, v in changes.items()},
+        PRINTERS,
+        machines=MACHINES,
+        entered_by="tess",
     ).errors
 
 
@@ -47,6 +60,84 @@ def test_numbers_out_of_range_or_not_numbers_are_named_by_their_label() -> None:
 
 def test_a_decimal_comma_is_read_as_a_point() -> None:
     assert check(patient__weight_kg="12,4") == {}
+
+
+def test_the_weight_typed_is_kept_as_recorded_with_its_date_and_who_entered_it() -> None:
+    result = check_form(COMPLETE, PRINTERS, entered_by="tess")
+    assert result.ok and result.prescription is not None and result.plan is not None
+    weight = result.prescription.patient.weight
+    assert weight is not None
+    assert weight.trail_inputs() == {
+        "value": 12.4,
+        "unit": "kg",
+        "effective": f"{days_ago(2)}T00:00:00+00:00",
+        "status": "final",
+        "subject": "TEST-PATIENT-21",
+        "source": "ward scales, entered by tess",
+    }
+    assert result.plan.dose.trail[0].inputs["effective"] == f"{days_ago(2)}T00:00:00+00:00"
+    assert result.plan.dose.trail[0].inputs["source"] == "ward scales, entered by tess"
+
+
+def test_where_it_was_measured_is_the_source_when_typed() -> None:
+    result = check_form(
+        COMPLETE | {"patient.measured_with": "clinic scales, outpatients"},
+        PRINTERS,
+        entered_by="tess",
+    )
+    assert result.prescription is not None and result.prescription.patient.weight is not None
+    assert (
+        result.prescription.patient.weight.source == "clinic scales, outpatients, entered by tess"
+    )
+
+
+def test_a_weight_needs_the_date_it_was_weighed_beside_that_date() -> None:
+    assert check(patient__weighed_on="") == {
+        "patient.weighed_on": "Weighed on is required: the date of the weighing, as on the chart"
+    }
+    assert check(patient__weighed_on="12/11/2026") == {
+        "patient.weighed_on": "Weighed on: '12/11/2026' is not a date (YYYY-MM-DD)"
+    }
+
+
+def test_a_weighing_too_old_for_the_patients_age_is_refused_beside_its_date() -> None:
+    # a child of 2.5: at most 90 days (PRINTMED_OBSERVATION_MAX_AGE_DAYS_UNDER_18)
+    assert check(patient__age_years="2.5", patient__weighed_on=days_ago(90)) == {}
+    assert check(patient__age_years="2.5", patient__weighed_on=days_ago(100)) == {
+        "patient.weighed_on": f"Weighed on: {days_ago(100)} is 100 days old; for a patient aged "
+        "2.5 years it must be at most 90 days old"
+    }
+    # of unknown age: the strictest window, 30 days
+    assert list(check(patient__weighed_on=days_ago(31))) == ["patient.weighed_on"]
+
+
+def test_a_weighing_in_the_future_is_refused_beside_its_date() -> None:
+    assert check(patient__weighed_on=days_ago(-2)) == {
+        "patient.weighed_on": f"Weighed on: {days_ago(-2)} is in the future"
+    }
+
+
+def test_a_height_needs_its_date_too() -> None:
+    assert check(patient__height_cm="88") == {
+        "patient.height_measured_on": "Height measured on is required: the date of the "
+        "measurement, as on the chart"
+    }
+    assert check(patient__height_cm="88", patient__height_measured_on=days_ago(3)) == {}
+
+
+def test_a_machine_of_the_printer_chosen_may_be_named() -> None:
+    result = check_form(COMPLETE | {"printer_name": "fdm-pharma-04-a"}, PRINTERS, machines=MACHINES)
+    assert result.ok
+
+
+def test_a_machine_of_another_profile_or_not_offered_is_refused_beside_it() -> None:
+    assert check(printer_name="sse-syringe-08-a") == {
+        "printer_name": "Which machine: sse-syringe-08-a is a printer of profile sse-syringe-08, "
+        "not fdm-pharma-04 (chosen under Printer)"
+    }
+    assert check(printer_name="elsewhere-9") == {
+        "printer_name": "Which machine: 'elsewhere-9' is not a printer of your site in service"
+    }
 
 
 def test_a_dose_per_square_metre_needs_the_height_next_to_the_height() -> None:
@@ -85,7 +176,7 @@ def test_a_daily_maximum_the_rounding_cannot_keep_sits_by_the_daily_maximum() ->
 
 
 def test_a_daily_maximum_that_rounding_would_cross_rounds_down() -> None:
-    result = check_form(COMPLETE | {"max_daily_dose_mg": "24.8"}, PRINTERS)
+    result = check_form(COMPLETE | {"max_daily_dose_mg": "24.8"}, PRINTERS, entered_by="tess")
     assert result.ok
     assert result.plan is not None and result.plan.dose.dose_mg == 12.0
 

@@ -91,6 +91,7 @@ def test_live_checks_name_the_lot_that_does_not_carry_the_drug_and_a_dose_above_
         "Prescription number": "RX-WEB-0003",
         "Patient identifier": "TEST-PATIENT-9",
         "Weight (kg)": "70",
+        "Weighed on": dt.datetime.now(dt.UTC).date().isoformat(),
         "Drug": "theophylline",
         "Dose": "300",
         "Maximum single dose (mg) (optional)": "250",

@@ -50,6 +50,9 @@ def entered(service: Service, username: str, rx_id: str) -> str:
             "patient": patient,
             "authored_at": "2026-11-21T10:00:00Z",
             "indication": "Adrenal insufficiency (congenital adrenal hyperplasia)",
+            "prescriber_words": [
+                {"kind": "patient", "text": "with breakfast, lunch and supper; more if unwell"}
+            ],
         }
     )
     with service.store.session() as session:
@@ -84,6 +87,9 @@ def test_a_pharmacist_sees_the_order_and_screens_it_and_the_technician_then_queu
         expect(page.get_by_text("4 years")).to_be_visible()
         expect(page.locator("[data-field=indication]")).to_have_text(
             "Adrenal insufficiency (congenital adrenal hyperplasia)"
+        )
+        expect(page.locator("[data-field=prescriber-words]")).to_contain_text(
+            "“with breakfast, lunch and supper; more if unwell” — instruction for the patient"
         )
         expect(page.get_by_text("body surface area (mosteller)")).to_be_visible()
         expect(page.locator("[data-field=prescribed-maxima]")).to_contain_text("10 mg a dose")
