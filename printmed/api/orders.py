@@ -7,6 +7,7 @@ identifier its sender already used is the same order, never a second batch.
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -52,8 +53,22 @@ def find_duplicate(session: Session, who: Principal, rx: Prescription) -> None:
     if existing is None:
         return
     batch = get_batch(session, existing.batch_number)
-    same = batch.prescription_json == audit.canonical_json(rx.model_dump(mode="json"))
-    raise DuplicateOrder(existing, same)
+    raise DuplicateOrder(existing, says_the_same(batch.prescription_json, rx))
+
+
+def says_the_same(stored_json: str, rx: Prescription) -> bool:
+    """Whether a recorded prescription is `rx`: the same fields with the same values, an absent
+    field the same as one left empty (a prescription recorded before a field was added, such as
+    prescriber_words, is the same order when it is sent again)."""
+    return _given(json.loads(stored_json)) == _given(rx.model_dump(mode="json"))
+
+
+def _given(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _given(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [_given(item) for item in value]
+    return value
 
 
 def record(

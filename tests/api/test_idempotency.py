@@ -93,3 +93,19 @@ def test_concurrent_retries_with_one_key_make_one_batch(
     assert {status for status, _ in answers} <= {200, 201}
     assert len({order_id for _, order_id in answers}) == 1
     assert len(_batches(client, callers)) == 1
+
+
+def test_an_order_recorded_before_a_field_was_added_is_the_same_order_sent_again() -> None:
+    """A prescription recorded without a field added since (e.g. prescriber_words) says the same
+    as the same order parsed now, with the field empty; a changed value still differs."""
+    from dosing.prescription import parse_prescription
+    from printmed.api.orders import says_the_same
+    from printmed.audit import canonical_json
+
+    rx = parse_prescription(native_order(rx_id="RX-OLD"))
+    recorded = rx.model_dump(mode="json")
+    assert recorded["prescriber_words"] is None
+    del recorded["prescriber_words"]
+    assert says_the_same(canonical_json(recorded), rx)
+    recorded["units"] = rx.units + 1
+    assert not says_the_same(canonical_json(recorded), rx)
