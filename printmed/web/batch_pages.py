@@ -2,12 +2,15 @@
 with live QC, and the pharmacist's release with the whole record, signature and documents.
 
 Each route names the action it takes (printmed.auth.rules, through `page_may`); every change goes
-through the job service and records packages, which check states and four eyes; a refusal is
-shown on the page and changes nothing. Weights are read and judged by the records package alone.
+through the job service and records packages, which check states and four eyes; a refusal
+changes nothing. A refused weighing or signing answers 303 back to its own page, which says why
+beside the field (web.refused_form), so a reload sends nothing again. Weights are read and
+judged by the records package alone.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +47,7 @@ from printmed.records.weighing import (
 from printmed.store.models import User
 from printmed.web.batch_view import BatchView, load_batch, with_people_named
 from printmed.web.refusals import refusals, sentence
+from printmed.web.refused_form import RefusedForm, forget_refused, refused_redirect, take_refused
 from printmed.web.rendering import duration, problem_page, render, templates
 from printmed.web.session import (
     CheckedForm,
@@ -59,6 +63,7 @@ from printmed.web.session import (
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 BALANCE_UNIT_TIMEOUT_S = 60.0
+WEIGHT_FIELD = re.compile(r"w[1-9][0-9]{0,2}")  # unit n's weight: w1, w2, …
 BATCHES_LISTED = 200
 WEIGHABLE = frozenset({BatchState.PRINTED, BatchState.WEIGHED})
 REJECTABLE = frozenset(
@@ -206,9 +211,7 @@ def _weighing(request: Request, batch_number: str, form: Mapping[str, str] | Non
         return Weighing(b, units, typed, targets, weights, qc, problem)
 
 
-def _weigh_page(
-    request: Request, user: User, weighing: Weighing, error: str = "", status_code: int = 200
-) -> Response:
+def _weigh_page(request: Request, user: User, weighing: Weighing, refused: RefusedForm) -> Response:
     b = weighing.batch
     return render(
         request,
@@ -216,13 +219,13 @@ def _weigh_page(
         user,
         title=f"Weigh {b.batch_number}",
         section="batches",
-        status_code=status_code,
         b=b,
         units=weighing.units,
         weights=weighing.typed,
         qc=weighing.qc,
         qc_error=weighing.problem,
-        error=error,
+        error=refused.errors.get("", ""),
+        reason=refused.values.get("reason", ""),
         targets=weighing.targets,
         unit_step={
             unit: t for t in weighing.targets for unit in range(t.first_unit, t.last_unit + 1)
@@ -235,8 +238,9 @@ def _weigh_page(
 
 @router.get("/batches/{batch_number}/weigh")
 def weigh_page(request: Request, batch_number: str, user: MayWeigh) -> Response:
+    refused = take_refused(request)  # the weights typed, refused: shown again with why
     try:
-        weighing = _weighing(request, batch_number, None)
+        weighing = _weighing(request, batch_number, refused.values or None)
     except refusals() as exc:
         return _refused(request, user, "No such batch", exc, "/batches")
     b = weighing.batch
@@ -253,7 +257,7 @@ def weigh_page(request: Request, batch_number: str, user: MayWeigh) -> Response:
             section="batches",
             title="Not ready to weigh",
         )
-    return _weigh_page(request, user, weighing)
+    return forget_refused(request, _weigh_page(request, user, weighing, refused))
 
 
 @router.post("/batches/{batch_number}/weigh/check")
@@ -300,8 +304,11 @@ def weigh_submit(
         weighing = _weighing(request, batch_number, form)
     except refusals() as exc:
         return _refused(request, user, "No such batch", exc, "/batches")
+    page = f"/batches/{batch_number}/weigh"
+    typed = {name: value for name, value in form.items() if WEIGHT_FIELD.fullmatch(name)}
+    typed["reason"] = form.get("reason", "")
     if weighing.problem:
-        return _weigh_page(request, user, weighing, weighing.problem, 422)
+        return refused_redirect(request, page, {"": weighing.problem}, typed)
     try:
         with store_of(request).session() as session:
             actor = session.get(User, user.id)
@@ -316,20 +323,16 @@ def weigh_submit(
                 reason=form.get("reason", ""),
             )
     except refusals() as exc:
-        return _weigh_page(request, user, weighing, sentence(exc), 422)
+        return refused_redirect(request, page, {"": sentence(exc)}, typed)
     return RedirectResponse(f"/batches/{batch_number}/release", status_code=303)
 
 
 def _release_page(
-    request: Request,
-    user: User,
-    batch_number: str,
-    error: str = "",
-    status_code: int = 200,
-    *,
-    password_error: str = "",
-    headers: dict[str, str] | None = None,
+    request: Request, user: User, batch_number: str, refused: RefusedForm | None = None
 ) -> Response:
+    """The record and its signing prompt; `refused`: a signing refused, told beside the password
+    field (errors["password"]) or above the record (errors[""]), the meaning chosen kept."""
+    refused = refused or RefusedForm()
     with store_of(request).session() as session:
         b = load_batch(session, batch_number)
         record = with_people_named(session, load_record(session, batch_number))
@@ -341,35 +344,34 @@ def _release_page(
             check_releasable(session, job, actor)
         except refusals() as exc:
             cannot_sign = sentence(exc)
-    response = render(
+    return render(
         request,
         "release.html",
         user,
         title=f"Batch record {batch_number}",
         section="batches",
-        status_code=status_code,
         b=b,
         maxima=prescribed_maxima(b.rx),
         measurements=recorded_measurements(b.rx),
         record=record,
-        error=error,
-        password_error=password_error,
+        error=refused.errors.get("", ""),
+        password_error=refused.errors.get("password", ""),
+        meaning=refused.values.get("meaning", "released"),
         firmware=b.firmware.get("name", ""),
         stream=b.stream_report,
         can_sign=not cannot_sign,
         cannot_sign=cannot_sign,
         reject_states=[s.value for s in REJECTABLE],
     )
-    response.headers.update(headers or {})
-    return response
 
 
 @router.get("/batches/{batch_number}/release")
 def release_page(request: Request, batch_number: str, user: MayRead) -> Response:
     try:
-        return _release_page(request, user, batch_number)
+        page = _release_page(request, user, batch_number, take_refused(request))
     except refusals() as exc:
         return _refused(request, user, "No such batch", exc, "/batches")
+    return forget_refused(request, page)
 
 
 # what the sign-in defence (or the password itself) refuses at a signing prompt
@@ -378,10 +380,9 @@ PASSWORD_REFUSALS = (lockout.SignInThrottled, lockout.AccountLocked, Authenticat
 
 @dataclass(frozen=True)
 class PasswordRefused:
-    """What a signing prompt says beside its password field, with the answer's status."""
+    """What a signing prompt says beside its password field, and the answer's headers."""
 
     message: str
-    status: int
     headers: dict[str, str]
 
 
@@ -410,17 +411,28 @@ def password_refused(exc: Exception) -> PasswordRefused:
         return PasswordRefused(
             f"Too many wrong passwords {where}. Wait {duration(exc.retry_after_s)} before "
             "trying again; nothing was signed.",
-            429,
             {"Retry-After": str(exc.retry_after_s)},
         )
     if isinstance(exc, lockout.AccountLocked):
         return PasswordRefused(
             "Your account is locked after repeated wrong passwords and cannot sign. Ask an "
             "administrator to unlock it.",
-            403,
             {},
         )
-    return PasswordRefused("The password is not right; nothing was signed.", 401, {})
+    return PasswordRefused("The password is not right; nothing was signed.", {})
+
+
+def signing_refused(
+    request: Request,
+    page: str,
+    exc: Exception,
+    field: str = "password",
+    values: dict[str, str] | None = None,
+) -> Response:
+    """A signing prompt's answer to one of PASSWORD_REFUSALS: 303 back to `page`, the prompt's
+    own page, which says it beside `field` with `values` typed again (never the password)."""
+    told = password_refused(exc)
+    return refused_redirect(request, page, {field: told.message}, values, told.headers)
 
 
 @router.post("/batches/{batch_number}/sign")
@@ -432,9 +444,9 @@ def sign_batch(
     meaning = form.get("meaning", "released")
     if meaning == "released":
         refuse_unless(user, Action.RELEASE)
-    password = form.get("password", "")
+    page, typed = f"/batches/{batch_number}/release", {"meaning": meaning}
     try:
-        signer = page_signer(request, user, password, meaning, clock)
+        signer = page_signer(request, user, form.get("password", ""), meaning, clock)
         with store_of(request).session() as session:
             if meaning == "released":
                 release(session, batch_number, signer)
@@ -442,24 +454,10 @@ def sign_batch(
                 job = service.get_batch(session, batch_number, for_update=True)
                 sign(session, job, signer, meaning)
     except PASSWORD_REFUSALS as exc:
-        told = password_refused(exc)
-        return _release_page(
-            request,
-            user,
-            batch_number,
-            status_code=told.status,
-            password_error=told.message,
-            headers=told.headers,
-        )
+        return signing_refused(request, page, exc, values=typed)
     except refusals() as exc:
-        return _release_page(
-            request,
-            user,
-            batch_number,
-            sentence(exc),
-            403 if isinstance(exc, NotPermitted) else 409,
-        )
-    return RedirectResponse(f"/batches/{batch_number}/release", status_code=303)
+        return refused_redirect(request, page, {"": sentence(exc)}, typed)
+    return RedirectResponse(page, status_code=303)
 
 
 def _pdf(request: Request, batch_number: str, kind: str) -> Response:

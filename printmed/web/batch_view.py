@@ -35,6 +35,29 @@ NEXT_STEP = {
     BatchState.INTERRUPTED: ("release", "Batch record"),
 }
 Json = dict[str, Any]
+# a tablet's recorded dimensions as a reader expects them: across the plate, then height
+SIZE_ORDER = (
+    "diameter_mm",
+    "outer_diameter_mm",
+    "hole_diameter_mm",
+    "length_mm",
+    "width_mm",
+    "height_mm",
+    "chamfer_mm",
+)
+
+
+@dataclass(frozen=True)
+class ShapeFile:
+    """A tablet's shape given as a mesh file: the bundled shape's name (`upload-…` for one
+    uploaded) and the SHA-256 of the file's bytes, as the batch record holds them."""
+
+    name: str
+    sha256: str
+
+    @classmethod
+    def of(cls, source_mesh: Json) -> ShapeFile:
+        return cls(str(source_mesh["name"]), str(source_mesh["sha256"]))
 
 
 @dataclass(frozen=True)
@@ -125,8 +148,19 @@ class BatchView:
 
     @property
     def size_text(self) -> str:
+        """The tablet's sizes in mm, across first and height last (`9.98 × 9.15 × 3.00`), as
+        the form's preview gives them, whatever order the record's JSON keeps them in."""
         dims = self.design.get("dimensions_mm", {})
-        return " × ".join(f"{value:.2f}" for value in dims.values())
+        ordered = sorted(dims, key=lambda k: SIZE_ORDER.index(k) if k in SIZE_ORDER else 99)
+        return " × ".join(f"{dims[key]:.2f}" for key in ordered)
+
+    @property
+    def shape_files(self) -> list[ShapeFile]:
+        """The mesh files the tablets were scaled from, each once (the hash the record holds);
+        empty for a built-in shape."""
+        designs = self.design.get("steps") or [self.design]
+        files = [ShapeFile.of(d["source_mesh"]) for d in designs if d.get("source_mesh")]
+        return list(dict.fromkeys(files))
 
     @property
     def layer_numbers(self) -> list[int]:

@@ -2,12 +2,14 @@
 (received, used per batch, remaining) with the goods-in form (grams and a reason) and its
 calibration factors per printer.
 
-The rules are `jobs.stock`'s; a refusal is shown beside its field and books nothing.
+The rules are `jobs.stock`'s; a refusal is shown beside its field and books nothing; every form
+answers 303 back to the lot's page, a refused one too (web.refused_form).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -20,8 +22,9 @@ from printmed.errors import InputError
 from printmed.jobs import calibration, stock
 from printmed.records import calibration as approvals
 from printmed.store.models import User
-from printmed.web.batch_pages import PASSWORD_REFUSALS, page_signer, password_refused
+from printmed.web.batch_pages import PASSWORD_REFUSALS, page_signer, signing_refused
 from printmed.web.refusals import refusals, sentence
+from printmed.web.refused_form import forget_refused, refused_redirect, take_refused
 from printmed.web.rendering import problem_page, render
 from printmed.web.session import CheckedForm, MayRead, PageRoute, page_may
 
@@ -64,7 +67,6 @@ def _ledger_page(
     user: User,
     lot: str,
     *,
-    status_code: int = 200,
     errors: dict[str, str] | None = None,
     values: dict[str, str] | None = None,
 ) -> Response:
@@ -77,7 +79,6 @@ def _ledger_page(
         user,
         title=f"Lot {ledger.lot}",
         section="lots",
-        status_code=status_code,
         ledger=ledger,
         calibrations=factors,
         may_receive=may(user.role, Action.RECEIVE_STOCK),
@@ -94,8 +95,9 @@ def lots_page(request: Request, user: MayRead) -> Response:
 
 @router.get("/lots/{lot}")
 def lot_page(request: Request, lot: str, user: MayRead) -> Response:
+    refused = take_refused(request)
     try:
-        return _ledger_page(request, user, lot)
+        page = _ledger_page(request, user, lot, errors=refused.errors, values=refused.values)
     except refusals() as exc:
         return problem_page(
             request,
@@ -106,19 +108,19 @@ def lot_page(request: Request, lot: str, user: MayRead) -> Response:
             back="/lots",
             section="lots",
         )
+    return forget_refused(request, page)
 
 
 @router.post("/lots/{lot}/stock")
 def receive_stock(request: Request, lot: str, user: MayReceive, form: CheckedForm) -> Response:
     """Goods in: grams and a reason; a refusal beside its field, nothing booked."""
     typed = {name: form.get(name, "") for name in FIELDS}
+    page = f"/lots/{quote(lot, safe='')}"
     try:
         grams = float(typed["grams"].strip().replace(",", "."))
     except ValueError:
         message = f"{typed['grams']!r} is not a quantity in g; nothing was booked."
-        return _ledger_page(
-            request, user, lot, status_code=422, errors={"grams": message}, values=typed
-        )
+        return refused_redirect(request, page, {"grams": message}, typed)
     try:
         with store_of(request).session() as session:
             actor = session.get(User, user.id)
@@ -126,15 +128,10 @@ def receive_stock(request: Request, lot: str, user: MayReceive, form: CheckedFor
             number = stock.receive(session, actor, lot, grams, typed["reason"]).lot
     except refusals() as exc:
         field = exc.field if isinstance(exc, InputError) and exc.field in FIELDS else "grams"
-        return _ledger_page(
-            request,
-            user,
-            lot,
-            status_code=422,
-            errors={field: sentence(exc) + "; nothing was booked."},
-            values=typed,
+        return refused_redirect(
+            request, page, {field: sentence(exc) + "; nothing was booked."}, typed
         )
-    return RedirectResponse(f"/lots/{number}", status_code=303)
+    return RedirectResponse(f"/lots/{quote(number, safe='')}", status_code=303)
 
 
 @router.post("/lots/{lot}/calibrations/{calibration_id}/approve")
@@ -149,14 +146,11 @@ def approve_calibration(
     """A second pharmacist approves a proposed factor with her password and a reason."""
     reason = form.get("reason", "")
     field = f"calibration-{calibration_id}"
-
-    def refused(message: str, status: int) -> Response:
-        return _ledger_page(
-            request, user, lot, status_code=status, errors={field: message}, values={field: reason}
-        )
-
+    page, typed = f"/lots/{quote(lot, safe='')}", {field: reason}
     if not reason.strip():  # before the password is counted
-        return refused("Give the reason for approving; nothing was approved.", 422)
+        return refused_redirect(
+            request, page, {field: "Give the reason for approving; nothing was approved."}, typed
+        )
     try:
         signer = page_signer(
             request, user, form.get("password", ""), approvals.APPROVAL_MEANING, clock
@@ -164,8 +158,9 @@ def approve_calibration(
         with store_of(request).session() as session:
             approvals.approve(session, calibration_id, signer, reason)
     except PASSWORD_REFUSALS as exc:
-        told = password_refused(exc)
-        return refused(told.message, told.status)
+        return signing_refused(request, page, exc, field, typed)
     except refusals() as exc:
-        return refused(sentence(exc) + "; nothing was approved.", 409)
-    return RedirectResponse(f"/lots/{lot}", status_code=303)
+        return refused_redirect(
+            request, page, {field: sentence(exc) + "; nothing was approved."}, typed
+        )
+    return RedirectResponse(page, status_code=303)

@@ -5,13 +5,14 @@ approving (password re-entered as an e-signature) or rejecting it (a second phar
 control-site role); and the signed export to download as JSON or PDF.
 
 The rules are records.masterfile's; a refusal is shown beside its field and records nothing;
-every change redirects (Post/Redirect/Get).
+every form redirects (Post/Redirect/Get), a refused one too (web.refused_form).
 """
 
 from __future__ import annotations
 
 import json
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -22,10 +23,11 @@ from printmed.auth.rules import Action, may, may_act
 from printmed.errors import InputError
 from printmed.records import masterfile
 from printmed.store.models import MasterVersion, User
-from printmed.web.batch_pages import PASSWORD_REFUSALS, page_signer, password_refused
+from printmed.web.batch_pages import PASSWORD_REFUSALS, page_signer, signing_refused
 from printmed.web.refusals import refusals, sentence
+from printmed.web.refused_form import forget_refused, refused_redirect, take_refused
 from printmed.web.rendering import problem_page, render
-from printmed.web.session import CheckedForm, MayRead, PageRoute, page_may
+from printmed.web.session import CSRF_FIELD, CheckedForm, MayRead, PageRoute, page_may
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 MayPropose = Annotated[User, page_may(Action.PROPOSE_MASTER_CHANGE)]
@@ -81,7 +83,6 @@ def _document_page(
     *,
     values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
-    status: int = 200,
 ) -> Response:
     try:
         with store_of(request).read_session() as session:
@@ -96,7 +97,6 @@ def _document_page(
         user,
         title=f"{KIND_LABELS.get(kind, kind)} {key}",
         section="master-file",
-        status_code=status,
         kind=kind,
         key=key,
         kind_label=KIND_LABELS.get(kind, kind),
@@ -112,7 +112,11 @@ def _document_page(
 
 @router.get("/master-file/documents/{kind}/{key}")
 def document_page(request: Request, kind: str, key: str, user: MayRead) -> Response:
-    return _document_page(request, user, kind, key)
+    refused = take_refused(request)  # a proposal refused: what was typed, and why
+    page = _document_page(
+        request, user, kind, key, values=refused.values or None, errors=refused.errors
+    )
+    return forget_refused(request, page)
 
 
 def proposed_content(
@@ -164,7 +168,7 @@ def propose_change(
             base = masterfile.describe((in_force or rows)[-1])["content"]
     except masterfile.UnknownDocument as exc:
         return _not_found(request, user, exc)
-    values = dict(form)
+    values = {name: value for name, value in form.items() if name != CSRF_FIELD}
     content, errors = proposed_content(form, base)
     reason = form.get("reason", "").strip()
     if not reason:
@@ -181,7 +185,8 @@ def propose_change(
             errors[_field_of(exc, kind, names)] = sentence(exc) + "; nothing was proposed."
         else:
             return RedirectResponse(f"/master-file/versions/{version_id}?done=proposed", 303)
-    return _document_page(request, user, kind, key, values=values, errors=errors, status=422)
+    page = f"/master-file/documents/{quote(kind, safe='')}/{quote(key, safe='')}"
+    return refused_redirect(request, page, errors, values)
 
 
 def _version_page(
@@ -191,8 +196,6 @@ def _version_page(
     *,
     errors: dict[str, str] | None = None,
     values: dict[str, str] | None = None,
-    status: int = 200,
-    headers: dict[str, str] | None = None,
 ) -> Response:
     try:
         with store_of(request).read_session() as session:
@@ -207,13 +210,12 @@ def _version_page(
         "approved": "The version is approved and in force; the version before is superseded.",
         "rejected": "The proposal is rejected.",
     }
-    response = render(
+    return render(
         request,
         "master_version.html",
         user,
         title=f"{version['kind']} {version['key']} version {version['version']}",
         section="master-file",
-        status_code=status,
         notices=[("ok", notices[done])] if done in notices else [],
         v=version,
         content_text=json.dumps(version["content"], indent=2, sort_keys=True),
@@ -222,13 +224,13 @@ def _version_page(
         errors=errors or {},
         values=values or {},
     )
-    response.headers.update(headers or {})
-    return response
 
 
 @router.get("/master-file/versions/{version_id}")
 def version_page(request: Request, version_id: int, user: MayRead) -> Response:
-    return _version_page(request, user, version_id)
+    refused = take_refused(request)
+    page = _version_page(request, user, version_id, errors=refused.errors, values=refused.values)
+    return forget_refused(request, page)
 
 
 @router.post("/master-file/versions/{version_id}/approve")
@@ -237,22 +239,13 @@ def approve_version(
 ) -> Response:
     """Approve with the password re-entered (an e-signature) and a reason."""
     reason = form.get("reason", "").strip()
-    values = {"approve-reason": reason}
-
-    def refused(field: str, message: str, status: int, **extra: Any) -> Response:
-        return _version_page(
-            request,
-            user,
-            version_id,
-            errors={field: message},
-            values=values,
-            status=status,
-            **extra,
-        )
-
+    page, typed = f"/master-file/versions/{version_id}", {"approve-reason": reason}
     if not reason:  # before the password is counted
-        return refused(
-            "approve-reason", "Give the reason for approving; nothing was approved.", 422
+        return refused_redirect(
+            request,
+            page,
+            {"approve-reason": "Give the reason for approving; nothing was approved."},
+            typed,
         )
     try:
         signer = page_signer(
@@ -261,11 +254,11 @@ def approve_version(
         with store_of(request).session() as session:
             masterfile.approve(session, version_id, signer, reason)
     except PASSWORD_REFUSALS as exc:
-        told = password_refused(exc)
-        return refused("password", told.message, told.status, headers=told.headers)
+        return signing_refused(request, page, exc, values=typed)
     except refusals() as exc:
-        return refused("approve-reason", sentence(exc) + "; nothing was approved.", 409)
-    return RedirectResponse(f"/master-file/versions/{version_id}?done=approved", 303)
+        message = sentence(exc) + "; nothing was approved."
+        return refused_redirect(request, page, {"approve-reason": message}, typed)
+    return RedirectResponse(f"{page}?done=approved", 303)
 
 
 @router.post("/master-file/versions/{version_id}/reject")
@@ -279,13 +272,11 @@ def reject_version(
             assert actor is not None
             masterfile.reject(session, version_id, actor, reason)
     except refusals() as exc:
-        return _version_page(
+        return refused_redirect(
             request,
-            user,
-            version_id,
-            errors={"reject-reason": sentence(exc) + "; nothing was rejected."},
-            values={"reject-reason": reason},
-            status=409 if reason else 422,
+            f"/master-file/versions/{version_id}",
+            {"reject-reason": sentence(exc) + "; nothing was rejected."},
+            {"reject-reason": reason},
         )
     return RedirectResponse(f"/master-file/versions/{version_id}?done=rejected", 303)
 

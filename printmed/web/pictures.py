@@ -3,7 +3,8 @@ toolpaths as the stored G-code draws them (printmed.pictures renders both); PNGs
 request and kept in a small cache.
 
 The layer picture comes from the independent reader (gcode.analyze), so it shows what will be
-printed; the tablet is re-planned from the recorded prescription and must match its volume.
+printed; the tablet is re-planned from the recorded prescription and must match its volume and,
+for a shape given as a mesh, the SHA-256 of the recorded file.
 """
 
 from __future__ import annotations
@@ -67,6 +68,14 @@ def tablet_png(b: BatchView) -> bytes:
         return pictures.message_png(
             f"the tablet cannot be redrawn: {design.volume_mm3:.3f} mm³ is not "
             f"the recorded {recorded:.3f} mm³"
+        )
+    # a mesh scaled to the same volume could be another file: the file must be the recorded one
+    recorded_file = b.shape_files[0].sha256 if b.shape_files else None
+    planned_file = design.source_mesh["sha256"] if design.source_mesh else None
+    if planned_file != recorded_file:
+        return pictures.message_png(
+            f"the tablet cannot be redrawn: its shape file is {str(planned_file)[:12]}…, "
+            f"not the recorded {str(recorded_file)[:12]}…"
         )
     return pictures.tablet_png(check_triangles(design.triangles, name=f"{design.shape} tablet"))
 

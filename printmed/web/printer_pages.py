@@ -2,7 +2,8 @@
 server-sent events, with pause, resume, cancel and emergency stop (the last two confirmed), the
 line clearance each registered printer needs before a batch, and the next step once a batch is
 printed. The register pages: every printer as equipment (serial, place, connection, status,
-calibration due), registering one, its status, details and calibrations.
+calibration due), registering one, its status, details and calibrations. A refused form
+answers 303 back to its page, which tells why beside the field (web.refused_form).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
@@ -29,6 +31,7 @@ from printmed.store.models import Batch, RegisteredPrinter, User
 from printmed.web.admin_pages import FormField
 from printmed.web.batch_view import BatchView
 from printmed.web.refusals import refusals, sentence
+from printmed.web.refused_form import forget_refused, refused_redirect, take_refused
 from printmed.web.rendering import duration, problem_page, render
 from printmed.web.session import (
     CheckedForm,
@@ -120,6 +123,8 @@ class PrinterCard:
             "state_label": self.status.state_label,
             "percent": self.status.percent or 0.0,
             "job": self.job_text,
+            # a new batch on the printer: the page is drawn afresh too (queue, line clearance)
+            "batch": self.status.batch_number or "",
             "percent_text": self.percent_text,
             "lines": self.lines_text,
             "nozzle": self.nozzle_text,
@@ -204,7 +209,6 @@ def _printers_page(
     *,
     values: dict[str, dict[str, str]] | None = None,
     errors: dict[str, dict[str, str]] | None = None,
-    status: int = 200,
 ) -> Response:
     scope = sites.site_scope(user)
     with store_of(request).session() as session:
@@ -221,7 +225,6 @@ def _printers_page(
         user,
         title="Printers",
         section="printers",
-        status_code=status,
         notices=[notice] if notice else [],
         batch_step=step,
         printers=cards(request, user),
@@ -235,7 +238,14 @@ def _printers_page(
 
 @router.get("/printers")
 def printers_page(request: Request, user: PageUser) -> Response:
-    return _printers_page(request, user)
+    refused = take_refused(request)  # a line clearance refused, on the card of refused.form
+    page = _printers_page(
+        request,
+        user,
+        values={refused.form: refused.values} if refused.form else None,
+        errors={refused.form: refused.errors} if refused.form else None,
+    )
+    return forget_refused(request, page)
 
 
 @router.get("/printers/events")
@@ -303,9 +313,7 @@ def line_clearance(request: Request, name: str, user: MayClearLine, form: Checke
             )
     except InputError as exc:
         field, text = field_message(exc, CLEARANCE_LABELS)
-        return _printers_page(
-            request, user, values={name: values}, errors={name: {field: text}}, status=422
-        )
+        return refused_redirect(request, "/printers", {field: text}, values, form=name)
     return RedirectResponse(f"/printers?cleared={values['batch_number']}", status_code=303)
 
 
@@ -399,7 +407,6 @@ def _register_page(
     *,
     values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
-    status: int = 200,
 ) -> Response:
     with store_of(request).read_session() as session:
         rows = _rows(session, sites.site_scope(user))
@@ -412,7 +419,6 @@ def _register_page(
         user,
         title="Printer register",
         section="printers",
-        status_code=status,
         notices=notices,
         rows=rows,
         fields=NEW_PRINTER_FIELDS,
@@ -427,7 +433,9 @@ def _register_page(
 
 @router.get("/printers/register")
 def register_page(request: Request, user: PageUser) -> Response:
-    return _register_page(request, user)
+    refused = take_refused(request)
+    page = _register_page(request, user, values=refused.values or None, errors=refused.errors)
+    return forget_refused(request, page)
 
 
 def _connection_from(values: dict[str, str]) -> register.Connection:
@@ -464,7 +472,7 @@ def add_printer(request: Request, user: MayManagePrinters, form: CheckedForm) ->
         field, text = field_message(exc, REGISTER_LABELS | {"printer": "Model (profile)"})
         field = "profile_id" if exc.field == "printer" else field
         values["octoprint_api_key"] = ""  # a key typed is never sent back to the browser
-        return _register_page(request, user, values=values, errors={field: text}, status=422)
+        return refused_redirect(request, "/printers/register", {field: text}, values)
     return RedirectResponse(f"/printers/register?added={values['name']}", status_code=303)
 
 
@@ -476,7 +484,6 @@ def _printer_page(
     form_name: str = "",
     values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
-    status: int = 200,
 ) -> Response:
     with store_of(request).read_session() as session:
         printer = register.find(session, name)
@@ -502,7 +509,6 @@ def _printer_page(
         user,
         title=f"Printer {name}",
         section="printers",
-        status_code=status,
         notices=notices,
         row=row,
         history=history,
@@ -517,7 +523,20 @@ def _printer_page(
 
 @router.get("/printers/register/{name}")
 def printer_page(request: Request, name: str, user: PageUser) -> Response:
-    return _printer_page(request, user, name)
+    refused = take_refused(request)  # the status or the calibration form, refused
+    page = _printer_page(
+        request,
+        user,
+        name,
+        form_name=refused.form,
+        values=refused.values,
+        errors=refused.errors,
+    )
+    return forget_refused(request, page)
+
+
+def _printer_path(name: str) -> str:
+    return f"/printers/register/{quote(name, safe='')}"
 
 
 @router.post("/printers/register/{name}/status")
@@ -531,10 +550,9 @@ def printer_status(
             now = printer.status
     except InputError as exc:
         field, text = field_message(exc, REGISTER_LABELS)
-        return _printer_page(
-            request, user, name, form_name="status", values=values, errors={field: text}, status=422
-        )
-    return RedirectResponse(f"/printers/register/{name}?done={now}", status_code=303)
+        page = _printer_path(name)
+        return refused_redirect(request, page, {field: text}, values, form="status")
+    return RedirectResponse(f"{_printer_path(name)}?done={now}", status_code=303)
 
 
 def _measurement(values: dict[str, str], name: str) -> float:
@@ -559,16 +577,9 @@ def printer_calibration(
             result = calibration.result
     except InputError as exc:
         field, text = field_message(exc, REGISTER_LABELS)
-        return _printer_page(
-            request,
-            user,
-            name,
-            form_name="calibrate",
-            values=values,
-            errors={field: text},
-            status=422,
-        )
-    return RedirectResponse(f"/printers/register/{name}?done={result}", status_code=303)
+        page = _printer_path(name)
+        return refused_redirect(request, page, {field: text}, values, form="calibrate")
+    return RedirectResponse(f"{_printer_path(name)}?done={result}", status_code=303)
 
 
 @router.post("/printers/{name}/{action}")

@@ -2,8 +2,9 @@
 maxima, lot, tablet), and the two decisions, screen (password and note) or return (reason).
 
 Every rule is the records package's (`records.screening`); a refusal is shown beside the field
-that caused it, or above the forms, and changes nothing. The password goes through the sign-in
-defence, as the release page's does.
+that caused it, or above the forms, and changes nothing; every POST answers 303 back to the page,
+a refused one too (printmed.web.refused_form), so a reload sends nothing again. The password goes
+through the sign-in defence, as the release page's does.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from fastapi.responses import RedirectResponse, Response
 from printmed.auth import store_of
 from printmed.auth.dependencies import SignInClock
 from printmed.auth.rules import Action
-from printmed.auth.users import NotPermitted
 from printmed.errors import InputError
 from printmed.jobs.service import get_batch
 from printmed.records.screening import (
@@ -27,9 +27,10 @@ from printmed.records.screening import (
 )
 from printmed.records.signatures import SCREENED
 from printmed.store.models import User
-from printmed.web.batch_pages import PASSWORD_REFUSALS, page_signer, password_refused
+from printmed.web.batch_pages import PASSWORD_REFUSALS, page_signer, signing_refused
 from printmed.web.batch_view import load_batch
 from printmed.web.refusals import refusals, sentence
+from printmed.web.refused_form import forget_refused, refused_redirect, take_refused
 from printmed.web.rendering import problem_page, render
 from printmed.web.session import CheckedForm, MayRead, PageRoute, page_may
 
@@ -42,14 +43,12 @@ def _screen_page(
     user: User,
     batch_number: str,
     *,
-    status_code: int = 200,
-    error: str = "",
     errors: dict[str, str] | None = None,
     values: dict[str, str] | None = None,
-    headers: dict[str, str] | None = None,
 ) -> Response:
     """The page; `errors` by field name (note, password, reason) are shown beside the field,
-    `error` above the forms; `values` keep what was typed (never the password)."""
+    errors[""] above the forms; `values` keep what was typed (never the password)."""
+    errors = errors or {}
     with store_of(request).session() as session:
         b = load_batch(session, batch_number)
         sheet = screening_sheet(session, batch_number)
@@ -60,29 +59,29 @@ def _screen_page(
             check_screenable(session, get_batch(session, batch_number), actor)
         except refusals() as exc:
             cannot_screen = sentence(exc)
-    response = render(
+    return render(
         request,
         "screen.html",
         user,
         title=f"Screen {batch_number}",
         section="batches",
-        status_code=status_code,
         b=b,
         sheet=sheet,
         can_screen=not cannot_screen,
         cannot_screen=cannot_screen,
-        error=error,
-        errors=errors or {},
+        error=errors.get("", ""),
+        errors=errors,
         values=values or {},
     )
-    response.headers.update(headers or {})
-    return response
 
 
 @router.get("/batches/{batch_number}/screen")
 def screen_page(request: Request, batch_number: str, user: MayRead) -> Response:
+    refused = take_refused(request)
     try:
-        return _screen_page(request, user, batch_number)
+        page = _screen_page(
+            request, user, batch_number, errors=refused.errors, values=refused.values
+        )
     except refusals() as exc:
         return problem_page(
             request,
@@ -93,6 +92,7 @@ def screen_page(request: Request, batch_number: str, user: MayRead) -> Response:
             back="/batches",
             section="batches",
         )
+    return forget_refused(request, page)
 
 
 @router.post("/batches/{batch_number}/screen")
@@ -101,40 +101,21 @@ def screen_batch(
 ) -> Response:
     """Screen with the pharmacist's password and a note: the 'screened' e-signature."""
     note = form.get("note", "")
-    typed = {"note": note}
-
-    def refused(field: str, message: str, status: int, **headers: str) -> Response:
-        return _screen_page(
-            request,
-            user,
-            batch_number,
-            status_code=status,
-            errors={field: message},
-            values=typed,
-            headers=headers,
-        )
-
+    page, typed = f"/batches/{batch_number}/screen", {"note": note}
     if not note.strip():  # before the password is counted
-        return refused("note", "Write what you checked; nothing was signed.", 422)
+        return refused_redirect(
+            request, page, {"note": "Write what you checked; nothing was signed."}, typed
+        )
     try:
         signer = page_signer(request, user, form.get("password", ""), SCREENED, clock)
         with store_of(request).session() as session:
             screen(session, batch_number, signer, note)
     except PASSWORD_REFUSALS as exc:
-        told = password_refused(exc)
-        return refused("password", told.message, told.status, **told.headers)
+        return signing_refused(request, page, exc, values=typed)
     except refusals() as exc:
-        if isinstance(exc, InputError) and exc.field == "note":
-            return refused("note", sentence(exc), 422)
-        return _screen_page(
-            request,
-            user,
-            batch_number,
-            status_code=403 if isinstance(exc, NotPermitted) else 409,
-            error=sentence(exc),
-            values=typed,
-        )
-    return RedirectResponse(f"/batches/{batch_number}/screen", status_code=303)
+        field = "note" if isinstance(exc, InputError) and exc.field == "note" else ""
+        return refused_redirect(request, page, {field: sentence(exc)}, typed)
+    return RedirectResponse(page, status_code=303)
 
 
 @router.post("/batches/{batch_number}/return")
@@ -143,6 +124,7 @@ def return_to_technician(
 ) -> Response:
     """Return the order to the technician with a reason; it is never queued."""
     reason = form.get("reason", "")
+    page, typed = f"/batches/{batch_number}/screen", {"reason": reason}
     try:
         with store_of(request).session() as session:
             actor = session.get(User, user.id)
@@ -150,20 +132,7 @@ def return_to_technician(
             return_batch(session, batch_number, actor, reason)
     except refusals() as exc:
         if isinstance(exc, InputError) and exc.field == "reason":
-            return _screen_page(
-                request,
-                user,
-                batch_number,
-                status_code=422,
-                errors={"reason": "Say what must change; the batch was not returned."},
-                values={"reason": reason},
-            )
-        return _screen_page(
-            request,
-            user,
-            batch_number,
-            status_code=403 if isinstance(exc, NotPermitted) else 409,
-            error=sentence(exc),
-            values={"reason": reason},
-        )
-    return RedirectResponse(f"/batches/{batch_number}/screen", status_code=303)
+            message = "Say what must change; the batch was not returned."
+            return refused_redirect(request, page, {"reason": message}, typed)
+        return refused_redirect(request, page, {"": sentence(exc)}, typed)
+    return RedirectResponse(page, status_code=303)

@@ -66,6 +66,22 @@ def _state(store: Store, batch: str) -> str:
         return service.get_batch(session, batch).state
 
 
+def _printed_by_its_worker(store: Store, name: str) -> list[str]:
+    """The batches a worker driving registered printer `name` prints until it finds nothing
+    more it may take."""
+    worker = PrinterWorker(
+        store,
+        name,
+        SimPrinter(speed_factor=200.0, baud=None, machine_type=FDM_MACHINE),
+        f"w-{name}",
+        poll_s=0.05,
+    )
+    try:
+        return worker.run(threading.Event(), until_idle=True)
+    finally:
+        worker.printer.disconnect()
+
+
 @pytest.fixture
 def users(store: Store) -> dict[str, User]:
     return add_users(store, "tech", "pharm")
@@ -164,17 +180,7 @@ def test_a_printer_marked_calibration_due_takes_no_batch(
     _clear(store, users["tech"], "fdm-a", batch)
     with store.session() as session:
         register.set_status(session, users["pharm"], "fdm-a", "calibration_due", "nozzle replaced")
-    worker = PrinterWorker(
-        store,
-        "fdm-a",
-        SimPrinter(speed_factor=200.0, baud=None, machine_type=FDM_MACHINE),
-        "w-fdm-a",
-        poll_s=0.05,
-    )
-    try:
-        assert worker.run(threading.Event(), until_idle=True) == []
-    finally:
-        worker.printer.disconnect()
+    assert _printed_by_its_worker(store, "fdm-a") == []
     assert _state(store, batch) == "queued"
     with store.session() as session:
         printer = register.get(session, "fdm-a")
@@ -182,6 +188,38 @@ def test_a_printer_marked_calibration_due_takes_no_batch(
             False, "calibration due: nozzle replaced"
         )
         assert register.effective_status(printer) == "calibration_due"
+
+
+def test_a_printer_marked_out_of_service_takes_no_batch(
+    store: Store, users: dict[str, User]
+) -> None:
+    _register(store, users["pharm"], "fdm-a", "SN-FDM-0001")
+    batch = queued_job(store, users["tech"], printer=PROFILE_ID, units=1)
+    _clear(store, users["tech"], "fdm-a", batch)  # cleared, then taken out of service
+    with store.session() as session:
+        register.set_status(session, users["pharm"], "fdm-a", "out_of_service", "belt worn")
+    assert _printed_by_its_worker(store, "fdm-a") == []
+    assert _state(store, batch) == "queued"
+    with store.session() as session:
+        printer = register.get(session, "fdm-a")
+        assert register.readiness(printer) == register.Readiness(False, "out of service: belt worn")
+        assert register.effective_status(printer) == "out_of_service"
+        assert register.cleared_for(session, printer) is None
+
+
+def test_a_line_is_not_cleared_on_a_printer_out_of_service(
+    store: Store, users: dict[str, User]
+) -> None:
+    _register(store, users["pharm"], "fdm-a", "SN-FDM-0001")
+    batch = queued_job(store, users["tech"], printer=PROFILE_ID, units=1)
+    with store.session() as session:
+        register.set_status(session, users["pharm"], "fdm-a", "out_of_service", "belt worn")
+    with pytest.raises(register.LineNotCleared) as refused:
+        _clear(store, users["tech"], "fdm-a", batch)
+    assert (refused.value.field, refused.value.value) == ("printer", "fdm-a")
+    assert "may not print now (out of service: belt worn)" in str(refused.value)
+    assert _claim(store, "fdm-a") is None
+    assert _state(store, batch) == "queued"
 
 
 def test_a_failed_calibration_makes_the_printer_due_and_it_takes_nothing(

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 from sqlalchemy.orm import Session
 
 from dosing.prescription import parse_prescription
@@ -48,7 +48,7 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage",
 ]
 # A 10-inch tablet in landscape.
-VIEWPORT = {"width": 1280, "height": 800}
+VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "web"
 PRINTER = "fdm-pharma-04"

@@ -49,6 +49,10 @@ def test_goods_in_on_the_lot_page_with_refusals_beside_the_field(
         page.get_by_role("button", name="Receive").click()
         expect(page.locator('[data-error-for="grams"]')).to_contain_text("'lots' is not a quantity")
         expect(page.get_by_label("Quantity received (g)")).to_have_attribute("aria-invalid", "true")
+        expect(page.get_by_label("Reason (e.g. the delivery note)")).to_have_value("DN 4711")
+        expect(page).to_have_url(
+            re.compile(f".*/lots/{LOT}$")
+        )  # redirected: a reload sends nothing
 
         page.get_by_label("Quantity received (g)").fill("-2")
         page.get_by_role("button", name="Receive").click()
@@ -140,7 +144,13 @@ def test_a_second_pharmacist_approves_a_factor_on_the_lot_page(
         page.get_by_label(f"Reason for approving calibration {other}").fill("fit of 20 units")
         page.get_by_label(f"Your password (e-signature) for calibration {other}").fill("wrong")
         page.get_by_role("button", name=f"Approve calibration {other}").click()
-        expect(page.locator(f'[data-error-for="calibration-{other}"]')).not_to_be_empty()
+        expect(page.locator(f'[data-error-for="calibration-{other}"]')).to_have_text(
+            "The password is not right; nothing was signed."
+        )
+        expect(page).to_have_url(re.compile(rf".*/lots/{LOT}$"))  # redirected: no resend
+        expect(page.get_by_label(f"Reason for approving calibration {other}")).to_have_value(
+            "fit of 20 units"
+        )
         page.get_by_label(f"Reason for approving calibration {other}").fill("")
         page.get_by_role("button", name=f"Approve calibration {other}").click()
         expect(page.locator(f'[data-error-for="calibration-{other}"]')).to_contain_text(

@@ -93,6 +93,7 @@ def test_a_technician_proposes_and_a_control_site_pharmacist_approves(
     expect(page.locator("#mf-density-g-cm3-error")).to_contain_text("density_g_cm3")
     expect(page.get_by_label("density_g_cm3")).to_have_attribute("aria-invalid", "true")
     expect(page.get_by_label("Reason")).to_have_value("new supplier's paste")
+    expect(page).to_have_url(re.compile(rf".*/master-file/documents/lot/{LOT}$"))  # no resend
     screenshot(page, "master-file-refused")
     assert versions_of(control_service, LOT) == before
 
@@ -117,6 +118,8 @@ def test_a_technician_proposes_and_a_control_site_pharmacist_approves(
     expect(page.locator("#approve-password-error")).to_have_text(
         "The password is not right; nothing was signed."
     )
+    expect(page).to_have_url(re.compile(rf".*/master-file/versions/{version_id}$"))  # no resend
+    expect(page.locator("#approve-reason")).to_have_value("supplier's certificate checked")
     page.locator("#approve-password").fill(CORA[2])
     page.get_by_role("button", name="Approve and sign").click()
     page.wait_for_url(re.compile(rf".*/master-file/versions/{version_id}\?done=approved$"))

@@ -1,7 +1,8 @@
 """The printer register in Chromium, on the embedded default (`printmed serve --sim-printers`):
 its simulated printers registered at first start, a printer registered through the form, one
 marked calibration due that takes nothing, a wrong lot refused at line clearance beside its
-field, and a printed batch offering the next step (weighing) on the printers page.
+field, a printed batch offering the next step (weighing) on the printers page, and the two
+printers of one profile printing two queued batches at once, each recorded with its serial.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from printmed import audit
 from printmed.jobs import register, service
 from printmed.settings import load_settings
 from printmed.store import Store, open_store
@@ -22,7 +24,14 @@ from tests.records.builders import PASSWORD, PROFILE_ID, add_users, queued_job
 from tests.web.conftest import REPO, browser_page, screenshot, serving
 
 README_SCREENSHOT = REPO / "docs" / "screenshots" / "6-printer-register.png"
+TWO_AT_ONCE_SCREENSHOT = REPO / "docs" / "screenshots" / "6-printers-two-at-once.png"
 LOT = "LOT-TEST-001"  # the lot of the test batches (tests.records.builders.FORMULATION)
+# the two simulated printers of the FDM profile the embedded default registers, and serials
+SERIALS = {"fdm-pharma-04-a": "SIM-FDM-PHARMA-04-001", "fdm-pharma-04-b": "SIM-FDM-PHARMA-04-002"}
+CALIBRATED = {"e_steps": 100.2, "bed_level": 0.04, "nozzle_temperature": -1.5}
+# one unit prints for ~9 s on the embedded default's simulator; the second line is cleared ~2 s
+# after the first, while the first printer still prints
+TWO_AT_ONCE_UNITS = 1
 
 
 @contextlib.contextmanager
@@ -55,9 +64,11 @@ def sign_in(page: Page, username: str) -> None:
 
 @pytest.fixture
 def default_service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Store]]:
-    # this process writes batches into the service's store: the same key folder as the service
+    # this process writes users and batches into the service's store: the same key folder as
+    # the service, whose trail they must verify in (an account the trail did not make signs in
+    # to nothing)
     monkeypatch.setenv("PRINTMED_DATA_DIR", str(tmp_path))
-    monkeypatch.delenv("PRINTMED_KEY_DIR", raising=False)
+    monkeypatch.setenv("PRINTMED_KEY_DIR", f"{tmp_path}-keys")
     with embedded_default(tmp_path) as running:
         yield running
 
@@ -149,3 +160,60 @@ def test_the_register_on_the_embedded_default(
             "SIM-FDM-PHARMA-04-001",
         )
         assert register.get(session, "fdm-pharma-04-b").cleared_batch is None
+
+    # a passing calibration puts -b back in service: the two printers of the profile take two
+    # queued batches at once, each the one its line is cleared for
+    with store.session() as session:
+        register.record_calibration(session, users["pharm"], "fdm-pharma-04-b", CALIBRATED)
+    batches = {
+        printer: queued_job(store, users["tech"], printer=PROFILE_ID, units=TWO_AT_ONCE_UNITS)
+        for printer in SERIALS
+    }
+    with browser_page(browser, url) as page:
+        sign_in(page, "tech")
+        page.goto("/printers")
+        for printer, batch in batches.items():
+            card = page.locator(f'[data-printer="{printer}"]')
+            card.get_by_label("Batch", exact=True).select_option(batch)
+            card.get_by_label("Lot number loaded").fill(LOT)
+            card.get_by_label(re.compile("The build plate is clear")).check()
+            card.get_by_role("button", name=f"Clear the line on {printer}").click()
+            page.wait_for_url(re.compile(rf".*/printers\?cleared={batch}$"))
+            # the page is drawn afresh once the batch begins: then the next printer's form
+            expect(page.locator(f'[data-printer="{printer}"] [data-field=job]')).to_have_text(batch)
+        states = page.locator(
+            ", ".join(f'[data-printer="{p}"] [data-field=state]' for p in SERIALS)
+        )
+        # one look at the page finds both printing (the live update draws every card at once)
+        expect(states.filter(has_text=re.compile("^printing$"))).to_have_count(2)
+        queue = page.get_by_role("region", name="Queue")
+        for printer, batch in batches.items():
+            expect(page.locator(f'[data-printer="{printer}"] [data-field=job]')).to_have_text(batch)
+            expect(queue.get_by_role("row", name=re.compile(batch))).to_contain_text("printing")
+            card = page.locator(f'[data-printer="{printer}"]')
+            expect(card).not_to_contain_text("it prints next")  # the claim used the clearance up
+            expect(card).to_contain_text("No queued batch for this printer.")
+        screenshot(page, "printers-two-at-once")
+        TWO_AT_ONCE_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(TWO_AT_ONCE_SCREENSHOT), full_page=True)
+        for printer, batch in batches.items():
+            expect(page.locator(f'[data-printer="{printer}"]')).to_contain_text(
+                f"Batch {batch} is printed.", timeout=120_000
+            )
+    with store.read_session() as session:
+        for printer, batch in batches.items():
+            job = service.get_batch(session, batch)
+            assert (job.state, job.printer, job.printer_serial) == (
+                "printed",
+                printer,
+                SERIALS[printer],
+            )
+        trail = [
+            (entry.action, entry.seq)
+            for batch in batches.values()
+            for entry in audit.entries_for(session, batch)
+        ]
+    starts = [seq for action, seq in trail if action == "job.print.start"]
+    ends = [seq for action, seq in trail if action == "job.print.printed"]
+    assert len(starts) == len(ends) == 2
+    assert max(starts) < min(ends)  # each began before either ended: under way at once

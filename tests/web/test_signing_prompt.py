@@ -1,6 +1,7 @@
 """The pages a pharmacist reviews and signs on: the review shows the prescribed maxima and each
 body measurement as recorded (value and unit as written, date, status, source); the signing
-password goes through the sign-in defence, and what it says is told beside the password field.
+password goes through the sign-in defence, and what it says is told beside the password field,
+on the record's own page (a refused signing redirects there, so a reload sends nothing again).
 
 The signing tests have a service of their own with a small policy (a guessing computer would hold
 up the shared service's other tests) and a first wait of 10 minutes, long enough that no test
@@ -161,14 +162,24 @@ def test_wrong_signing_passwords_are_told_beside_the_field_then_the_computer_wai
     batch = weighed_batch(guarded)
     log_in(page, "phil")
     page.goto(f"/batches/{batch}/release")
+    record_page = f"{guarded.url}/batches/{batch}/release"
     password = page.get_by_label("Your password")
-    told = page.locator("#sign-password-error")
+    told = page.locator(".field", has=password).locator("#sign-password-error")
     for _ in range(2):
         page.get_by_label("Your password").fill("not my password")
         page.get_by_role("button", name="Sign", exact=True).click()
         expect(told).to_have_text("The password is not right; nothing was signed.")
+        expect(page).to_have_url(record_page)  # redirected to the record, not left at /sign
     expect(password).to_have_attribute("aria-describedby", "sign-password-error")
     expect(password).to_have_attribute("aria-invalid", "true")
+
+    # a reload asks for the record again (GET) and sends no password: the message was told once
+    before = attempts(guarded, "phil")
+    with page.expect_request(record_page) as reloaded:
+        page.reload()
+    assert reloaded.value.method == "GET"
+    expect(told).to_be_empty()
+    assert attempts(guarded, "phil") == before
 
     password.fill(PEOPLE["phil"][2])  # even the right one waits now
     page.get_by_role("button", name="Sign", exact=True).click()
@@ -227,11 +238,18 @@ def test_a_locked_pharmacist_cannot_sign_even_with_the_right_password(guarded: S
             f"/batches/{batch}/sign",
             data={"meaning": "released", "password": right, "csrf_token": token.group(1)},
         )
-    assert refused.status_code == 403
+        assert (refused.status_code, refused.headers["location"]) == (
+            303,
+            f"/batches/{batch}/release",
+        )
+        shown = bench.get(refused.headers["location"])
+        again = bench.get(refused.headers["location"])
+    assert shown.status_code == 200
     assert (
         '<p class="field-error" id="sign-password-error" aria-live="polite">Your account is '
         "locked after repeated wrong passwords and cannot sign. Ask an administrator to unlock "
         "it.</p>"
-    ) in refused.text
+    ) in shown.text
+    assert "Your account is locked" not in again.text  # told once: a reload sends nothing
     assert attempts(guarded, username)[-1] == ("127.0.0.4", "page", "locked")
     assert state(guarded, batch) == "weighed"

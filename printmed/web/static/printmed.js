@@ -91,12 +91,21 @@
     board.dataset.live = "ended";
     window.location.assign(JSON.parse(event.data).location || "/login?ended=1");
   });
+  // Typing into a form on the page (a line clearance): no redraw for a batch begun elsewhere
+  // takes what was typed away; the form's answer draws the page afresh anyway.
+  let typing = false;
+  board.addEventListener("input", () => { typing = true; });
   source.addEventListener("printers", (event) => {
     JSON.parse(event.data).forEach((p) => {
       const card = board.querySelector(`[data-printer="${CSS.escape(p.name)}"]`);
       if (!card) return;
       // A batch came off this printer: draw the page afresh (its notice, queue and next step).
       if (card.dataset.finished !== undefined && card.dataset.finished !== (p.finished || "")) {
+        window.location.replace("/printers");
+        return;
+      }
+      // A batch began on it: the same (the queue, the line clearance it used up, the next step).
+      if (!typing && card.dataset.batch !== undefined && card.dataset.batch !== (p.batch || "")) {
         window.location.replace("/printers");
         return;
       }
