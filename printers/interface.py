@@ -126,6 +126,12 @@ class Printer(ABC):
         """Open the link and learn the firmware's identity and capabilities (M115)."""
 
     @abstractmethod
+    def identify(self) -> FirmwareInfo:
+        """Ask the connected printer again who it is (M115; OctoPrint: its connection's printer
+        profile and firmware), between jobs: a printer swapped on the same port answers as
+        itself. PrinterBusy while a job runs."""
+
+    @abstractmethod
     def start(
         self, program: GcodeProgram, on_progress: StreamProgressListener | None = None
     ) -> None:

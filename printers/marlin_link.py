@@ -140,13 +140,7 @@ class MarlinLink:
         self._handshaking = True
         try:
             self._handshake_numbering()
-            m115 = self._request("M115", self.settings.connect_timeout_s)
-            info = FirmwareInfo.from_m115(m115.output)
-            with self._lock:
-                info = FirmwareInfo(
-                    info.name, info.fields, info.capabilities, self._advanced, self._slots
-                )
-                self.firmware = info
+            info = self._ask_identity()
             if info.has("AUTOREPORT_TEMP"):
                 interval = max(1, round(self.settings.temperature_interval_s))
                 self._request(f"M155 S{interval}", self.settings.connect_timeout_s)
@@ -158,6 +152,26 @@ class MarlinLink:
             self._handshaking = False
         with self._lock:
             self._connected = True
+        return info
+
+    def identify(self) -> FirmwareInfo:
+        """Ask the printer again who it is (M115), between jobs: whatever answers on this port
+        now, which need not be the printer that answered at connect."""
+        with self._lock:
+            self._require_connected()
+            running = self._active_job()
+            if running is not None:
+                raise PrinterBusy("job", running.report.job_name, "is running: ask between jobs")
+        return self._ask_identity()
+
+    def _ask_identity(self) -> FirmwareInfo:
+        m115 = self._request("M115", self.settings.connect_timeout_s)
+        info = FirmwareInfo.from_m115(m115.output)
+        with self._lock:
+            info = FirmwareInfo(
+                info.name, info.fields, info.capabilities, self._advanced, self._slots
+            )
+            self.firmware = info
         return info
 
     def start(

@@ -93,6 +93,21 @@ class OctoPrintPrinter(Printer):
                     f"printer not operational after {self.connect_timeout_s:g} s (state {state!r})",
                 )
             time.sleep(0.2)
+        return self._identity(client, until)
+
+    def identify(self) -> FirmwareInfo:
+        """Who OctoPrint says its printer is now: the printer profile of its current connection
+        (which may have been reconnected, or given another printer, since `connect`) and the
+        firmware name it read from that printer's M115."""
+        client = self.client
+        if self._report is not None and not self._report.state.final:
+            raise PrinterBusy("job", self._report.job_name, "is running: ask between jobs")
+        state = self._call(client.state)
+        if not state.startswith("Operational"):
+            raise PrinterNotConnected("url", self.url, f"printer is not operational ({state!r})")
+        return self._identity(client, time.monotonic())
+
+    def _identity(self, client: OctoRest, until: float) -> FirmwareInfo:
         version: dict[str, Any] = getattr(client, "version", {}) or {}
         current = self._call(client.connection_info)["current"]
         port, profile_id = current.get("port"), str(current.get("printerProfile") or "")

@@ -41,6 +41,9 @@ class SerialPrinter(Printer):
         self._link = MarlinLink(self._open_transport(), self.settings)
         return self._link.connect()
 
+    def identify(self) -> FirmwareInfo:
+        return self.link.identify()
+
     @property
     def link(self) -> MarlinLink:
         if self._link is None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -251,6 +251,7 @@ def verify_chain(session: Session, key_dir: Path | None = None) -> ChainReport:
     vouched_through = 0
     previous_hash = GENESIS_HASH
     count = 0
+    signed_before = False
 
     def broken(seq: int, problem: str) -> ChainReport:
         return ChainReport(count, previous_hash, seq, problem, len(found), vouched_through)
@@ -276,9 +277,10 @@ def verify_chain(session: Session, key_dir: Path | None = None) -> ChainReport:
                     )
                 marks.setdefault(checkpoint.seq, []).append(checkpoint)
             vouched_through = max((c.seq for c in found), default=0)
-        problem = _service_signature_problem(entry, trusted, vouched_through)
+        problem = _service_signature_problem(entry, trusted, vouched_through, signed_before)
         if problem is not None:
             return broken(entry.seq, problem)
+        signed_before = signed_before or entry.service_signature is not None
         for checkpoint in marks.get(entry.seq, []):
             if checkpoint.head_hash != entry.entry_hash:
                 return broken(
@@ -300,17 +302,102 @@ def verify_chain(session: Session, key_dir: Path | None = None) -> ChainReport:
 
 
 def _service_signature_problem(
-    entry: AuditEntry, trusted: keys.TrustedKeys, vouched_through: int
+    entry: AuditEntry, trusted: keys.TrustedKeys, vouched_through: int, signed_before: bool
 ) -> str | None:
     if entry.service_signature is None:
+        if signed_before:
+            return UNSIGNED_AFTER_SIGNED
         # Entries from before the service key (migration 0004) are vouched for by a checkpoint.
         if entry.seq <= vouched_through:
             return None
         return "it has no service signature and no checkpoint covers it"
+    return signature_problem(entry, trusted)
+
+
+# Every entry since the first signed one is signed: an unsigned one among them was written
+# beside the service (the next signed entry chained onto it unawares).
+UNSIGNED_AFTER_SIGNED = "it has no service signature, though entries before it have"
+
+
+def signature_problem(entry: AuditEntry, trusted: keys.TrustedKeys) -> str | None:
+    """Why the service signature of `entry` does not vouch for its hash (None when it does)."""
     if entry.key_id not in trusted.public:
         return f"it is signed with key {entry.key_id}, which is not a trusted service key"
-    if not trusted.verifies(entry.key_id, ENTRY_PURPOSE, entry.entry_hash, entry.service_signature):
+    signature = entry.service_signature or ""
+    if not trusted.verifies(entry.key_id, ENTRY_PURPOSE, entry.entry_hash, signature):
         return "its service signature does not match (rewritten without the service key)"
+    return None
+
+
+class EntryNotAuthentic(InputError):
+    """An audit entry something is about to rest on is not as the service wrote it: carries its
+    seq (the value) and what is wrong with it."""
+
+    def __init__(self, entry: AuditEntry, problem: str) -> None:
+        self.seq = entry.seq
+        self.problem = problem
+        subject = entry.batch_number or entry.entity_id
+        super().__init__("audit entry", entry.seq, f"({entry.action}, {subject}): {problem}")
+
+
+def check_authentic(
+    session: Session, entries: Iterable[AuditEntry], trusted: keys.TrustedKeys | None = None
+) -> None:
+    """Raise EntryNotAuthentic for the first of `entries` that `entry_problem` finds wrong,
+    against `trusted` (default: the service keys the settings' key folder trusts)."""
+    trusted = trusted or keys.trusted_keys()
+    for entry in entries:
+        problem = entry_problem(session, entry, trusted)
+        if problem is not None:
+            raise EntryNotAuthentic(entry, problem)
+
+
+def entry_problem(session: Session, entry: AuditEntry, trusted: keys.TrustedKeys) -> str | None:
+    """Why `entry` cannot be believed as the service wrote it (None when it can), without
+    walking the whole chain: its content must hash to its hash, and that hash carry a trusted
+    service signature. An entry from before the service key (no signature) must come before
+    the first signed entry, which vouches for it through the links between them.
+
+    What this cannot see is an entry removed from around it: `verify_chain` walks for that.
+    """
+    if entry_hash(entry) != entry.entry_hash:
+        return "its content does not match its hash (edited)"
+    following = session.get(AuditEntry, entry.seq + 1)
+    if following is not None and following.prev_hash != entry.entry_hash:
+        return f"the entry after it ({following.seq}) does not link to it"
+    if entry.service_signature is not None:
+        return signature_problem(entry, trusted)
+    first_signed = session.scalar(
+        select(AuditEntry)
+        .where(AuditEntry.service_signature.is_not(None))
+        .order_by(AuditEntry.seq)
+        .limit(1)
+    )
+    if first_signed is None:
+        return "it has no service signature and no signed entry vouches for it"
+    if first_signed.seq < entry.seq:
+        return UNSIGNED_AFTER_SIGNED
+    previous_hash, expected_seq = entry.entry_hash, entry.seq + 1
+    between = select(AuditEntry).where(
+        AuditEntry.seq > entry.seq, AuditEntry.seq <= first_signed.seq
+    )
+    for later in session.scalars(between.order_by(AuditEntry.seq)):
+        if (
+            later.seq != expected_seq
+            or later.prev_hash != previous_hash
+            or entry_hash(later) != later.entry_hash
+        ):
+            return (
+                f"it has no service signature and the chain from it to the first signed entry "
+                f"({first_signed.seq}) is broken at entry {expected_seq}"
+            )
+        previous_hash, expected_seq = later.entry_hash, expected_seq + 1
+    problem = signature_problem(first_signed, trusted)
+    if problem is not None:
+        return (
+            f"it has no service signature and the first signed entry ({first_signed.seq}), "
+            f"which would vouch for it, fails: {problem}"
+        )
     return None
 
 

@@ -455,7 +455,8 @@ def test_an_admin_unlocks_from_the_command_line_with_a_reason(
 ) -> None:
     fail_until_locked_or(store, clock, "phil", ["10.1.1.1", "10.2.2.2"], 10)
     monkeypatch.setenv("PRINTMED_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("PRINTMED_KEY_DIR", str(tmp_path.parent / f"{tmp_path.name}-keys"))
+    # the suite's key folder, whose key signed the seed's accounts: a command trusting another
+    # folder's keys would find alma's account in no trail it believes
     unlock = ["users", "unlock", "phil", "--user", "alma", "--password-stdin"]
 
     monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))

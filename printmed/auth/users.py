@@ -4,10 +4,13 @@ Passwords are hashed with argon2id; the first start creates an admin with a rand
 shown once. An admin manages users and configuration but can change no batch record.
 Each user has an Ed25519 signing key sealed under their password (printmed.keys) and certified
 by the service key: a password change reseals it, a reset issues a new one (old ones are kept).
+An account is what the signed trail made of it (`account_problem`): a row inserted or changed
+beside the service signs in to nothing and is certified no key.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 from typing import Any
 
@@ -52,6 +55,18 @@ class AuthenticationFailed(InputError):
         super().__init__("password", "(hidden)", f"does not match an active user {username!r}")
 
 
+class AccountNotAsRecorded(AuthenticationFailed):
+    """The user row is not the account the signed audit trail made (inserted, or its role,
+    name or active state changed, beside the service): it signs in to nothing and no key is
+    certified for it. Told only to whoever gave the account's right password."""
+
+    def __init__(self, username: str, problem: str) -> None:
+        self.problem = problem
+        InputError.__init__(
+            self, "account", username, f"{problem}; an admin must look into the store"
+        )
+
+
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
@@ -68,6 +83,7 @@ def authenticate(session: Session, username: str, password: str) -> User:
     user = session.scalar(select(User).where(User.username == username))
     if user is None or not user.active or not check_password(user, password):
         raise AuthenticationFailed(username)
+    check_as_recorded(session, user)
     if current_key(session, user) is None and not had_a_key(session, user):
         # An account made before signing keys gets its key pair at its first sign-in (never one
         # whose key went missing from the store: see SigningKeyMissing).
@@ -187,7 +203,9 @@ def had_a_key(session: Session, user: User) -> bool:
 
 def issue_key(session: Session, user: User, password: str, *, actor: str, reason: str) -> UserKey:
     """A new key pair for `user`, sealed under `password` and certified by the service key;
-    any key in use is retired (kept, so that what it signed stays verifiable)."""
+    any key in use is retired (kept, so that what it signed stays verifiable). Only for an
+    account that is what the trail made it (AccountNotAsRecorded otherwise)."""
+    check_as_recorded(session, user)
     now = audit.utc_now()
     for old in session.scalars(
         select(UserKey).where(UserKey.user_id == user.id, UserKey.retired_at.is_(None))
@@ -218,6 +236,59 @@ def issue_key(session: Session, user: User, password: str, *, actor: str, reason
         reason=reason,
     )
     return key
+
+
+# What the trail records of an account: `user.create` all of it, and each later change one
+# column (set with audit.set_audited under these actions).
+RECORDED_ACCOUNT = ("username", "full_name", "role", "active")
+ACCOUNT_CHANGES = {"user.active": "active", "user.role": "role", "user.full_name": "full_name"}
+
+
+def account_problem(
+    session: Session, user: User, trusted: keys.TrustedKeys | None = None
+) -> str | None:
+    """Why the row of `user` is not the account the trail made (None when it is): its
+    username, full name, role and active state replayed from its `user.create` entry and the
+    later changes of them, each entry as the service signed it (`audit.entry_problem`, against
+    `trusted`, default the settings' trusted keys)."""
+    trusted = trusted or keys.trusted_keys()
+    entries = session.scalars(
+        select(AuditEntry)
+        .where(
+            AuditEntry.entity == "user",
+            AuditEntry.entity_id == user.username,
+            AuditEntry.action.in_(["user.create", *ACCOUNT_CHANGES]),
+        )
+        .order_by(AuditEntry.seq)
+    ).all()
+    if not entries or entries[0].action != "user.create":
+        return "has no user.create entry in the audit trail (a row the service never made)"
+    recorded: dict[str, Any] = {}
+    for entry in entries:
+        problem = audit.entry_problem(session, entry, trusted)
+        if problem is not None:
+            return f"its audit entry {entry.seq} ({entry.action}) is not the service's: {problem}"
+        new = json.loads(entry.new_json)
+        if entry.action != "user.create":
+            recorded[ACCOUNT_CHANGES[entry.action]] = new
+        elif recorded:
+            return f"is created a second time in the audit trail (entry {entry.seq})"
+        else:
+            recorded = {column: new.get(column) for column in RECORDED_ACCOUNT}
+    for column in RECORDED_ACCOUNT:
+        if getattr(user, column) != recorded[column]:
+            return (
+                f"{column} is {getattr(user, column)!r} in the table but "
+                f"{recorded[column]!r} in the audit trail"
+            )
+    return None
+
+
+def check_as_recorded(session: Session, user: User) -> None:
+    """AccountNotAsRecorded unless `account_problem` finds nothing wrong with `user`."""
+    problem = account_problem(session, user)
+    if problem is not None:
+        raise AccountNotAsRecorded(user.username, problem)
 
 
 def unseal_key(key: UserKey, password: str) -> Ed25519PrivateKey:

@@ -1,9 +1,12 @@
 """`printmed print FILE.gcode --engineering-print --user NAME --port DEV | --octoprint URL
 --api-key KEY | --sim`: an engineer's test print or calibration, outside any batch.
 
-Refused without --engineering-print, for anyone the rules do not allow, and for a file that is a
-batch's G-code (batches print only through `printmed worker`); otherwise recorded in the trail
-(who, the file's SHA-256, the printer) before a line is streamed, and how it ended after.
+Refused without --engineering-print, for anyone the rules do not allow, for a file that is a
+batch's G-code however its comments, spacing or line ends were changed (batches print only
+through `printmed worker`), and for one that labels objects as a batch's tablets are labelled
+unless each is named a calibration or test object (`printmed.jobs.engineering`); otherwise
+recorded in the trail (who, the file's SHA-256, the printer) before a line is streamed, and how
+it ended after.
 A progress bar shows layer, percent, heaters and time left; Ctrl-C pauses and asks whether
 to resume, cancel or stop at once (M112). Exit 0 only when every line was acknowledged.
 """

@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import ColumnElement, CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
 from gcode.profile import MachineProfile
@@ -30,7 +30,14 @@ from printmed.jobs.stored_gate import (
     gate_program,
     stored_program,
 )
-from printmed.store.models import Batch, PrintProgress, Signature, StoredGcode, User
+from printmed.store.models import (
+    Batch,
+    PrintProgress,
+    RegisteredPrinter,
+    Signature,
+    StoredGcode,
+    User,
+)
 
 JSON_COLUMNS = frozenset(
     {
@@ -329,9 +336,10 @@ def record_verification(
 def program_to_print(session: Session, job: Batch) -> str:
     """The stored G-code of `job`, gated again against its stored targets, lot and profile and
     found to give the very figures it was verified with, all as the trail recorded them at entry
-    and verification: the only text a worker streams.
+    and verification, in entries that carry the service's signature: the only text a worker
+    streams.
 
-    Raises StoredProgramDiffers or DoseGateFailed naming what differs.
+    Raises StoredProgramDiffers, DoseGateFailed or audit.EntryNotAuthentic naming what differs.
     """
     text = stored_program(session, job.gcode_sha256 or "")
     gate = gate_program(
@@ -370,14 +378,17 @@ GATED_COLUMNS = (
 
 def _check_as_entered_and_verified(session: Session, job: Batch) -> None:
     """Refuse a job row whose program, targets, lot, profile or gate figures are not those its
-    `job.create` and `job.verify` entries recorded (a row rewritten beside the trail)."""
+    `job.create` and `job.verify` entries recorded (a row rewritten beside the trail), or those
+    entries themselves when they are not as the service wrote and signed them (EntryNotAuthentic:
+    the row, the program and the trail rewritten together by someone without the service key)."""
     entries = audit.entries_for(session, job.batch_number)
-    created = [e for e in entries if e.action == "job.create"]
-    verified = [e for e in entries if e.action == "job.verify"]
+    created = [e for e in entries if e.action == "job.create" and e.entity_id == str(job.id)]
+    verified = [e for e in entries if e.action == "job.verify" and e.entity_id == str(job.id)]
     if len(created) != 1 or len(verified) != 1:
         raise StoredProgramDiffers(
             "batch", job.batch_number, "has no single entry and verification in the trail"
         )
+    audit.check_authentic(session, [*created, *verified])
     recorded = {**audit.decoded(created[0])["new"], **audit.decoded(verified[0])["new"]}
     for column in GATED_COLUMNS:
         now = column_value(job, column)
@@ -449,24 +460,13 @@ def claim_next(
     """
     audit.lock_chain(session)
     reported = PrinterIdentity.reported_in(firmware.get("fields") or {})
-    registered = register.find(session, printer)
-    queued_here = Batch.printer == printer
-    if registered is not None:
-        cleared = register.cleared_for(session, registered)
-        if cleared is None:
-            return None
-        queued_here = (
-            (Batch.batch_number == cleared)
-            & Batch.printer.in_((registered.name, registered.profile_id))
-            & (Batch.profile_id == registered.profile_id)
-        )
-    elif register.in_force(session):
+    takes = _what_printer_takes(session, printer)
+    if takes is None:
         return None
-    if registered is not None:  # a printer makes only its own site's batches
-        queued_here = queued_here & (Batch.site_id == registered.site_id)
+    registered, queued_here = takes
     candidates = session.execute(
         select(Batch.id, Batch.batch_number, Batch.profile_id)
-        .where(queued_here, Batch.state == BatchState.QUEUED.value)
+        .where(queued_here)
         .order_by(Batch.id)
         .limit(5)
     )
@@ -522,6 +522,37 @@ def claim_next(
         session.flush()
         return job
     return None
+
+
+def has_queued(session: Session, printer: str) -> bool:
+    """Whether `printer` has a batch it may claim now (read only): the worker asks before it
+    asks the printer who it is, so an idle printer is not asked every poll."""
+    takes = _what_printer_takes(session, printer)
+    return (
+        takes is not None and session.scalar(select(Batch.id).where(takes[1]).limit(1)) is not None
+    )
+
+
+def _what_printer_takes(
+    session: Session, printer: str
+) -> tuple[RegisteredPrinter | None, ColumnElement[bool]] | None:
+    """The register's entry for `printer` (None before the register is in force) and which
+    queued batches it may take (`claim_next`'s rules); None when it may take none now."""
+    registered = register.find(session, printer)
+    queued_here = Batch.printer == printer
+    if registered is not None:
+        cleared = register.cleared_for(session, registered)
+        if cleared is None:
+            return None
+        queued_here = (
+            (Batch.batch_number == cleared)
+            & Batch.printer.in_((registered.name, registered.profile_id))
+            & (Batch.profile_id == registered.profile_id)
+            & (Batch.site_id == registered.site_id)  # a printer makes only its own site's batches
+        )
+    elif register.in_force(session):
+        return None
+    return registered, queued_here & (Batch.state == BatchState.QUEUED.value)
 
 
 def _expected_identity(session: Session, job_id: int, profile_id: str) -> PrinterIdentity | None:

@@ -1,6 +1,7 @@
 """The worker of one printer: takes its queued jobs, streams them, records how each print went.
 
-Before the first line goes out the claim (state printing, worker, firmware identity, checked
+Before each claim the printer is asked again who it is (M115; OctoPrint's connection), and
+before the first line goes out the claim (state printing, worker, that identity, checked
 against the profile the G-code was written for) is committed and the stored G-code is gated
 again (`service.program_to_print`); during the print the acknowledged lines and temperatures
 are saved every `progress_interval_s`, so that after a crash `recover` can say where the
@@ -115,7 +116,12 @@ class PrinterWorker:
             return None
         if self.refused is not None:
             return None  # not the printer its batches need: someone must connect the right one
-        assert self.firmware is not None
+        with self.store.read_session() as session:
+            if not service.has_queued(session, self.printer_name):
+                return None
+        # Whoever answers on this port now, not whoever answered at connect: a printer swapped
+        # on the same port between two jobs is the one the claim checks and records.
+        self.firmware = self.printer.identify()
         try:
             with self.store.session() as session:
                 job = service.claim_next(

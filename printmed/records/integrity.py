@@ -1,10 +1,11 @@
 """Is the record whole? The chain, the job rows against the trail, the G-code, the signatures,
-the master-file versions each batch was made with.
+the master-file versions each batch was made with, the staff accounts.
 
 The trail is the truth: replaying a batch's entries must give exactly the job's row, the stored
 G-code must hash to the recorded SHA-256, and every signature must match what it signed, carry
 its signer's digital signature, and that signer's key must be certified by a trusted service key.
-Each master-file version a batch pins must still hash to what the batch recorded.
+Each master-file version a batch pins must still hash to what the batch recorded, and each user
+row must be the account its signed `user.*` entries made (auth.users.account_problem).
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from printmed import audit, catalog, keys
-from printmed.auth.users import USER_KEY_PURPOSE, certificate_text
+from printmed.auth.users import USER_KEY_PURPOSE, account_problem, certificate_text
 from printmed.jobs.service import snapshot
-from printmed.store.models import AuditEntry, Batch, Signature, StoredGcode, UserKey
+from printmed.store.models import AuditEntry, Batch, Signature, StoredGcode, User, UserKey
 
 SIGNATURE_PURPOSE = "e-signature"
 
@@ -204,4 +205,15 @@ def verify_records(
         from printmed.records.masterfile import problems as master_problems
 
         problems += master_problems(session)
+        problems += account_problems(session, trusted)
     return IntegrityReport(chain, problems)
+
+
+def account_problems(session: Session, trusted: keys.TrustedKeys) -> list[str]:
+    """Each user row that is not the account the signed trail made, named."""
+    found = []
+    for user in session.scalars(select(User).order_by(User.username)):
+        problem = account_problem(session, user, trusted)
+        if problem is not None:
+            found.append(f"user {user.username}: {problem}")
+    return found

@@ -17,11 +17,12 @@ import requests
 from hypothesis import given
 from hypothesis import strategies as st
 
-from printers.errors import PrinterError
+from printers.errors import PrinterBusy, PrinterError
 from printers.firmware import FirmwareInfo
 from printers.identity import PrinterIdentity
 from printers.interface import Printer
 from printers.octoprint_printer import OctoPrintPrinter
+from printers.program import GcodeProgram
 from printers.sim_printer import SimPrinter
 from printmed import catalog
 from printmed.audit import decoded, entries_for
@@ -138,6 +139,62 @@ def test_a_simulated_printer_of_another_machine_is_refused_and_sent_nothing(stor
     assert refusals[0]["profile_id"] == "fdm-pharma-04"
     with store.session() as session:
         assert verify_records(session).intact  # the batch's own record is untouched
+
+
+def test_a_printer_swapped_on_the_same_port_between_two_jobs_is_refused_the_second(
+    store: Store,
+) -> None:
+    """The identity is asked again before each claim, not remembered from the connection."""
+    users = add_users(store, "tech")
+    first = queued_job(store, users["tech"], units=1)
+    second = queued_job(store, users["tech"], units=1)
+    worker = _sim_worker(store, FDM.machine_type)
+    try:
+        assert worker.run_once() == first
+        sim = worker.printer.firmware_side  # type: ignore[attr-defined]
+        assert sim is not None
+        sim.machine_type = SSE_MACHINE  # another machine now answers on the same port
+        done = len(sim.executed)
+        assert worker.run_once() is None
+        after = [c for _, c in list(sim.executed)[done:]]
+    finally:
+        worker.printer.disconnect()
+    assert after == ["M115"]  # asked who it is; sent nothing of the batch
+    assert (_state(store, first), _state(store, second)) == ("printed", "queued")
+    assert _refusals(store, first) == []
+    [refusal] = _refusals(store, second)
+    assert refusal["reported"]["machine_type"] == SSE_MACHINE
+    assert refusal["expected"] == {"machine_type": "Pharma-FDM-04", "firmware": "Marlin"}
+
+
+def test_a_printer_busy_with_another_program_is_claimed_for_nothing(store: Store) -> None:
+    """It cannot be asked who it is while it streams: the batch stays queued, unrecorded."""
+    users = add_users(store, "tech")
+    batch = queued_job(store, users["tech"], units=1)
+    worker = _sim_worker(store, FDM.machine_type)
+    try:
+        worker.connect()
+        worker.printer.start(GcodeProgram.from_text("G4 S3600\n", name="someone else's"))
+        with pytest.raises(PrinterBusy):
+            worker.run_once()
+    finally:
+        worker.printer.disconnect()
+    with store.session() as session:
+        assert [e.action for e in entries_for(session, batch)][-1] == "job.queue"
+    assert _state(store, batch) == "queued"
+
+
+def test_an_idle_printer_is_not_asked_who_it_is(store: Store) -> None:
+    """Nothing queued for it: the worker polls the store, not the printer."""
+    worker = _sim_worker(store, FDM.machine_type)
+    try:
+        worker.connect()
+        sim = worker.printer.firmware_side  # type: ignore[attr-defined]
+        done = len(sim.executed)
+        assert worker.run_once() is None
+        assert list(sim.executed)[done:] == []
+    finally:
+        worker.printer.disconnect()
 
 
 def test_the_refusal_is_a_typed_error_carrying_what_the_printer_reported(store: Store) -> None:
@@ -280,6 +337,24 @@ def test_octoprint_with_the_profile_machine_takes_the_batch_and_streams_it(
     assert firmware["PRINTER_PROFILE"] == OCTOPRINT_PROFILE
     assert firmware["FIRMWARE_NAME"] == "Marlin 2.1.2 (virtual)"
     assert _refusals(store, batch) == []
+
+
+def test_octoprint_is_asked_again_and_answers_with_the_profile_it_is_connected_with_now(
+    octoprint: OctoPrintServer,
+) -> None:
+    """OctoPrint reconnected with another printer profile after `connect`: `identify` says so."""
+    printer = _octoprint_printer(octoprint, OCTOPRINT_PROFILE)
+    try:
+        assert printer.connect().fields["MACHINE_TYPE"] == FDM.machine_type
+        # OctoPrint's connection closed and made again with another printer profile (this
+        # connect returns once OctoPrint reports the printer operational)
+        _octoprint_printer(octoprint, "_default").connect()
+        now = printer.identify()
+    finally:
+        printer.disconnect()
+    assert now.fields["PRINTER_PROFILE"] == "_default"
+    assert now.fields["MACHINE_TYPE"] == "Generic RepRap Printer"
+    assert now.fields["FIRMWARE_NAME"] == "Marlin 2.1.2 (virtual)"
 
 
 def test_octoprint_with_another_printer_profile_is_refused_and_sent_nothing(

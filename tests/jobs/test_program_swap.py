@@ -2,13 +2,15 @@
 in the database after verification is never streamed, on SQLite and on PostgreSQL.
 
 The tamperer here writes the database directly, as anyone holding it could: a new program row
-(append-only tables still take inserts) and the job row pointed at it, or the stored text
-rewritten in place with the append-only trigger dropped first.
+(append-only tables still take inserts) and the job row pointed at it, the stored text
+rewritten in place with the append-only trigger dropped first, or the whole trail rewritten to
+match with the project's own functions but without the service key.
 """
 
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -19,6 +21,7 @@ from printmed import catalog
 from printmed.audit import entries_for
 from printmed.jobs import service
 from printmed.jobs.worker import PrinterWorker
+from printmed.keys import service_key
 from printmed.manufacture import GatedBatch, make_batch
 from printmed.store import Store
 from tests.records.builders import (
@@ -30,6 +33,7 @@ from tests.records.builders import (
     queued_job,
     verify,
 )
+from tests.records.forgery import forge
 
 UNITS = 2
 # Commands a program sends; the connection's own (M115, M155, M110) are not among them.
@@ -167,6 +171,46 @@ def test_a_job_row_rewritten_whole_to_another_verified_program_is_refused_by_the
     assert taken == batch
     reason = _assert_failed_unsent(any_store, batch, executed)
     assert f"dose_json: '(rewritten)' is not what the trail recorded for {batch}" in reason
+
+
+SWAPPED = ("gcode_sha256", "dose_json", "design_json", "gate_json", "parameters_json")
+
+
+@pytest.mark.parametrize(
+    ("resign", "problem"),
+    [
+        (True, "it is signed with key {forger}, which is not a trusted service key"),
+        (False, "its service signature does not match (rewritten without the service key)"),
+    ],
+    ids=["re-signed with the forger's own key", "signatures left as they were"],
+)
+def test_a_trail_rewritten_to_match_without_the_service_key_is_refused_before_streaming(
+    any_store: Store, tmp_path: Path, resign: bool, problem: str
+) -> None:
+    """Another real verified batch's program, targets and gate figures written into this
+    batch's verification entry, every later hash recomputed and the job row replayed from the
+    rewritten trail: the gate and the row agree with the trail, its signatures do not."""
+    users = add_users(any_store, "tech")
+    batch = queued_job(any_store, users["tech"], units=UNITS)
+    donor = draft_job(any_store, users["tech"], units=UNITS, printer="elsewhere")
+    verify(any_store, donor, users["tech"], _other_batch(dose={"value": 1.5, "unit": "mg/kg"}))
+    with any_store.session() as session:
+        donated = service.get_batch(session, donor)
+        values = {column: service.column_value(donated, column) for column in SWAPPED}
+        [seq] = [e.seq for e in entries_for(session, batch) if e.action == "job.verify"]
+    forge(any_store, seq, values, tmp_path / "forger", resign=resign)
+    with any_store.session() as session:
+        forged = service.get_batch(session, batch)
+        assert forged.gcode_sha256 == values["gcode_sha256"]  # the row is the forged trail's
+        assert forged.state == "queued"
+    taken, executed = _print_once(any_store)
+    assert taken == batch
+    reason = _assert_failed_unsent(any_store, batch, executed)
+    named = problem.format(forger=service_key(tmp_path / "forger").key_id)
+    assert reason == (
+        "the dose gate run again before streaming refused it: "
+        f"audit entry: {seq} (job.verify, {batch}): {named}"
+    )
 
 
 def test_the_untouched_program_is_streamed_whole(store: Store) -> None:

@@ -79,14 +79,28 @@ def test_a_host_error_while_streaming_ends_the_job_interrupted_and_surfaces(
     store: Store,
 ) -> None:
     from printers.errors import PrinterBusy
+    from printers.firmware import FirmwareInfo
     from printers.program import GcodeProgram
+
+    class TakenAfterAsked(SimPrinter):
+        """Someone else's program starts on this printer just after the worker asked who it
+        is (before it, the worker would claim nothing): start() then refuses ours."""
+
+        def identify(self) -> FirmwareInfo:
+            answer = super().identify()
+            self.start(GcodeProgram.from_text("G4 S3600\n", name="other"))
+            return answer
 
     users = add_users(store, "tech")
     batch = queued_job(store, users["tech"], units=1)
-    worker = _worker(store)
+    worker = PrinterWorker(
+        store,
+        "sim-1",
+        TakenAfterAsked(speed_factor=200.0, baud=None, machine_type=FDM_MACHINE),
+        "w1",
+        poll_s=0.05,
+    )
     worker.connect()
-    # Someone else's program is already streaming on this printer: start() refuses ours.
-    worker.printer.start(GcodeProgram.from_text("G4 S3600\n", name="other"))
     try:
         with pytest.raises(PrinterBusy):
             worker.run_once()

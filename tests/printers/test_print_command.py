@@ -1,6 +1,7 @@
 """`printmed print`: an engineer's print of a file outside any batch — refused without
---engineering-print, for roles the rules do not allow, and for any batch's G-code; recorded in
-the trail (who, the file's SHA-256, the printer) before a line is streamed and after it ends."""
+--engineering-print, for roles the rules do not allow, and for any batch's G-code however its
+comments, blank lines, spacing or line ends are changed; recorded in the trail (who, the file's
+SHA-256, the printer) before a line is streamed and after it ends."""
 
 from __future__ import annotations
 
@@ -122,13 +123,34 @@ def test_a_role_the_rules_do_not_allow_is_refused_and_nothing_recorded(
     assert _engineering_entries(data_dir) == []
 
 
-@pytest.mark.parametrize("line_ends", ["\n", "\r\n"], ids=["as stored", "CRLF"])
+def _commented(program: str) -> str:
+    return program.replace("\n", "\n; printed for the bench\n", 1)
+
+
+def _respaced(program: str) -> str:
+    """Trailing blanks on every line, a blank line after each, runs of spaces inside."""
+    return "".join(line.replace(" ", "  ") + " \t\n\n" for line in program.splitlines())
+
+
+RESPELLINGS = {
+    "as stored": lambda program: program,
+    "CRLF": lambda program: program.replace("\n", "\r\n"),
+    "a comment line added": _commented,
+    "CRLF and a comment line": lambda program: _commented(program).replace("\n", "\r\n"),
+    "blank lines and whitespace": _respaced,
+    "lower case and end-of-line comments": lambda program: "".join(
+        f"{line.lower()} ; bench\n" for line in program.splitlines()
+    ),
+}
+
+
+@pytest.mark.parametrize("respelled", list(RESPELLINGS), ids=list(RESPELLINGS))
 def test_a_batch_gcode_is_refused_naming_the_batch(
     tmp_path: Path,
     data_dir: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-    line_ends: str,
+    respelled: str,
 ) -> None:
     store = open_store(f"sqlite:///{data_dir / 'printmed.sqlite'}", migrate=False)
     with store.session() as session:
@@ -137,7 +159,7 @@ def test_a_batch_gcode_is_refused_naming_the_batch(
     batch = verified_job(store, tech, units=1)
     store.dispose()
     path = tmp_path / "copied.gcode"
-    path.write_bytes(gated_batch(1).gcode.replace("\n", line_ends).encode())
+    path.write_bytes(RESPELLINGS[respelled](gated_batch(1).gcode).encode())
     assert _print(monkeypatch, data_dir, path, "--engineering-print", "--sim") == 2
     [line] = capsys.readouterr().err.strip().splitlines()
     assert line.startswith(

@@ -49,11 +49,14 @@ def forge(
     *,
     action: str | None = None,
     resign_from: int | None = None,
+    resign: bool = True,
 ) -> None:
     """Rewrite entry `seq`'s new values (and `action`, if given), then recompute everything
     after it with the project's code and the forger's own service key (in `forger_key_dir`):
     entries from `resign_from` (default `seq`) are re-signed with it, e-signatures after `seq`
-    remade, job rows replayed, and a checkpoint of the new head written there."""
+    remade, job rows replayed, and a checkpoint of the new head written there. With `resign`
+    False the hashes are recomputed and every service signature is left as it was (a forger
+    who does not bother with a key of their own)."""
     drop_append_only_triggers(store)
     forger_key = keys.service_key(forger_key_dir)
     resign_from = seq if resign_from is None else resign_from
@@ -78,8 +81,9 @@ def forge(
                 batches.add(entry.batch_number)
             entry.prev_hash = previous_hash
             entry.entry_hash = audit.entry_hash(entry)
-            entry.key_id = forger_key.key_id
-            entry.service_signature = forger_key.sign(audit.ENTRY_PURPOSE, entry.entry_hash)
+            if resign:
+                entry.key_id = forger_key.key_id
+                entry.service_signature = forger_key.sign(audit.ENTRY_PURPOSE, entry.entry_hash)
             session.flush()
             previous_hash = entry.entry_hash
         for batch_number in sorted(batches):
@@ -150,3 +154,32 @@ def _rewrite_job_row(session: Any, batch_number: str) -> None:
         )
         setattr(job, column, stored)
     session.flush()
+
+
+def unsigned_entry(
+    seq: int,
+    prev_hash: str,
+    *,
+    action: str,
+    entity: str,
+    entity_id: str,
+    new: Any,
+    reason: str = "account created",
+) -> AuditEntry:
+    """An entry with its hash and link right and no service signature: what the code before
+    signing keys wrote, and what whoever writes the database can add."""
+    entry = AuditEntry(
+        seq=seq,
+        at=audit.utc_now(),
+        actor="system",
+        action=action,
+        entity=entity,
+        entity_id=entity_id,
+        batch_number=None,
+        old_json="null",
+        new_json=audit.canonical_json(new),
+        reason=reason,
+        prev_hash=prev_hash,
+    )
+    entry.entry_hash = audit.entry_hash(entry)
+    return entry

@@ -21,7 +21,7 @@ from printmed.errors import InputError
 from printmed.settings import load_settings
 from printmed.store import Store, open_store
 from printmed.store.models import AuditEntry
-from tests.records.forgery import drop_append_only_triggers, forge, use_key_dir
+from tests.records.forgery import drop_append_only_triggers, forge, unsigned_entry, use_key_dir
 
 
 @pytest.fixture
@@ -227,6 +227,84 @@ def test_entries_from_before_the_service_key_are_vouched_for_by_a_checkpoint(
     _append(store, 1)  # the first entry written with the key checkpoints the whole chain
     assert [c.seq for c in _chain_checkpoints(store, key_dir)] == [4]
     assert _verify(store).intact
+
+
+def _unsigned_at_head(store: Store) -> int:
+    """An entry added at the head with its hash and link right but no service signature, as
+    whoever writes the database can; its seq."""
+    with store.session() as session:
+        head = session.scalar(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1))
+        assert head is not None
+        entry = unsigned_entry(
+            head.seq + 1,
+            head.entry_hash,
+            action="user.create",
+            entity="user",
+            entity_id="mallory",
+            new={"role": "pharmacist"},
+        )
+        session.add(entry)
+        return entry.seq
+
+
+def test_an_unsigned_entry_among_signed_ones_is_named_though_a_checkpoint_covers_it(
+    store: Store, key_dir: Path
+) -> None:
+    """The next signed entry chains onto it and is checkpointed: only a signature would tell."""
+    _append(store, 2)
+    forged = _unsigned_at_head(store)
+    _append(store, 1)
+    assert [c.seq for c in _chain_checkpoints(store, key_dir)][-1] == forged + 1
+    report = _verify(store)
+    assert (report.first_broken_seq, report.problem) == (forged, audit.UNSIGNED_AFTER_SIGNED)
+    with store.session() as session:
+        entry = session.get(AuditEntry, forged)
+        assert entry is not None
+        assert audit.entry_problem(session, entry, keys.trusted_keys()) == (
+            audit.UNSIGNED_AFTER_SIGNED
+        )
+
+
+def test_one_entry_is_believed_only_as_the_service_signed_it_or_vouched_for_it(
+    store: Store, key_dir: Path
+) -> None:
+    """`entry_problem`, entry by entry without walking the chain: a signed entry by its own
+    signature; one from before the service key by the first signed entry after it."""
+    _append(store, 3)
+    drop_append_only_triggers(store)
+    with store.session() as session:  # entries 1-2 as a store from before keys holds them
+        session.execute(
+            update(AuditEntry)
+            .where(AuditEntry.seq <= 2)
+            .values(key_id=None, service_signature=None)
+        )
+
+    def problems() -> list[str | None]:
+        with store.session() as session:
+            entries = session.scalars(select(AuditEntry).order_by(AuditEntry.seq)).all()
+            return [audit.entry_problem(session, e, keys.trusted_keys()) for e in entries]
+
+    assert problems() == [None, None, None]
+    with store.session() as session:  # the older entry 1 edited, its hash recomputed
+        first = session.get(AuditEntry, 1)
+        assert first is not None
+        first.new_json = '{"n":99}'
+        first.entry_hash = audit.entry_hash(first)
+    assert problems() == ["the entry after it (2) does not link to it", None, None]
+    with store.session() as session:  # and entry 2 relinked to it: the signed entry 3 is not
+        second = session.get(AuditEntry, 2)
+        assert second is not None
+        second.prev_hash = first.entry_hash
+        second.entry_hash = audit.entry_hash(second)
+    assert problems() == [
+        "it has no service signature and the chain from it to the first signed entry (3) is "
+        "broken at entry 3",
+        "the entry after it (3) does not link to it",
+        None,
+    ]
+    with pytest.raises(audit.EntryNotAuthentic) as refused, store.session() as session:
+        audit.check_authentic(session, [session.get(AuditEntry, 2)])  # type: ignore[list-item]
+    assert (refused.value.field, refused.value.value) == ("audit entry", 2)
 
 
 @settings(max_examples=12, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, select, update
 
-from printmed import keys
+from printmed import audit, keys
 from printmed.auth.users import (
     USER_KEY_PURPOSE,
+    AccountNotAsRecorded,
     AuthenticationFailed,
     SigningKeyMissing,
     authenticate,
@@ -37,7 +38,7 @@ from printmed.records.signatures import (
 from printmed.store import Store, open_store
 from printmed.store.models import AuditEntry, Batch, Signature, User, UserKey
 from tests.records.builders import PASSWORD, add_users
-from tests.records.forgery import forged_user_key, use_key_dir
+from tests.records.forgery import forged_user_key, unsigned_entry, use_key_dir
 
 NEW_PASSWORD = "a different passphrase"
 PACKAGE = Path(__file__).resolve().parents[2] / "printmed"
@@ -156,24 +157,63 @@ def test_an_admin_reset_issues_a_new_key_and_old_signatures_stay_verifiable(
 
 
 def test_an_account_made_before_keys_gets_one_at_its_next_sign_in(
-    store: Store, key_dir: Path
+    tmp_path: Path, key_dir: Path
 ) -> None:
-    with store.session() as session:  # as migration 0004 finds it: a user, no key, no entry
+    """As migration 0004 finds it: the user row and its unsigned `user.create` entry, which the
+    first signed entry after the upgrade vouches for."""
+    store = open_store(f"sqlite:///{tmp_path / 'upgraded.sqlite'}")
+    try:
+        _account_from_before_keys(store)
+        with store.session() as session:
+            audit.checkpoint(session, "system", "upgraded to signing keys")
+        with store.session() as session:
+            authenticate(session, "pharm", PASSWORD)
+            key = current_key(session, get_user(session, "pharm"))
+            assert key is not None
+            assert unseal_key(key, PASSWORD).public_key() is not None
+    finally:
+        store.dispose()
+
+
+def _account_from_before_keys(store: Store) -> None:
+    """The row and the entry the code before keys wrote at an account's creation (no service
+    signature), as the chain's first entry."""
+    public = {"username": "pharm", "full_name": "Paula Pharmacist", "role": "pharmacist"}
+    with store.session() as session:
         session.add(
             User(
-                username="pharm",
-                full_name="Paula Pharmacist",
-                role="pharmacist",
+                **public,
                 password_hash=hash_password(PASSWORD),
                 active=True,
                 created_at="2025-01-01T00:00:00.000000+00:00",
             )
         )
-    with store.session() as session:
-        authenticate(session, "pharm", PASSWORD)
-        key = current_key(session, get_user(session, "pharm"))
-        assert key is not None
-        assert unseal_key(key, PASSWORD).public_key() is not None
+        entry = unsigned_entry(
+            1,
+            audit.GENESIS_HASH,
+            action="user.create",
+            entity="user",
+            entity_id="pharm",
+            new={**public, "active": True},
+        )
+        session.add(entry)
+
+
+def test_an_account_from_before_keys_is_not_believed_without_a_signed_entry_after_it(
+    tmp_path: Path, key_dir: Path
+) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'upgraded.sqlite'}")
+    try:
+        _account_from_before_keys(store)
+        with store.session() as session, pytest.raises(AccountNotAsRecorded) as refused:
+            authenticate(session, "pharm", PASSWORD)
+        assert refused.value.problem == (
+            "its audit entry 1 (user.create) is not the service's: it has no service signature "
+            "and no signed entry vouches for it"
+        )
+        assert _keys_of(store, "pharm") == []
+    finally:
+        store.dispose()
 
 
 def test_a_key_gone_from_the_store_is_not_replaced_at_sign_in(store: Store, key_dir: Path) -> None:
