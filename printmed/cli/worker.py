@@ -24,6 +24,7 @@ from printmed.jobs import register as equipment
 from printmed.jobs.printers import simulated_printer
 from printmed.jobs.register import Connection
 from printmed.jobs.worker import PrinterWorker
+from printmed.store import Store
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -67,19 +68,25 @@ def build_printer(args: argparse.Namespace, registered: Connection | None = None
     return simulated_printer(args.sim_profile or args.printer, speed_factor=args.speed_factor)
 
 
+def printer_for(args: argparse.Namespace, store: Store) -> Printer:
+    """The printer `--printer NAME` drives: reached as the register says unless a flag says
+    otherwise; a name the register does not know is refused once the register has printers."""
+    with store.read_session() as session:
+        entry = equipment.find(session, args.printer)
+        if entry is None and equipment.in_force(session):
+            raise equipment.UnknownPrinter(args.printer)
+        connection = equipment.connection_of(entry) if entry is not None else None
+        if entry is not None and not args.sim_profile:
+            args.sim_profile = entry.profile_id
+    return build_printer(args, connection)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.poll_s <= 0:
         raise InputError("--poll-s", args.poll_s, "must be positive")
     _, store = open_cli_store(args)
     try:
-        with store.read_session() as session:
-            entry = equipment.find(session, args.printer)
-            if entry is None and equipment.in_force(session):
-                raise equipment.UnknownPrinter(args.printer)
-            connection = equipment.connection_of(entry) if entry is not None else None
-            if entry is not None and not args.sim_profile:
-                args.sim_profile = entry.profile_id
-        printer = build_printer(args, connection)
+        printer = printer_for(args, store)
     except BaseException:
         store.dispose()
         raise

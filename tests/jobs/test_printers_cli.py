@@ -133,3 +133,42 @@ def test_a_set_status_without_a_reason_or_with_an_unknown_status_exits_2(
     assert signed(monkeypatch, data_dir, "pharm", *status, "--reason", "belt worn") == 0
     assert "fdm-a: out of service" in capsys.readouterr().out
     store.dispose()
+
+
+def test_a_worker_reaches_a_usb_or_octoprint_printer_as_the_register_says_unless_overridden(
+    monkeypatch: pytest.MonkeyPatch, data_dir: Path, store: Store
+) -> None:
+    """The worker's printer is built from the register's connection (the OctoPrint key opened
+    from its seal), and flags override it; nothing connects here (a printer connects when the
+    worker starts: the run itself is the test above, on the register's simulator)."""
+    import argparse
+
+    from printers.octoprint_printer import OctoPrintPrinter
+    from printers.serial_printer import SerialPrinter
+    from printmed.cli.worker import printer_for, register
+
+    add_users(store, "pharm")
+    usb = ("printers", "add", "fdm-u", "--profile", PROFILE_ID, "--serial", "SN-U")
+    on_usb = ("--location", "bench U", "--port", "/dev/ttyACM7", "--baud", "250000")
+    assert signed(monkeypatch, data_dir, "pharm", *usb, *on_usb) == 0
+    octo = ("printers", "add", "sse-o", "--profile", "sse-syringe-08", "--serial", "SN-O")
+    on_octoprint = ("--location", "bench O", "--octoprint", "http://octopi.local")
+    assert signed(monkeypatch, data_dir, "pharm", *octo, *on_octoprint, more=KEY + "\n") == 0
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+
+    def built(name: str, *flags: str) -> object:
+        return printer_for(parser.parse_args(["worker", "--printer", name, *flags]), store)
+
+    from_register = built("fdm-u")
+    assert isinstance(from_register, SerialPrinter)
+    assert (from_register.port, from_register.baud) == ("/dev/ttyACM7", 250000)
+    overridden = built("fdm-u", "--port", "/dev/ttyUSB3", "--baud", "115200")
+    assert isinstance(overridden, SerialPrinter)
+    assert (overridden.port, overridden.baud) == ("/dev/ttyUSB3", 115200)
+    octoprint = built("sse-o")
+    assert isinstance(octoprint, OctoPrintPrinter)
+    assert (octoprint.url, octoprint.api_key) == ("http://octopi.local", KEY)
+    assert not isinstance(built("sse-o", "--sim"), OctoPrintPrinter)
+    store.dispose()
