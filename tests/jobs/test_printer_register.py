@@ -172,39 +172,27 @@ def test_the_claim_records_the_physical_printer_and_serial_in_the_batch_trail(
         assert verify_records(session).intact
 
 
-def test_a_printer_marked_calibration_due_takes_no_batch(
-    store: Store, users: dict[str, User]
+@pytest.mark.parametrize(
+    "status, reason, told",
+    [
+        ("calibration_due", "nozzle replaced", "calibration due: nozzle replaced"),
+        ("out_of_service", "belt worn", "out of service: belt worn"),
+    ],
+)
+def test_a_printer_marked_calibration_due_or_out_of_service_takes_no_batch(
+    store: Store, users: dict[str, User], status: str, reason: str, told: str
 ) -> None:
     _register(store, users["pharm"], "fdm-a", "SN-FDM-0001")
     batch = queued_job(store, users["tech"], printer=PROFILE_ID, units=1)
-    _clear(store, users["tech"], "fdm-a", batch)
+    _clear(store, users["tech"], "fdm-a", batch)  # cleared, then marked
     with store.session() as session:
-        register.set_status(session, users["pharm"], "fdm-a", "calibration_due", "nozzle replaced")
+        register.set_status(session, users["pharm"], "fdm-a", status, reason)
     assert _printed_by_its_worker(store, "fdm-a") == []
     assert _state(store, batch) == "queued"
     with store.session() as session:
         printer = register.get(session, "fdm-a")
-        assert register.readiness(printer) == register.Readiness(
-            False, "calibration due: nozzle replaced"
-        )
-        assert register.effective_status(printer) == "calibration_due"
-
-
-def test_a_printer_marked_out_of_service_takes_no_batch(
-    store: Store, users: dict[str, User]
-) -> None:
-    _register(store, users["pharm"], "fdm-a", "SN-FDM-0001")
-    batch = queued_job(store, users["tech"], printer=PROFILE_ID, units=1)
-    _clear(store, users["tech"], "fdm-a", batch)  # cleared, then taken out of service
-    with store.session() as session:
-        register.set_status(session, users["pharm"], "fdm-a", "out_of_service", "belt worn")
-    assert _printed_by_its_worker(store, "fdm-a") == []
-    assert _state(store, batch) == "queued"
-    with store.session() as session:
-        printer = register.get(session, "fdm-a")
-        assert register.readiness(printer) == register.Readiness(False, "out of service: belt worn")
-        assert register.effective_status(printer) == "out_of_service"
-        assert register.cleared_for(session, printer) is None
+        assert register.readiness(printer) == register.Readiness(False, told)
+        assert register.effective_status(printer) == status
 
 
 def test_a_line_is_not_cleared_on_a_printer_out_of_service(
