@@ -3,8 +3,9 @@ deactivate or reactivate with a reason, reset a password; register a prescribing
 secret shown once), give it a new secret, revoke or restore it.
 
 The services (printmed.auth.users, .clients) check the rule and audit every change; a refusal is
-shown beside its field and changes nothing; every change redirects (Post/Redirect/Get), and a new
-password or secret travels to the next page sealed in a cookie (printmed.web.shown_once).
+shown beside its field and changes nothing; every POST redirects (Post/Redirect/Get), a refused
+one back to its page with what was typed (printmed.web.refused_form), and a new password or
+secret travels to the next page sealed in a cookie (printmed.web.shown_once).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -31,11 +33,13 @@ from printmed.auth.rules import ROLES, Action, NotPermitted
 from printmed.auth.users import create_user, get_user, list_users, set_active, set_password
 from printmed.errors import InputError
 from printmed.store.models import User
+from printmed.web.refused_form import RefusedForm, forget_refused, refused_redirect, take_refused
 from printmed.web.rendering import problem_page, render
 from printmed.web.session import CheckedForm, PageRoute, page_may
 from printmed.web.shown_once import OneTimeSecret, forget_shown_once, show_once, take_shown_once
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
+USERS, CLIENTS = "/users", "/clients"
 T = TypeVar("T")
 MayManageUsers = Annotated[User, page_may(Action.MANAGE_USERS)]
 PASSWORD_BYTES = 15  # 20 URL-safe characters, as the first admin's
@@ -125,23 +129,21 @@ def _list_page(
     template: str,
     title: str,
     section: str,
-    *,
-    values: dict[str, str] | None = None,
-    errors: dict[str, str] | None = None,
-    status: int = 200,
+    refused: RefusedForm,
     **context: Any,
 ) -> Response:
-    return render(
+    """A list with its form to add one; `refused`: an addition refused, beside its field."""
+    page = render(
         request,
         template,
         user,
         title=title,
         section=section,
-        status_code=status,
-        values=values or {},
-        errors=errors or {},
+        values=refused.values,
+        errors=refused.errors,
         **context,
     )
+    return forget_refused(request, page)
 
 
 def _thing_page(
@@ -152,30 +154,27 @@ def _thing_page(
     section: str,
     thing: Any,
     done: dict[str, str],
-    *,
-    errors: dict[str, str] | None = None,
-    values: dict[str, str] | None = None,
-    status: int = 200,
     **context: Any,
 ) -> Response:
     """One account's or client's page: what the last change did, the secret it made (shown
-    once), and its forms with any refusal beside its reason."""
+    once), and its forms with a change refused beside its reason (errors and values by the
+    form's name)."""
     said = done.get(request.query_params.get("done", ""), "").format(thing)
+    refused = take_refused(request)
     response = render(
         request,
         template,
         user,
         title=title,
         section=section,
-        status_code=status,
-        notices=[("ok", said)] if said and status == 200 else [],
+        notices=[("ok", said)] if said and not refused.errors else [],
         shown=take_shown_once(request),
-        errors=errors or {},
-        values=values or {},
+        errors=refused.errors,
+        values=refused.values,
         **context,
     )
     forget_shown_once(request, response)
-    return response
+    return forget_refused(request, response)
 
 
 def _not_found(request: Request, user: User, exc: InputError, back: str) -> Response:
@@ -185,7 +184,8 @@ def _not_found(request: Request, user: User, exc: InputError, back: str) -> Resp
 # accounts
 
 
-def _users_page(request: Request, user: User, **form: Any) -> Response:
+@router.get(USERS)
+def users_page(request: Request, user: MayManageUsers) -> Response:
     with store_of(request).read_session() as session:
         accounts = list_users(session)
     return _list_page(
@@ -194,16 +194,11 @@ def _users_page(request: Request, user: User, **form: Any) -> Response:
         "users.html",
         "Users",
         "users",
+        take_refused(request),
         accounts=accounts,
         fields=NEW_USER_FIELDS,
         role_options=[(role, role) for role in ROLES],
-        **form,
     )
-
-
-@router.get("/users")
-def users_page(request: Request, user: MayManageUsers) -> Response:
-    return _users_page(request, user)
 
 
 @router.post("/users")
@@ -227,12 +222,16 @@ def add_user(request: Request, user: MayManageUsers, form: CheckedForm) -> Respo
         )
     except InputError as exc:
         errors = {exc.field if exc.field in LABELS else "": message(exc)}
-        return _users_page(request, user, values=values, errors=errors, status=422)
+        return refused_redirect(request, USERS, errors, values)
     shown = OneTimeSecret(f"password for {username}", password)
-    return _changed(request, f"/users/{username}", "added", shown)
+    return _changed(request, _account_path(username), "added", shown)
 
 
-def _account_page(request: Request, user: User, username: str, **form: Any) -> Response:
+def _account_path(username: str) -> str:
+    return f"{USERS}/{quote(username, safe='')}"
+
+
+def _account_page(request: Request, user: User, username: str) -> Response:
     """The account's page; the not-found page when there is no such account."""
     try:
         with store_of(request).read_session() as session:
@@ -241,7 +240,7 @@ def _account_page(request: Request, user: User, username: str, **form: Any) -> R
         return _not_found(request, user, exc, "/users")
     title = f"User {account.username}"
     return _thing_page(
-        request, user, "user.html", title, "users", account, ACCOUNT_DONE, account=account, **form
+        request, user, "user.html", title, "users", account, ACCOUNT_DONE, account=account
     )
 
 
@@ -250,13 +249,11 @@ def account_page(request: Request, username: str, user: MayManageUsers) -> Respo
     return _account_page(request, user, username)
 
 
-def _refused_on_account(
-    request: Request, user: User, username: str, form: str, exc: InputError, reason: str
-) -> Response:
-    """The account page again with the refusal beside the reason of `form`; nothing changed."""
-    status = 403 if isinstance(exc, NotPermitted) else 422
-    errors, values = {form: message(exc)}, {form: reason}
-    return _account_page(request, user, username, errors=errors, values=values, status=status)
+def _refused_on(request: Request, page: str, form: str, exc: InputError, reason: str) -> Response:
+    """303 back to the account's or client's `page`, which says why beside the reason of
+    `form` (the reason typed kept); nothing changed. No such account or client: that page
+    says so."""
+    return refused_redirect(request, page, {form: message(exc)}, {form: reason})
 
 
 @router.post("/users/{username}/password")
@@ -273,9 +270,9 @@ def reset_password(
             lambda session, admin: set_password(session, admin, username, password, reason),
         )
     except InputError as exc:
-        return _refused_on_account(request, user, username, "reset", exc, reason)
+        return _refused_on(request, _account_path(username), "reset", exc, reason)
     shown = OneTimeSecret(f"new password for {username}", password)
-    return _changed(request, f"/users/{username}", "reset", shown)
+    return _changed(request, _account_path(username), "reset", shown)
 
 
 @router.post("/users/{username}/active")
@@ -291,33 +288,37 @@ def change_active(
             lambda session, admin: set_active(session, admin, username, active, reason),
         )
     except InputError as exc:
-        return _refused_on_account(request, user, username, "active", exc, reason)
-    return _changed(request, f"/users/{username}", "reactivated" if active else "deactivated")
+        return _refused_on(request, _account_path(username), "active", exc, reason)
+    done = "reactivated" if active else "deactivated"
+    return _changed(request, _account_path(username), done)
 
 
 # prescribing systems
 
 
-def _clients_page(request: Request, user: User, **form: Any) -> Response:
+@router.get(CLIENTS)
+def clients_page(request: Request, user: MayManageUsers) -> Response:
     with store_of(request).read_session() as session:
         registered = list_clients(session)
-    form.setdefault("chosen_scopes", SCOPES)
+    refused = take_refused(request)
+    # every permission offered ticked; after a refusal, the boxes as they were sent
+    chosen = (
+        tuple(scope for scope in SCOPES if refused.values.get(scope_field(scope)) == "yes")
+        if refused.errors
+        else SCOPES
+    )
     return _list_page(
         request,
         user,
         "clients.html",
         "Prescribing systems",
         "clients",
+        refused,
         clients=registered,
         fields=NEW_CLIENT_FIELDS,
         scope_labels=SCOPE_LABELS,
-        **form,
+        chosen_scopes=chosen,
     )
-
-
-@router.get("/clients")
-def clients_page(request: Request, user: MayManageUsers) -> Response:
-    return _clients_page(request, user)
 
 
 @router.post("/clients")
@@ -335,14 +336,17 @@ def add_client(request: Request, user: MayManageUsers, form: CheckedForm) -> Res
         client_id, secret = _as_admin(request, user, register)
     except InputError as exc:
         errors = {exc.field if exc.field in LABELS else "": message(exc)}
-        return _clients_page(
-            request, user, values=values, chosen_scopes=scopes, errors=errors, status=422
-        )
+        ticked = {scope_field(scope): "yes" for scope in scopes}
+        return refused_redirect(request, CLIENTS, errors, values | ticked)
     shown = OneTimeSecret(f"client secret of {client_id}", secret)
-    return _changed(request, f"/clients/{client_id}", "added", shown)
+    return _changed(request, _client_path(client_id), "added", shown)
 
 
-def _client_page(request: Request, user: User, client_id: str, **form: Any) -> Response:
+def _client_path(client_id: str) -> str:
+    return f"{CLIENTS}/{quote(client_id, safe='')}"
+
+
+def _client_page(request: Request, user: User, client_id: str) -> Response:
     """The client's page; the not-found page when there is no such client."""
     try:
         with store_of(request).read_session() as session:
@@ -360,20 +364,12 @@ def _client_page(request: Request, user: User, client_id: str, **form: Any) -> R
         CLIENT_DONE,
         client=client,
         scope_labels=SCOPE_LABELS,
-        **form,
     )
 
 
 @router.get("/clients/{client_id}")
 def client_page(request: Request, client_id: str, user: MayManageUsers) -> Response:
     return _client_page(request, user, client_id)
-
-
-def _refused_on_client(
-    request: Request, user: User, client_id: str, form: str, exc: InputError, reason: str
-) -> Response:
-    errors, values = {form: message(exc)}, {form: reason}
-    return _client_page(request, user, client_id, errors=errors, values=values, status=422)
 
 
 @router.post("/clients/{client_id}/rotate")
@@ -388,9 +384,9 @@ def rotate_secret(
             lambda session, admin: rotate_client_secret(session, admin, client_id, reason)[1],
         )
     except InputError as exc:
-        return _refused_on_client(request, user, client_id, "rotate", exc, reason)
+        return _refused_on(request, _client_path(client_id), "rotate", exc, reason)
     shown = OneTimeSecret(f"new client secret of {client_id}", secret)
-    return _changed(request, f"/clients/{client_id}", "rotated", shown)
+    return _changed(request, _client_path(client_id), "rotated", shown)
 
 
 @router.post("/clients/{client_id}/active")
@@ -406,5 +402,5 @@ def change_client_active(
             lambda session, admin: set_client_active(session, admin, client_id, active, reason),
         )
     except InputError as exc:
-        return _refused_on_client(request, user, client_id, "active", exc, reason)
-    return _changed(request, f"/clients/{client_id}", "restored" if active else "revoked")
+        return _refused_on(request, _client_path(client_id), "active", exc, reason)
+    return _changed(request, _client_path(client_id), "restored" if active else "revoked")

@@ -3,9 +3,10 @@ with live QC, and the pharmacist's release with the whole record, signature and 
 
 Each route names the action it takes (printmed.auth.rules, through `page_may`); every change goes
 through the job service and records packages, which check states and four eyes; a refusal
-changes nothing. A refused weighing or signing answers 303 back to its own page, which says why
-beside the field (web.refused_form), so a reload sends nothing again. Weights are read and
-judged by the records package alone.
+changes nothing. Every form answers 303, refused or not: a refused one back to its own page,
+which says why beside the field (web.refused_form), so a reload sends nothing again (the live
+QC panel and the balance's reading, which change nothing, answer the page's script). Weights are
+read and judged by the records package alone.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from printmed.auth import lockout, printers_of, settings_of, store_of
 from printmed.auth.dependencies import SignInClock, client_address
 from printmed.auth.rules import Action
 from printmed.auth.users import AuthenticationFailed, NotPermitted
+from printmed.errors import InputError
 from printmed.jobs import printers, service
 from printmed.jobs.states import BatchState
 from printmed.records import sites
@@ -76,10 +78,17 @@ def _batch(request: Request, batch_number: str) -> BatchView:
         return load_batch(session, batch_number)
 
 
-def _refused(request: Request, user: User, heading: str, exc: Exception, back: str) -> Response:
+def _no_such_batch(request: Request, user: User, exc: Exception) -> Response:
+    """The page a batch's page gives for a batch it cannot load (409; 403 when not permitted)."""
     status = 403 if isinstance(exc, NotPermitted) else 409
     return problem_page(
-        request, user, heading, sentence(exc), status_code=status, back=back, section="batches"
+        request,
+        user,
+        "No such batch",
+        sentence(exc),
+        status_code=status,
+        back="/batches",
+        section="batches",
     )
 
 
@@ -96,17 +105,18 @@ def batches_page(request: Request, user: MayRead) -> Response:
 
 @router.get("/batches/{batch_number}/review")
 def review_page(request: Request, batch_number: str, user: MayRead) -> Response:
+    refused = take_refused(request)  # queueing or rejecting refused: said beside its form
     try:
         b = _batch(request, batch_number)
     except refusals() as exc:
-        return _refused(request, user, "No such batch", exc, "/batches")
+        return _no_such_batch(request, user, exc)
     printer_state = (
         printers.status(store_of(request), printers_of(request), b.printer).state_label
         if b.printer in printers.printer_names(store_of(request))
         else "not configured"
     )
     href, label = b.next_step
-    return render(
+    page = render(
         request,
         "review.html",
         user,
@@ -118,7 +128,10 @@ def review_page(request: Request, batch_number: str, user: MayRead) -> Response:
         printer_state=printer_state,
         next_href=href,
         next_label=label,
+        errors=refused.errors,
+        values=refused.values,
     )
+    return forget_refused(request, page)
 
 
 @router.post("/batches/{batch_number}/queue")
@@ -129,8 +142,44 @@ def queue_batch(request: Request, batch_number: str, user: MayQueue, form: Check
             assert actor is not None
             service.queue(session, service.get_batch(session, batch_number, for_update=True), actor)
     except refusals() as exc:
-        return _refused(request, user, "Not queued", exc, f"/batches/{batch_number}/review")
+        page = f"/batches/{batch_number}/review"
+        return refused_redirect(request, page, {"queue": sentence(exc)})
     return RedirectResponse(f"/printers?queued={batch_number}", status_code=303)
+
+
+# the pages a batch may be rejected from (the form says which: `from`), by that name
+REJECTED_FROM = ("review", "screen", "release")
+REJECT_REASON = "reject-reason"  # the reason's name on those pages (each has forms of its own)
+# what each says of a rejection refused for the batch's state: "reject", above the page
+
+
+def _reject_back(batch_number: str, sent_from: str) -> str:
+    """The page the reject form was on; the record page when the form does not say."""
+    return f"/batches/{batch_number}/{sent_from if sent_from in REJECTED_FROM else 'release'}"
+
+
+@router.get("/batches/{batch_number}/reject/confirm")
+def reject_confirmation(request: Request, batch_number: str, user: MayReject) -> Response:
+    """The confirmation asked before a batch is rejected, for a browser without the page's
+    script (which asks in a dialog): the reason typed, and the page it came from, carried here
+    by the POST that asked (web.refused_form); a reload asks again with the reason empty."""
+    carried = take_refused(request)
+    sent_from = carried.values.get("from", "")
+    page = render(
+        request,
+        "confirm.html",
+        user,
+        title="Reject batch",
+        section="batches",
+        heading=f"Reject batch {batch_number}",
+        message=f"Reject batch {batch_number}? It can never be printed or released.",
+        action=f"/batches/{batch_number}/reject",
+        carry={"from": sent_from},
+        reason={"label": "Reason", "value": carried.values.get(REJECT_REASON, "")},
+        back=_reject_back(batch_number, sent_from),
+        confirm_label="Reject batch",
+    )
+    return forget_refused(request, page)
 
 
 @router.post("/batches/{batch_number}/reject")
@@ -138,21 +187,11 @@ def reject_batch(
     request: Request, batch_number: str, user: MayReject, form: CheckedForm
 ) -> Response:
     reason = form.get("reason", "").strip()
-    back = f"/batches/{batch_number}/release"
-    if form.get("confirmed") != "yes":
-        return render(
-            request,
-            "confirm.html",
-            user,
-            title="Reject batch",
-            section="batches",
-            heading=f"Reject batch {batch_number}",
-            message=f"Reject batch {batch_number}? It can never be printed or released.",
-            action=f"/batches/{batch_number}/reject",
-            carry={"reason": reason},
-            back=back,
-            confirm_label="Reject batch",
-        )
+    sent_from = form.get("from", "")
+    typed = {REJECT_REASON: reason, "from": sent_from}
+    if form.get("confirmed") != "yes":  # not confirmed in the page's dialog: asked on a page
+        confirmation = f"/batches/{batch_number}/reject/confirm"
+        return refused_redirect(request, confirmation, {}, typed)
     try:
         with store_of(request).session() as session:
             actor = session.get(User, user.id)
@@ -161,8 +200,14 @@ def reject_batch(
                 session, service.get_batch(session, batch_number, for_update=True), actor, reason
             )
     except refusals() as exc:
-        return _refused(request, user, "Not rejected", exc, back)
-    return RedirectResponse(back, status_code=303)
+        # the reason, beside it; anything else (its state, meanwhile) above the page, whose
+        # reject form the batch's state may no longer offer
+        beside = isinstance(exc, InputError) and exc.field == "reason"
+        told = {
+            REJECT_REASON if beside else "reject": f"{sentence(exc)}; the batch was not rejected."
+        }
+        return refused_redirect(request, _reject_back(batch_number, sent_from), told, typed)
+    return RedirectResponse(f"/batches/{batch_number}/release", status_code=303)
 
 
 def _source(form: dict[str, str], weighed: int) -> str:
@@ -242,7 +287,7 @@ def weigh_page(request: Request, batch_number: str, user: MayWeigh) -> Response:
     try:
         weighing = _weighing(request, batch_number, refused.values or None)
     except refusals() as exc:
-        return _refused(request, user, "No such batch", exc, "/batches")
+        return _no_such_batch(request, user, exc)
     b = weighing.batch
     if b.state not in WEIGHABLE:
         href = b.next_step[0]
@@ -300,11 +345,11 @@ def weigh_from_balance(
 def weigh_submit(
     request: Request, batch_number: str, user: MayWeigh, form: CheckedForm
 ) -> Response:
+    page = f"/batches/{batch_number}/weigh"
     try:
         weighing = _weighing(request, batch_number, form)
-    except refusals() as exc:
-        return _refused(request, user, "No such batch", exc, "/batches")
-    page = f"/batches/{batch_number}/weigh"
+    except refusals() as exc:  # no such batch: the weighing page says so
+        return refused_redirect(request, page, {"": sentence(exc)})
     typed = {name: value for name, value in form.items() if WEIGHT_FIELD.fullmatch(name)}
     typed["reason"] = form.get("reason", "")
     if weighing.problem:
@@ -357,6 +402,8 @@ def _release_page(
         error=refused.errors.get("", ""),
         password_error=refused.errors.get("password", ""),
         meaning=refused.values.get("meaning", "released"),
+        errors=refused.errors,  # the reject form's, by REJECT_REASON
+        values=refused.values,
         firmware=b.firmware.get("name", ""),
         stream=b.stream_report,
         can_sign=not cannot_sign,
@@ -370,7 +417,7 @@ def release_page(request: Request, batch_number: str, user: MayRead) -> Response
     try:
         page = _release_page(request, user, batch_number, take_refused(request))
     except refusals() as exc:
-        return _refused(request, user, "No such batch", exc, "/batches")
+        return _no_such_batch(request, user, exc)
     return forget_refused(request, page)
 
 

@@ -161,13 +161,14 @@ def propose_change(
     request: Request, kind: str, key: str, user: MayPropose, form: CheckedForm
 ) -> Response:
     """A technician or pharmacist proposes a change; refused beside its field, nothing recorded."""
+    page = f"/master-file/documents/{quote(kind, safe='')}/{quote(key, safe='')}"
     try:
         with store_of(request).read_session() as session:
             rows = masterfile.history(session, kind, key)
             in_force = [r for r in rows if r.status == masterfile.APPROVED]
             base = masterfile.describe((in_force or rows)[-1])["content"]
-    except masterfile.UnknownDocument as exc:
-        return _not_found(request, user, exc)
+    except masterfile.UnknownDocument:
+        return RedirectResponse(page, status_code=303)  # whose page says there is no such one
     values = {name: value for name, value in form.items() if name != CSRF_FIELD}
     content, errors = proposed_content(form, base)
     reason = form.get("reason", "").strip()
@@ -185,7 +186,6 @@ def propose_change(
             errors[_field_of(exc, kind, names)] = sentence(exc) + "; nothing was proposed."
         else:
             return RedirectResponse(f"/master-file/versions/{version_id}?done=proposed", 303)
-    page = f"/master-file/documents/{quote(kind, safe='')}/{quote(key, safe='')}"
     return refused_redirect(request, page, errors, values)
 
 

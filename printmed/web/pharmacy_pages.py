@@ -1,5 +1,6 @@
 """The pharmacy's name and address on the pages: an admin sets them (asked at first sign-in when
-neither the environment nor the store has them); everyone else sees who should.
+neither the environment nor the store has them); everyone else sees who should. Saving answers
+303, refused or not: back to the page, which says why beside the field (web.refused_form).
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ from printmed.records.pharmacy import (
 )
 from printmed.store.models import User
 from printmed.web.admin_pages import FormField
+from printmed.web.refused_form import RefusedForm, forget_refused, refused_redirect, take_refused
 from printmed.web.rendering import render
 from printmed.web.session import CheckedForm, PageRoute, page_may
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 MayManagePharmacy = Annotated[User, page_may(Action.MANAGE_USERS)]
+PAGE = "/pharmacy"
 FIELDS = (
     FormField(
         "name",
@@ -47,14 +50,8 @@ def pharmacy_unset(request: Request) -> bool:
     return not pharmacy_of(settings_of(request), store_of(request)).is_set
 
 
-def _page(
-    request: Request,
-    user: User,
-    *,
-    values: dict[str, str] | None = None,
-    errors: dict[str, str] | None = None,
-    status: int = 200,
-) -> Response:
+def _page(request: Request, user: User, refused: RefusedForm) -> Response:
+    """The page; `refused`: a change refused, beside its field, what was typed kept."""
     pharmacy = pharmacy_of(settings_of(request), store_of(request))
     notices = (
         [("ok", "The pharmacy's name and address are saved.")]
@@ -67,20 +64,19 @@ def _page(
         user,
         title="Pharmacy",
         section="pharmacy",
-        status_code=status,
         notices=notices,
         pharmacy=pharmacy,
         fields=FIELDS,
-        values=values
-        if values is not None
+        values=refused.values
+        if refused.errors
         else ({"name": pharmacy.name, "address": pharmacy.address} if pharmacy.is_set else {}),
-        errors=errors or {},
+        errors=refused.errors,
     )
 
 
-@router.get("/pharmacy")
+@router.get(PAGE)
 def pharmacy_page(request: Request, user: MayManagePharmacy) -> Response:
-    return _page(request, user)
+    return forget_refused(request, _page(request, user, take_refused(request)))
 
 
 @router.post("/pharmacy")
@@ -88,7 +84,7 @@ def pharmacy_submit(request: Request, user: MayManagePharmacy, form: CheckedForm
     values = {f.name: form.get(f.name, "") for f in FIELDS}
     if pharmacy_of(settings_of(request), store_of(request)).source == "environment":
         errors = {"": "PRINTMED_PHARMACY_NAME names the pharmacy; change it there."}
-        return _page(request, user, values=values, errors=errors, status=409)
+        return refused_redirect(request, PAGE, errors, values)
     try:
         with store_of(request).session() as session:
             admin = session.get(User, user.id)
@@ -98,5 +94,5 @@ def pharmacy_submit(request: Request, user: MayManagePharmacy, form: CheckedForm
         label = LABELS.get(exc.field, exc.field)
         shown = f" {exc.value!r}" if exc.field in LABELS and str(exc.value).strip() else ""
         errors = {exc.field if exc.field in LABELS else "": f"{label}{shown} {exc.reason}."}
-        return _page(request, user, values=values, errors=errors, status=422)
-    return RedirectResponse("/pharmacy?done=set", status_code=303)
+        return refused_redirect(request, PAGE, errors, values)
+    return RedirectResponse(f"{PAGE}?done=set", status_code=303)

@@ -2,7 +2,8 @@
 
 A valid prescription is dosed, designed, sliced and held to its dose on the G-code (the job
 service's `manufacture`, then `record_gated_batch`) before the technician sees the review page;
-a refused one changes nothing.
+a refused one changes nothing and answers 303 back to the form, which shows every message beside
+its field and every value typed (web.refused_form), so a reload sends nothing again.
 """
 
 from __future__ import annotations
@@ -43,10 +44,12 @@ from printmed.store.models import Batch, Order, User
 from printmed.web.batch_view import BatchView
 from printmed.web.prescription_form import FormCheck, MeshUpload, check_form
 from printmed.web.refusals import refusals, sentence
+from printmed.web.refused_form import RefusedForm, forget_refused, refused_redirect, take_refused
 from printmed.web.rendering import render, when
 from printmed.web.session import CheckedForm, MayEnterPrescription, PageRoute
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
+FORM_PAGE = "/prescriptions/new"
 
 
 def _printer_profiles() -> dict[str, str]:
@@ -115,21 +118,18 @@ def _orders(request: Request, user: User) -> list[dict[str, Any]]:
     return orders
 
 
-def _page(
-    request: Request, user: User, check: FormCheck | None = None, status_code: int = 200
-) -> Response:
-    values = check.values if check else blank_values()
-    errors = check.errors if check else {}
+def _page(request: Request, user: User, refused: RefusedForm) -> Response:
+    """The form: blank, or (`refused`) as it was sent, each message beside its field and the
+    tablet the check had worked out."""
     return render(
         request,
         "prescription_new.html",
         user,
         title="New prescription",
         section="prescriptions",
-        status_code=status_code,
-        values=values,
-        errors=errors,
-        preview=check.preview() if check else "",
+        values=blank_values() | refused.values,
+        errors=refused.errors,
+        preview=refused.notes.get("preview", ""),
         patient_fields=PATIENT_FIELDS,
         order_fields=ORDER_FIELDS,
         dom_ids={f.name: f.dom_id for f in FIELDS},
@@ -183,9 +183,9 @@ def _calibration(request: Request) -> Callable[[Prescription, str, str], float |
     return factor
 
 
-@router.get("/prescriptions/new")
+@router.get(FORM_PAGE)
 def new_prescription(request: Request, user: MayEnterPrescription) -> Response:
-    return _page(request, user)
+    return forget_refused(request, _page(request, user, take_refused(request)))
 
 
 def _check(request: Request, user: User, form: CheckedForm, upload: MeshUpload | None) -> FormCheck:
@@ -214,7 +214,7 @@ def submit_prescription(
 ) -> Response:
     check = _check(request, user, form, upload)
     if not check.ok or check.prescription is None or check.plan is None:
-        return _page(request, user, check, status_code=422)
+        return _refused(request, check)
     # one registered printer, or the model: any of its printers (checked again as recorded)
     printer = check.values.get("printer_name") or check.values["printer"]
     try:
@@ -234,14 +234,23 @@ def submit_prescription(
             )
             batch = job.batch_number
     except refusals() as exc:
-        refused = FormCheck(
-            check.values,
-            {_beside(exc, check.values): sentence(exc)},
-            check.prescription,
-            check.plan,
+        return _refused(
+            request,
+            FormCheck(
+                check.values,
+                {_beside(exc, check.values): sentence(exc)},
+                check.prescription,
+                check.plan,
+            ),
         )
-        return _page(request, user, refused, status_code=422)
     return RedirectResponse(f"/batches/{batch}/review", status_code=303)
+
+
+def _refused(request: Request, check: FormCheck) -> Response:
+    """303 back to the form, which shows every message beside its field, every value typed (a
+    shape uploaded by its SHA-256: a browser sends no file twice) and the tablet worked out."""
+    notes = {"preview": check.preview()}
+    return refused_redirect(request, FORM_PAGE, check.errors, check.values, notes=notes)
 
 
 def _beside(exc: Exception, values: dict[str, str]) -> str:

@@ -2,8 +2,9 @@
 server-sent events, with pause, resume, cancel and emergency stop (the last two confirmed), the
 line clearance each registered printer needs before a batch, and the next step once a batch is
 printed. The register pages: every printer as equipment (serial, place, connection, status,
-calibration due), registering one, its status, details and calibrations. A refused form
-answers 303 back to its page, which tells why beside the field (web.refused_form).
+calibration due), registering one, its status, details and calibrations. Every form answers
+303: a refused one back to its page, which tells why beside the field or on the printer's card
+(web.refused_form).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 MayManagePrinters = Annotated[User, page_may(Action.MANAGE_PRINTERS)]
 MayClearLine = Annotated[User, page_may(Action.CLEAR_LINE)]
 EVENT_INTERVAL_S = 1.0
+PRINTERS_PAGE = "/printers"
 ENDED = "/login?ended=1"
 
 # (action, button, style, states it shows in, confirmation or "")
@@ -582,41 +584,54 @@ def printer_calibration(
     return RedirectResponse(f"{_printer_path(name)}?done={result}", status_code=303)
 
 
+def _control_labels(action: str) -> tuple[str, str] | None:
+    """(button, confirmation or "") of a control of the printers page; None: no such control."""
+    labels = {a: (label, confirm) for a, label, _, _, confirm in CONTROLS}
+    return labels.get(action)
+
+
+@router.get("/printers/{name}/{action}/confirm")
+def control_confirmation(
+    request: Request, name: str, action: str, user: MayControlPrinters
+) -> Response:
+    """The confirmation a cancel or an emergency stop asks for, for a browser without the
+    page's script (which asks in a dialog)."""
+    labels = _control_labels(action)
+    if labels is None or action not in CONFIRMED_ACTIONS:
+        return Response("no such confirmation", status_code=404, media_type="text/plain")
+    label, confirm = labels
+    return render(
+        request,
+        "confirm.html",
+        user,
+        title=label,
+        section="printers",
+        heading=f"{label}: {name}",
+        message=confirm.replace("{printer}", name),
+        action=f"/printers/{quote(name, safe='')}/{action}",
+        carry={},
+        back=PRINTERS_PAGE,
+        confirm_label=label,
+    )
+
+
 @router.post("/printers/{name}/{action}")
 def printer_control(
     request: Request, name: str, action: str, user: MayControlPrinters, form: CheckedForm
 ) -> Response:
-    labels = {a: (label, confirm) for a, label, _, _, confirm in CONTROLS}
-    if action not in labels:
+    """Pause, resume, cancel or stop a printer: 303 to the printers page, where a command the
+    printer did not take is said on its card (web.refused_form); an action not confirmed in
+    the page's dialog to the page that asks."""
+    if _control_labels(action) is None:  # not a form of any page: no such address
         return Response("unknown printer action", status_code=404, media_type="text/plain")
     if action in CONFIRMED_ACTIONS and form.get("confirmed") != "yes":
-        label, confirm = labels[action]
-        return render(
-            request,
-            "confirm.html",
-            user,
-            title=label,
-            section="printers",
-            heading=f"{label}: {name}",
-            message=confirm.replace("{printer}", name),
-            action=f"/printers/{name}/{action}",
-            carry={},
-            back="/printers",
-            confirm_label=label,
-        )
+        confirmation = f"/printers/{quote(name, safe='')}/{action}/confirm"
+        return RedirectResponse(confirmation, status_code=303)
     try:
         printers.control(
             store_of(request), printers_of(request), name, action, user, "the printers page"
         )
     except refusals() as exc:
-        return problem_page(
-            request,
-            user,
-            "The printer did not take the command",
-            sentence(exc),
-            status_code=409,
-            back="/printers",
-            section="printers",
-            title="Refused",
-        )
-    return RedirectResponse("/printers", status_code=303)
+        told = {"control": f"The printer did not take the command: {sentence(exc)}"}
+        return refused_redirect(request, PRINTERS_PAGE, told, form=name)
+    return RedirectResponse(PRINTERS_PAGE, status_code=303)

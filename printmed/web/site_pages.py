@@ -3,7 +3,8 @@ grant or revoke the control-site role) and the control site's overview of every 
 state, QC failures, deviations, master-file changes awaiting a decision).
 
 The rules are records.sites'; a refusal is shown beside its field and changes nothing; every
-change redirects (Post/Redirect/Get).
+POST redirects (Post/Redirect/Get), a refused one back to the page with what was typed
+(web.refused_form).
 """
 
 from __future__ import annotations
@@ -24,11 +25,13 @@ from printmed.records import masterfile, sites
 from printmed.store.models import User
 from printmed.web.admin_pages import FormField
 from printmed.web.refusals import refusals, sentence
+from printmed.web.refused_form import RefusedForm, forget_refused, refused_redirect, take_refused
 from printmed.web.rendering import problem_page, render
 from printmed.web.session import CheckedForm, PageRoute, PageUser, page_may
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 MayManageSites = Annotated[User, page_may(Action.MANAGE_SITES)]
+PAGE = "/sites"
 
 # form → its fields, as the `field` macro draws them (dom ids unique on the page)
 FORMS: dict[str, tuple[FormField, ...]] = {
@@ -61,15 +64,8 @@ DONE = {
 HELD_OPTIONS = [("grant", "Grant"), ("revoke", "Revoke")]
 
 
-def _sites_page(
-    request: Request,
-    user: User,
-    *,
-    form: str = "",
-    values: dict[str, str] | None = None,
-    errors: dict[str, str] | None = None,
-    status: int = 200,
-) -> Response:
+def _sites_page(request: Request, user: User, refused: RefusedForm) -> Response:
+    """The page; `refused`: a change refused, on the form `refused.form`, beside its field."""
     with store_of(request).read_session() as session:
         every_site = sites.list_sites(session)
         code_of = {site.id: site.code for site in every_site}
@@ -90,7 +86,6 @@ def _sites_page(
         user,
         title="Sites",
         section="sites",
-        status_code=status,
         notices=[("ok", done)] if done else [],
         sites=every_site,
         code_of=code_of,
@@ -99,15 +94,15 @@ def _sites_page(
         sqlite=sqlite,
         forms=FORMS,
         options=options,
-        form=form,
-        values=values or {},
-        errors=errors or {},
+        form=refused.form,
+        values=refused.values,
+        errors=refused.errors,
     )
 
 
-@router.get("/sites")
+@router.get(PAGE)
 def sites_page(request: Request, user: MayManageSites) -> Response:
-    return _sites_page(request, user)
+    return forget_refused(request, _sites_page(request, user, take_refused(request)))
 
 
 def _change(
@@ -117,7 +112,8 @@ def _change(
     form: dict[str, str],
     change: Callable[[Session, User, dict[str, str]], Any],
 ) -> Response:
-    """`change` in a transaction of its own as the admin; a refusal beside its field."""
+    """`change` in a transaction of its own as the admin; 303 back to the page, a refusal
+    carried to it to be shown beside its field."""
     typed = {f.name: form.get(f.name, "").strip() for f in FORMS[form_name]}
     try:
         with store_of(request).session() as session:
@@ -130,15 +126,9 @@ def _change(
         field = {"code": "code", "user": "username", "printer": "name"}.get(field, field)
         shown = field if field in names else FORMS[form_name][0].name
         message = exc.sentence if isinstance(exc, NotPermitted) else sentence(exc)
-        return _sites_page(
-            request,
-            user,
-            form=form_name,
-            values=typed,
-            errors={shown: message + "; nothing was changed."},
-            status=422,
-        )
-    return RedirectResponse(f"/sites?done={form_name}", status_code=303)
+        errors = {shown: message + "; nothing was changed."}
+        return refused_redirect(request, PAGE, errors, typed, form=form_name)
+    return RedirectResponse(f"{PAGE}?done={form_name}", status_code=303)
 
 
 @router.post("/sites")

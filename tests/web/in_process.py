@@ -5,6 +5,7 @@ client (signed in through the login form, as a browser is) and its store.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,21 +17,51 @@ from fastapi.testclient import TestClient
 from printmed.app import create_app
 from printmed.settings import load_settings
 from printmed.store import Store, open_store
-from tests.records.builders import PASSWORD
+from tests.records.builders import PASSWORD, PROFILE_ID
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 PHARMACY = "St Elsewhere Pharmacy"
 
 
+def days_ago(days: int) -> str:
+    return (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=days)).isoformat()
+
+
+# a prescription as the new-prescription form sends it: one tablet of propranolol 1 mg/kg for a
+# 12.4 kg child of 2.5 years weighed three days ago, on the FDM profile
+PRESCRIPTION_FORM = {
+    "id": "RX-PAGE-1",
+    "patient.id": "TEST-PATIENT-41",
+    "patient.weight_kg": "12.4",
+    "patient.weighed_on": days_ago(3),
+    "patient.age_years": "2.5",
+    "formulation": "propranolol-pva-10",
+    "drug.name": "propranolol",
+    "dose.value": "1",
+    "dose.unit": "mg/kg",
+    "bsa_formula": "mosteller",
+    "frequency_per_day": "2",
+    "units": "1",
+    "shape": "round",
+    "printer": PROFILE_ID,
+}
+
+
 @contextlib.contextmanager
-def app_in_process(folder: Path) -> Iterator[tuple[TestClient, Store]]:
+def app_in_process(
+    folder: Path, *, pharmacy: str | None = PHARMACY, database_url: str | None = None
+) -> Iterator[tuple[TestClient, Store]]:
     """printmed's app on the data folder `folder` (its service key in a folder beside it, never
-    the user's own; the pharmacy named), started; its test client and its store."""
+    the user's own; the pharmacy named by the environment unless `pharmacy` is None; the store
+    at `database_url`, default SQLite in the folder), started; its test client and its store."""
     with pytest.MonkeyPatch.context() as environment:
         environment.setenv("PRINTMED_KEY_DIR", f"{folder}-keys")
-        settings = load_settings(
-            {"PRINTMED_DATA_DIR": str(folder), "PRINTMED_PHARMACY_NAME": PHARMACY}
-        )
+        env = {"PRINTMED_DATA_DIR": str(folder)}
+        if pharmacy is not None:
+            env["PRINTMED_PHARMACY_NAME"] = pharmacy
+        if database_url is not None:
+            env["DATABASE_URL"] = database_url
+        settings = load_settings(env)
         with TestClient(create_app(settings)) as client:
             store = open_store(settings.database_url)
             try:

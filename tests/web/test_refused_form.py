@@ -1,10 +1,13 @@
 """A refused form carried across its redirect (printmed.web.refused_form): shown on the page it
 came from, in the session that sent it, once; another session or another page opens nothing;
-what was typed is left out when it cannot fit in a cookie, the refusal never is."""
+what cannot fit in a cookie is kept sealed in the data folder under an id the cookie names,
+shown once too, and swept away once no cookie can name it."""
 
 from __future__ import annotations
 
+import os
 import secrets
+import time
 from http.cookies import SimpleCookie
 from pathlib import Path
 from types import SimpleNamespace
@@ -15,6 +18,9 @@ from fastapi import Request, Response
 from printmed.settings import load_settings
 from printmed.web.refused_form import (
     COOKIE,
+    KEPT,
+    KEPT_FOLDER,
+    LIFETIME_S,
     RefusedForm,
     forget_refused,
     refused_redirect,
@@ -86,18 +92,50 @@ def test_another_session_or_another_page_opens_nothing(app: SimpleNamespace) -> 
         assert "set-cookie" not in forget_refused(page, Response()).headers
 
 
-def test_what_was_typed_is_left_out_when_it_cannot_fit_but_the_refusal_is_not(
-    app: SimpleNamespace,
+def test_what_cannot_fit_in_a_cookie_is_kept_sealed_in_the_data_folder_and_shown_once(
+    app: SimpleNamespace, tmp_path: Path
 ) -> None:
     note = secrets.token_urlsafe(3000)  # incompressible, larger than a cookie holds
+    refusal = {"password": "The password is not right; nothing was signed."}
     answer = refused_redirect(
-        request(app, "/batches/B1/screen"),
-        "/batches/B1/screen",
-        {"password": "The password is not right; nothing was signed."},
-        {"note": note},
+        request(app, "/batches/B1/screen"), "/batches/B1/screen", refusal, {"note": note}
     )
     value, _ = carried(answer)
-    assert len(value) < 4000
-    assert take_refused(request(app, "/batches/B1/screen", cookie=value)) == RefusedForm(
-        {"password": "The password is not right; nothing was signed."}
+    assert len(value) < 200 and value.startswith(KEPT)  # the id it is kept under
+    (kept,) = (tmp_path / KEPT_FOLDER).iterdir()
+    assert note.encode() not in kept.read_bytes()  # sealed, not merely kept
+    # another session, or another page, opens nothing (and leaves it for its own page)
+    assert take_refused(request(app, "/batches/B1/screen", "other", value)) == RefusedForm()
+    assert take_refused(request(app, "/batches/B2/screen", cookie=value)) == RefusedForm()
+    page = request(app, "/batches/B1/screen", cookie=value)
+    assert take_refused(page) == RefusedForm(refusal, {"note": note})
+    assert not kept.exists()  # once
+    assert f'{COOKIE}=""' in forget_refused(page, Response()).headers["set-cookie"]
+    assert take_refused(request(app, "/batches/B1/screen", cookie=value)) == RefusedForm()
+
+
+def test_a_kept_refusal_no_cookie_can_name_any_more_is_swept_away(
+    app: SimpleNamespace, tmp_path: Path
+) -> None:
+    def keep(page: str) -> Path:
+        refused_redirect(
+            request(app, page), page, {"": "no"}, {"note": secrets.token_urlsafe(3000)}
+        )
+        return max((tmp_path / KEPT_FOLDER).iterdir(), key=lambda kept: kept.stat().st_mtime_ns)
+
+    stale = keep("/lots/A")
+    long_ago = time.time() - LIFETIME_S - 1
+    os.utime(stale, (long_ago, long_ago))
+    fresh = keep("/lots/B")
+    assert (stale.exists(), fresh.exists()) == (False, True)
+
+
+def test_a_page_sent_the_cookie_of_a_page_above_it_too_opens_its_own(app: SimpleNamespace) -> None:
+    above, _ = carried(refused_redirect(request(app, "/printers"), "/printers", {"x": "above"}))
+    own, _ = carried(
+        refused_redirect(request(app, "/printers"), "/printers/register", {"name": "own"})
     )
+    scope_cookie = f"{own}; {COOKIE}={above}"  # as a browser sends both: the longer path first
+    for cookies in (scope_cookie, f"{above}; {COOKIE}={own}"):
+        page = request(app, "/printers/register", cookie=cookies)
+        assert take_refused(page) == RefusedForm({"name": "own"})

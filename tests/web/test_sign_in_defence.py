@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -46,17 +47,28 @@ def page(browser: Browser, guarded: Service) -> Iterator[Page]:
         yield fresh
 
 
-def post_login(service: Service, address: str, username: str, password: str) -> httpx.Response:
-    """The login form sent from `address`, as a browser there would (CSRF cookie and field)."""
+@dataclass(frozen=True)
+class Refused:
+    """A refused login: the redirect it answered, and the login form that then said why."""
+
+    answer: httpx.Response
+    form: httpx.Response
+
+
+def post_login(service: Service, address: str, username: str, password: str) -> Refused:
+    """The login form sent from `address`, as a browser there would (CSRF cookie and field),
+    refused: 303 back to the form, which the browser then loads."""
     transport = httpx.HTTPTransport(local_address=address)
     with httpx.Client(base_url=service.url, transport=transport, timeout=30) as browser:
         form = browser.get("/login")
         token = CSRF.search(form.text)
         assert token is not None
-        return browser.post(
+        answer = browser.post(
             "/login",
             data={"username": username, "password": password, "csrf_token": token.group(1)},
         )
+        assert (answer.status_code, answer.headers["location"]) == (303, "/login"), answer.text
+        return Refused(answer, browser.get("/login"))
 
 
 def log_in_as(page: Page, username: str, password: str) -> None:
@@ -68,12 +80,12 @@ def log_in_as(page: Page, username: str, password: str) -> None:
 
 def test_a_computer_that_keeps_failing_is_told_how_long_to_wait(guarded: Service) -> None:
     for name in ("guess-a", "guess-b"):
-        assert post_login(guarded, "127.0.0.5", name, "wrong password").status_code == 401
+        failed = post_login(guarded, "127.0.0.5", name, "wrong password")
+        assert "The username or password is not right." in failed.form.text
     refused = post_login(guarded, "127.0.0.5", PEOPLE["tess"][0], PEOPLE["tess"][2])
-    assert refused.status_code == 429
-    assert refused.headers["retry-after"] == "1"
+    assert refused.answer.headers["retry-after"] == "1"
     assert "Too many failed logins from this computer. Wait 1 s before trying again." in (
-        refused.text
+        refused.form.text
     )
 
 
@@ -83,7 +95,8 @@ def test_a_locked_account_refuses_its_password_until_an_admin_unlocks_it_with_a_
     # two failures each from two computers: phil locks (and neither computer has to wait yet)
     for address in ("127.0.0.2", "127.0.0.3"):
         for _ in range(2):
-            assert post_login(guarded, address, "phil", "wrong password").status_code == 401
+            failed = post_login(guarded, address, "phil", "wrong password")
+            assert "The username or password is not right." in failed.form.text
 
     log_in_as(page, "phil", PEOPLE["phil"][2])
     expect(page.locator("#login-error")).to_have_text(

@@ -230,7 +230,8 @@ def test_a_locked_pharmacist_cannot_sign_even_with_the_right_password(guarded: S
         for address in ("127.0.0.2", "127.0.0.3"):  # then guessed at from two computers
             with at(guarded, address) as guesser:
                 for _ in range(2):
-                    assert login_form(guesser, username, "not her password").status_code == 401
+                    refused = login_form(guesser, username, "not her password")
+                    assert (refused.status_code, refused.headers["location"]) == (303, "/login")
         form = bench.get(f"/batches/{batch}/release")
         token = CSRF.search(form.text)
         assert token is not None
