@@ -11,12 +11,15 @@ import argparse
 import asyncio
 import os
 import socket
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 from uvicorn.supervisors import Multiprocess
 
+from printmed.cli import worker_balance
 from printmed.cli.store_access import add_store_options, open_cli_store
 from printmed.errors import InputError
 
@@ -66,7 +69,9 @@ def run(args: argparse.Namespace) -> int:
         if not server.started:  # uvicorn has logged why (the port taken, the app failing)
             return 3
     else:
-        Multiprocess(config, sockets=[tcp_listener(config.bind_socket())]).run()
+        with tempfile.TemporaryDirectory(prefix="printmed-serve-") as shared:
+            os.environ[worker_balance.ENV] = worker_balance.prepare(Path(shared), args.workers)
+            Multiprocess(config, sockets=[tcp_listener(config.bind_socket())]).run()
     return 0
 
 
@@ -95,13 +100,23 @@ def tcp_listener(bound: socket.socket) -> socket.socket:
 
 class TakingTurnsLoop(asyncio.SelectorEventLoop):
     """The event loop of each of several workers: one connection accepted each time the listening
-    socket wakes it.
+    socket wakes it, and none while this worker has more open connections than another.
 
     All workers wait on one listening socket, and asyncio accepts every connection waiting at
-    once (up to the backlog). A burst of connections, as a prescribing system opens its pool, all
-    went to whichever worker woke first (9 of 10 in benchmarks/api_load.py) and their orders
-    queued in that worker while the other idled: p99 at 10 clients 300-480 ms. Taking one at a
-    time, the workers share a burst, and a busy worker (slower to come round) takes fewer."""
+    once (up to the backlog): a burst of connections, as a prescribing system opens its pool, all
+    went to whichever worker woke first (9 of 10 in benchmarks/api_load.py), and with keep-alive
+    their orders stayed in that worker while another idled. Taking one at a time shares a burst;
+    the connection counts (worker_balance) keep the shares even: a busier worker leaves a
+    waiting connection for up to DEFER_S × DEFERRALS, then takes it (a stuck peer never holds a
+    connection up for longer)."""
+
+    DEFER_S = 0.002
+    DEFERRALS = 10
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.balance = worker_balance.Balance.from_environment()
+        self._deferred = 0
 
     def _accept_connection(
         self,
@@ -112,6 +127,54 @@ class TakingTurnsLoop(asyncio.SelectorEventLoop):
         backlog: int = 100,
         *args: Any,
     ) -> None:
+        balance = self.balance
+        if balance is None:
+            super()._accept_connection(  # type: ignore[misc]
+                protocol_factory, sock, sslcontext, server, 1, *args
+            )
+            return
+        if self._deferred < self.DEFERRALS and balance.busier_than_another():
+            self._deferred += 1
+            self._remove_reader(sock.fileno())  # type: ignore[attr-defined]
+            self.call_later(
+                self.DEFER_S, self._serve_again, protocol_factory, sock, sslcontext, server, args
+            )
+            return
+        self._deferred = 0
+
+        def counted() -> Any:
+            protocol = protocol_factory()
+            lost = protocol.connection_lost
+
+            def connection_lost(exc: Exception | None) -> None:
+                balance.closed()
+                lost(exc)
+
+            protocol.connection_lost = connection_lost
+            balance.opened()
+            return protocol
+
         super()._accept_connection(  # type: ignore[misc]
-            protocol_factory, sock, sslcontext, server, 1, *args
+            counted, sock, sslcontext, server, 1, *args
+        )
+
+    def _serve_again(
+        self,
+        protocol_factory: Any,
+        sock: socket.socket,
+        sslcontext: Any,
+        server: Any,
+        args: tuple[Any, ...],
+    ) -> None:
+        if sock.fileno() == -1 or (server is not None and not server.is_serving()):
+            return  # the server closed meanwhile
+        self._add_reader(  # type: ignore[attr-defined]
+            sock.fileno(),
+            self._accept_connection,
+            protocol_factory,
+            sock,
+            sslcontext,
+            server,
+            1,
+            *args,
         )
