@@ -4,8 +4,11 @@ verified job (the answer comes after the dose gate), and throughput, at 1, 10 an
 Runs `printmed serve` on 127.0.0.1 (2 uvicorn workers by default) on SQLite, then on a
 throwaway PostgreSQL 15 cluster (as the postgres user, fsync on like the SQLite store's
 synchronous=FULL). Every request is a new single-tablet paediatric order with its own
-Idempotency-Key; each level sends about --orders orders (at least 2 per client) after a short
-warm-up. Usage: python benchmarks/api_load.py [--orders 100] [--backends sqlite,postgresql]
+Idempotency-Key, all of one design (12.5 mg): the service slices it once and remembers the part,
+unless --slice-afresh, which makes it slice every order's tablet as a new design would. Each
+level sends about --orders orders (at least 2 per client) after a short warm-up.
+Usage: python benchmarks/api_load.py [--orders 100] [--backends sqlite,postgresql]
+[--clients 1,10] [--workers 2] [--slice-afresh]
 """
 
 from __future__ import annotations
@@ -292,8 +295,16 @@ def main() -> int:
     parser.add_argument(
         "--no-keepalive", action="store_true", help="a new connection for every order"
     )
+    parser.add_argument(
+        "--slice-afresh",
+        action="store_true",
+        help="the service slices every order's tablet afresh (PRINTMED_SLICED_PARTS_KEPT=0); "
+        "by default it remembers parts, and every order here is the same design",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON at the end")
     args = parser.parse_args()
+    if args.slice_afresh:
+        os.environ["PRINTMED_SLICED_PARTS_KEPT"] = "0"
     report = []
     for backend in args.backends.split(","):
         data_dir = Path(tempfile.mkdtemp(prefix=f"printmed-bench-{backend}-"))

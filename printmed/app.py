@@ -27,7 +27,7 @@ from printmed.api.openapi import install_openapi
 from printmed.api.problems import install_error_handlers
 from printmed.intake import fhir_order
 from printmed.jobs.worker import PrinterWorker
-from printmed.manufacture import warm_up
+from printmed.manufacture import keep_sliced_parts, warm_up
 from printmed.settings import Settings, load_settings
 from printmed.store import Store, open_store
 
@@ -130,6 +130,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
     masterfile.start(store)  # first start: the fixtures as version 1
     catalog.use_store(store)  # the pages and the API read the store's approved versions
+    keep_sliced_parts(settings.sliced_parts_kept)
     await asyncio.to_thread(_warm_up)
     if not gc.get_freeze_count():
         # What start-up made (modules, compiled code, models) lives as long as the process:

@@ -99,6 +99,7 @@ class Settings:
     # state change of a batch).
     key_dir: Path = field(default_factory=lambda: Path(DEFAULT_KEY_DIR).expanduser())
     checkpoint_every: int = 100
+    sliced_parts_kept: int = 32  # tablets' slicings remembered by a service process (0: none)
     # Throttling and locking of sign-ins (PRINTMED_SIGN_IN_*; README "Sign-in under attack").
     sign_in: SignInPolicy = field(default_factory=SignInPolicy)
     # The calibration loop (printmed.jobs.calibration): a new factor is proposed when the fit of
@@ -122,6 +123,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     PRINTMED_SESSION_IDLE_MINUTES, PRINTMED_BATCH_PREFIX, PRINTMED_TOKEN_SECRET,
     PRINTMED_RATE_LIMIT_PER_MINUTE, PRINTMED_BALANCE_PORT, PRINTMED_BALANCE_BAUD,
     PRINTMED_KEY_DIR (refused inside the data folder), PRINTMED_CHECKPOINT_EVERY,
+    PRINTMED_SLICED_PARTS_KEPT,
     PRINTMED_OBSERVATION_MAX_AGE_DAYS_UNDER_1 / _UNDER_18 / _ADULT,
     PRINTMED_CALIBRATION_MARGIN_PERCENT, PRINTMED_CALIBRATION_WINDOW_BATCHES, PRINTMED_SITE.
     """
@@ -152,6 +154,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         observation_windows=observation_windows(env),
         key_dir=_key_dir(env, data_dir),
         checkpoint_every=_whole(env, "PRINTMED_CHECKPOINT_EVERY", 100),
+        sliced_parts_kept=_whole(env, "PRINTMED_SLICED_PARTS_KEPT", 32, least=0),
         sign_in=_sign_in_policy(env),
         calibration_margin_percent=_calibration_margin(env),
         calibration_window_batches=_whole(env, "PRINTMED_CALIBRATION_WINDOW_BATCHES", 6),
@@ -201,8 +204,8 @@ def _key_dir(env: Mapping[str, str], data_dir: Path) -> Path:
     return key_dir
 
 
-def _whole(env: Mapping[str, str], name: str, default: int) -> int:
+def _whole(env: Mapping[str, str], name: str, default: int, least: int = 1) -> int:
     text = env.get(name, str(default))
-    if not text.isdigit() or int(text) < 1:
-        raise InputError(name, text, "is not a whole number above 0")
+    if not text.isdigit() or int(text) < least:
+        raise InputError(name, text, f"is not a whole number of at least {least}")
     return int(text)

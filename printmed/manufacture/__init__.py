@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from printmed.manufacture.gate import TabletCheck as TabletCheck
     from printmed.manufacture.plate import Plate as Plate
     from printmed.manufacture.plate import PlateItem as PlateItem
+    from printmed.manufacture.plate import keep_sliced_parts as keep_sliced_parts
     from printmed.manufacture.plate import make_plate as make_plate
 
 _EXPORTS = {
@@ -42,6 +43,6 @@ _EXPORTS = {
     ),
     "printmed.manufacture.dosing_path": ("dose_for",),
     "printmed.manufacture.gate": ("RELEASE_TOLERANCE", "DoseGateFailed", "TabletCheck"),
-    "printmed.manufacture.plate": ("Plate", "PlateItem", "make_plate"),
+    "printmed.manufacture.plate": ("Plate", "PlateItem", "keep_sliced_parts", "make_plate"),
 }
 __getattr__, __dir__, __all__ = lazy_exports(globals(), _EXPORTS)

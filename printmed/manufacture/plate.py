@@ -7,8 +7,12 @@ dose; a plate that fails raises and leaves nothing behind.
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+
+import numpy as np
 
 from dosing.design import TabletDesign
 from dosing.formulation import Formulation
@@ -17,7 +21,7 @@ from gcode.flow import PartFlow, plan_flow
 from gcode.mesh_io import PartMesh, check_fits, check_triangles
 from gcode.plate import arrange, plan_prime
 from gcode.profile import MachineProfile
-from gcode.settings import settings_for
+from gcode.settings import SliceSettings, settings_for
 from gcode.slice import SlicedPart, slice_part
 from gcode.write import PlacedTablet, PlateHeader, Sequence, write_gcode
 from printmed.manufacture.gate import GateTarget, TabletCheck, check_dose, tablet_name
@@ -52,6 +56,54 @@ class Plate:
     prime_volume_mm3: float = 0.0  # read back from the prime object (not a tablet)
 
 
+# The parts sliced last, by their exact triangles, settings and target volume: slicing and flow
+# depend on nothing else, so the same standard dose (every child on 12.5 mg tablets of one lot
+# on one printer profile) is sliced once. Each plate is still written and its own G-code read by
+# the gate. Parts of up to REMEMBERED_BYTES of triangles (tablets, not mesh plates); the service
+# keeps settings.sliced_parts_kept of them (keep_sliced_parts).
+REMEMBERED_BYTES = 1 << 20
+_PartKey = tuple[bytes, tuple[int, ...], SliceSettings, float]
+_recent: OrderedDict[_PartKey, tuple[SlicedPart, PartFlow]] = OrderedDict()
+_recent_lock = threading.Lock()
+_kept = 32
+
+
+def keep_sliced_parts(count: int) -> None:
+    """Remember the last `count` parts sliced in this process (0: slice every part afresh)."""
+    global _kept
+    with _recent_lock:
+        _kept = count
+        while len(_recent) > _kept:
+            _recent.popitem(last=False)
+
+
+def sliced_part(
+    triangles: np.ndarray, settings: SliceSettings, volume_mm3: float, name: str
+) -> tuple[SlicedPart, PartFlow]:
+    """The part's layers and flow, slicing it unless these very triangles were sliced with
+    these settings for this volume lately; what is returned is read-only, as it is shared."""
+    if triangles.nbytes > REMEMBERED_BYTES or _kept == 0:
+        part = slice_part(triangles, settings)
+        return part, plan_flow(part, settings.line_width_mm, volume_mm3, name)
+    key = (triangles.tobytes(), triangles.shape, settings, volume_mm3)
+    with _recent_lock:
+        found = _recent.get(key)
+        if found is not None:
+            _recent.move_to_end(key)
+            return found
+    part = slice_part(triangles, settings)
+    flow = plan_flow(part, settings.line_width_mm, volume_mm3, name)
+    for layer in part.layers:
+        for path in layer.paths:
+            path.points.setflags(write=False)
+    flow.mm3_per_mm.setflags(write=False)
+    with _recent_lock:
+        _recent[key] = (part, flow)
+        while len(_recent) > _kept:
+            _recent.popitem(last=False)
+    return part, flow
+
+
 def make_plate(
     items: list[PlateItem],
     formulation: Formulation,
@@ -72,8 +124,9 @@ def make_plate(
         if key not in sliced:
             part_mesh = check_triangles(item.design.triangles, name=f"tablet[{n}]")
             check_fits(part_mesh, profile)
-            part = slice_part(part_mesh.triangles, settings)
-            flow = plan_flow(part, settings.line_width_mm, item.design.volume_mm3, f"tablet[{n}]")
+            part, flow = sliced_part(
+                part_mesh.triangles, settings, item.design.volume_mm3, f"tablet[{n}]"
+            )
             sliced[key] = (part_mesh, part, flow)
         if progress is not None:
             progress("slice", n + 1, len(items))
