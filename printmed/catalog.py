@@ -406,7 +406,9 @@ def fixtures_master(folder: Path | None = None) -> MasterFile:
 _store_masters: dict[tuple[tuple[int, str], ...], MasterFile] = {}
 
 
-def master_from_store(session: Session) -> MasterFile:
+def master_from_store(
+    session: Session, state: tuple[tuple[int, str], ...] | None = None
+) -> MasterFile:
     """The approved versions in the store as one snapshot, each version's content checked
     against its recorded SHA-256 (a row edited in the database is refused, naming it).
 
@@ -415,12 +417,7 @@ def master_from_store(session: Session) -> MasterFile:
 
     from printmed.store.models import MasterVersion
 
-    rows = session.execute(
-        select(MasterVersion.id, MasterVersion.content_sha256)
-        .where(MasterVersion.status == APPROVED)
-        .order_by(MasterVersion.id)
-    ).all()
-    state = tuple((row_id, sha) for row_id, sha in rows)
+    state = _approved_state(session) if state is None else state
     cached = _store_masters.get(state)
     if cached is not None:
         return cached
@@ -441,6 +438,20 @@ def master_from_store(session: Session) -> MasterFile:
     _store_masters.clear()  # one snapshot kept: the set in force
     _store_masters[state] = master
     return master
+
+
+def _approved_state(session: Session) -> tuple[tuple[int, str], ...]:
+    """(id, SHA-256) of every approved version, in order: what names a snapshot."""
+    from sqlalchemy import select
+
+    from printmed.store.models import MasterVersion
+
+    rows = session.execute(
+        select(MasterVersion.id, MasterVersion.content_sha256)
+        .where(MasterVersion.status == APPROVED)
+        .order_by(MasterVersion.id)
+    ).all()
+    return tuple((row_id, sha) for row_id, sha in rows)
 
 
 def checked_content(row: MasterVersion) -> Any:
@@ -521,8 +532,9 @@ def master_of(session: Session) -> MasterFile:
 
     from printmed.store.models import MasterVersion
 
-    if session.scalar(select(func.count()).select_from(MasterVersion)):
-        return master_from_store(session)
+    state = _approved_state(session)
+    if state or session.scalar(select(func.count()).select_from(MasterVersion)):
+        return master_from_store(session, state)
     return fixtures_master()
 
 

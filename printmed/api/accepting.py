@@ -84,7 +84,9 @@ def accept_order(
         return answer_created(order, batch)
 
     try:
-        return idempotency.create_once(store, request, who.label, body, made, write)
+        return idempotency.create_once(
+            store, request, who.label, body, made, write, replayed_already=True
+        )
     except orders.DuplicateOrder as duplicate:
         # The same order, sent again while the first was being made: answer with the first.
         if not duplicate.same:

@@ -126,12 +126,16 @@ def create_once(
     body: bytes,
     prepare: Callable[[], P],
     write: Callable[[Session, P], Answer],
+    *,
+    replayed_already: bool = False,
 ) -> Response:
     """`prepare()` outside any transaction (the slow part), then `write` in one transaction that
-    also keeps the answer under the request's key; a known key is answered before preparing."""
-    replayed = replay(store, request, caller, body)
-    if replayed is not None:
-        return replayed
+    also keeps the answer under the request's key; a known key is answered before preparing
+    (`replayed_already`: the caller has just asked `replay` itself)."""
+    if not replayed_already:
+        replayed = replay(store, request, caller, body)
+        if replayed is not None:
+            return replayed
     key = key_of(request)
     request_sha256 = fingerprint(request.method, request.url.path, body)
     prepared = prepare()
