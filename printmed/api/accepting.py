@@ -60,14 +60,16 @@ def accept_order(
             return answer_existing(*orders.get_order(session, who, duplicate.existing_id))
 
     def made() -> GatedBatch:
-        # designed with the lot's approved calibration on the printer, as every way in is
-        profile_id = profile_for(catalog.formulation(rx.formulation), wanted_profile).id
+        # from one snapshot of the master file in force, designed with the lot's approved
+        # calibration on the printer, as every way in is
         with store.read_session() as session:
+            master = catalog.master_of(session)
+            profile_id = profile_for(master.formulation(rx.formulation), wanted_profile, master).id
             factor = calibration.factor_for(
                 session, rx.formulation, named or profile_id, profile_id
             )
         with MAKING:
-            return manufacture(rx, profile_id, calibration_factor=factor)
+            return manufacture(rx, profile_id, calibration_factor=factor, master=master)
 
     def write(session: Session, prepared: GatedBatch) -> idempotency.Answer:
         order, batch = orders.record(
