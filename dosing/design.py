@@ -8,6 +8,7 @@ them (trimesh takes ~0.4 s to import: it is loaded only for chamfers and for `me
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
@@ -132,12 +133,7 @@ def design_tablet(
             f"(closest is {fit.score:.0%} away)",
         )
     chamfer_mm = _check_chamfer(kind, chamfer_mm, fit)
-    triangles, size_mm = _mesh(kind, fit, chamfer_mm, unit_volume)
-    mesh_volume, mesh_area = _volume_mm3(triangles), _area_mm2(triangles)
-    if not _closed(triangles) or mesh_volume <= 0:
-        raise AssertionError(f"{shape} mesh is not a watertight solid")
-    if abs(mesh_volume - unit_volume) > VOLUME_TOLERANCE * unit_volume:
-        raise AssertionError(f"{shape} mesh volume {mesh_volume} misses {unit_volume}")
+    triangles, size_mm, mesh_volume, mesh_area = _checked_mesh(kind, fit, chamfer_mm, unit_volume)
     low_size, high_size = kind.size_range_mm
     if not low_size - 1e-6 <= size_mm <= high_size + 1e-6:
         raise ShapeCannotHoldDose(
@@ -165,6 +161,23 @@ def design_tablet(
         sa_v_per_mm=float(mesh_area / mesh_volume),
         triangles=triangles,
     )
+
+
+@functools.lru_cache(maxsize=64)
+def _checked_mesh(
+    kind: Shape, fit: _Fit, chamfer_mm: float, unit_volume: float
+) -> tuple[FloatArray, float, float, float]:
+    """The unit's mesh (read-only), its plan size, volume and area, checked to be a watertight
+    solid of the target volume. A function of its arguments alone, so the same tablet (every
+    child on one standard dose) is built and checked once in a process."""
+    triangles, size_mm = _mesh(kind, fit, chamfer_mm, unit_volume)
+    mesh_volume, mesh_area = _volume_mm3(triangles), _area_mm2(triangles)
+    if not _closed(triangles) or mesh_volume <= 0:
+        raise AssertionError(f"{kind.name} mesh is not a watertight solid")
+    if abs(mesh_volume - unit_volume) > VOLUME_TOLERANCE * unit_volume:
+        raise AssertionError(f"{kind.name} mesh volume {mesh_volume} misses {unit_volume}")
+    triangles.setflags(write=False)
+    return triangles, size_mm, mesh_volume, mesh_area
 
 
 def _max_units(kind: Shape) -> int:
