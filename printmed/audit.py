@@ -10,6 +10,7 @@ signatures (the key is a file outside the data folder) nor the checkpoints (a fi
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Iterator
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from printmed import checkpoints, keys
 from printmed.errors import InputError
+from printmed.store.engine import after_write_turn
 from printmed.store.models import AuditEntry
 
 GENESIS_HASH = "0" * 64
@@ -202,7 +204,9 @@ def _write_pending_checkpoints(session: Session) -> None:
     for key_dir, checkpoint in pending:
         by_folder.setdefault(key_dir, []).append(checkpoint)
     for key_dir, written in by_folder.items():
-        checkpoints.write_checkpoints(key_dir, written)
+        # after the write turn (SQLite), so the file's fsync does not hold up the next writer;
+        # the entries are committed already, and a checkpoint is checked by its seq, not its place
+        after_write_turn(functools.partial(checkpoints.write_checkpoints, key_dir, written))
 
 
 def _drop_pending_checkpoints(session: Session) -> None:

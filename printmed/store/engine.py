@@ -13,7 +13,7 @@ import fcntl
 import os
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,13 +71,36 @@ class WriterQueue:
 
     @contextmanager
     def turn(self) -> Iterator[None]:
-        with self._threads:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                yield
-            finally:
-                os.close(fd)  # closing the descriptor releases the flock
+        """This thread's turn to write; what `after_write_turn` was given during it runs once
+        the turn has passed to the next writer."""
+        after: list[Callable[[], None]] = []
+        try:
+            with self._threads:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                    _turn.after = after
+                    yield
+                finally:
+                    _turn.after = None
+                    os.close(fd)  # closing the descriptor releases the flock
+        finally:
+            for work in after:
+                work()
+
+
+_turn = threading.local()  # .after: the work waiting for this thread's write turn to end
+
+
+def after_write_turn(work: Callable[[], None]) -> None:
+    """Run `work` once this thread's SQLite write turn has ended (at once outside a turn):
+    writing outside the database (the audit chain's checkpoints, with their fsync) need not
+    hold up the next writer."""
+    waiting: list[Callable[[], None]] | None = getattr(_turn, "after", None)
+    if waiting is None:
+        work()
+    else:
+        waiting.append(work)
 
 
 @dataclass(frozen=True)

@@ -113,3 +113,23 @@ def test_the_fair_lock_serves_threads_in_the_order_they_asked() -> None:
     assert served == list(range(6))
     with lock:  # free again once the queue is served
         assert lock.waiting == 0
+
+
+def test_work_given_during_a_write_turn_runs_after_the_turn_has_passed_on(tmp_path: Path) -> None:
+    """The audit chain's checkpoints (a file and its fsync) are written after the writers' lock
+    is released; outside a turn the work runs at once."""
+    from printmed.store.engine import after_write_turn
+
+    store = open_store(f"sqlite:///{tmp_path / 'printmed.sqlite'}")
+    assert store.writers is not None
+    lock = store.writers.path
+    seen: list[tuple[str, bool]] = []
+    try:
+        with store.session() as session:
+            session.execute(text("CREATE TABLE t (x INTEGER)"))
+            after_write_turn(lambda: seen.append(("deferred", _free(lock))))
+            seen.append(("in the turn", _free(lock)))
+        after_write_turn(lambda: seen.append(("outside", _free(lock))))
+    finally:
+        store.dispose()
+    assert seen == [("in the turn", False), ("deferred", True), ("outside", True)]
