@@ -128,34 +128,24 @@ class TakingTurnsLoop(asyncio.SelectorEventLoop):
         *args: Any,
     ) -> None:
         balance = self.balance
-        if balance is None:
-            super()._accept_connection(  # type: ignore[misc]
-                protocol_factory, sock, sslcontext, server, 1, *args
-            )
-            return
-        if self._deferred < self.DEFERRALS and balance.busier_than_another():
-            self._deferred += 1
-            self._remove_reader(sock.fileno())  # type: ignore[attr-defined]
-            self.call_later(
-                self.DEFER_S, self._serve_again, protocol_factory, sock, sslcontext, server, args
-            )
-            return
-        self._deferred = 0
-
-        def counted() -> Any:
-            protocol = protocol_factory()
-            lost = protocol.connection_lost
-
-            def connection_lost(exc: Exception | None) -> None:
-                balance.closed()
-                lost(exc)
-
-            protocol.connection_lost = connection_lost
-            balance.opened()
-            return protocol
-
+        if balance is not None:
+            if self._deferred < self.DEFERRALS and balance.busier_than_another():
+                self._deferred += 1
+                self._remove_reader(sock.fileno())  # type: ignore[attr-defined]
+                self.call_later(
+                    self.DEFER_S,
+                    self._serve_again,
+                    protocol_factory,
+                    sock,
+                    sslcontext,
+                    server,
+                    args,
+                )
+                return
+            self._deferred = 0
+            protocol_factory = _counted(protocol_factory, balance)
         super()._accept_connection(  # type: ignore[misc]
-            counted, sock, sslcontext, server, 1, *args
+            protocol_factory, sock, sslcontext, server, 1, *args
         )
 
     def _serve_again(
@@ -178,3 +168,21 @@ class TakingTurnsLoop(asyncio.SelectorEventLoop):
             1,
             *args,
         )
+
+
+def _counted(protocol_factory: Any, balance: worker_balance.Balance) -> Any:
+    """`protocol_factory`, its connections counted in `balance` while they are open."""
+
+    def counted() -> Any:
+        protocol = protocol_factory()
+        lost = protocol.connection_lost
+
+        def connection_lost(exc: Exception | None) -> None:
+            balance.closed()
+            lost(exc)
+
+        protocol.connection_lost = connection_lost
+        balance.opened()
+        return protocol
+
+    return counted
