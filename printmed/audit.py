@@ -16,9 +16,9 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import event, select, text
+from sqlalchemy import Row, event, select, text
 from sqlalchemy.orm import Session
 
 from printmed import checkpoints, keys
@@ -29,6 +29,9 @@ from printmed.store.models import AuditEntry
 GENESIS_HASH = "0" * 64
 ENTRY_PURPOSE = "audit-entry"
 PENDING_CHECKPOINTS = "printmed.pending_checkpoints"  # Session.info key
+CHAIN_LOCKED = "printmed.chain_locked"  # Session.info key: the transaction holding the lock
+CHAIN_HEAD = "printmed.chain_head"  # Session.info key: (transaction, head) while it is held
+CHAIN_FIRST = "printmed.chain_first"  # Session.info key: (transaction, the first entry's hash)
 CHAIN_ENTITY = "chain"  # entries about the chain itself; each one is checkpointed
 CHAIN_LOCK_KEY = 7_310_002
 HASHED_COLUMNS = (
@@ -44,6 +47,14 @@ HASHED_COLUMNS = (
     "reason",
     "prev_hash",
 )
+
+
+class _Head(NamedTuple):
+    """The head of the chain as `append` needs it."""
+
+    seq: int
+    entry_hash: str
+    service_signature: str | None
 
 
 def utc_now() -> str:
@@ -71,8 +82,13 @@ def lock_chain(session: Session) -> None:
     """Take the chain's write lock until the transaction ends (PostgreSQL: an advisory lock;
     SQLite: BEGIN IMMEDIATE already holds the database's). Whoever numbers things by counting
     rows (batch numbers) takes it first as well."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK_KEY})
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    transaction = session.get_transaction()
+    if transaction is not None and session.info.get(CHAIN_LOCKED) is transaction:
+        return  # held already: taken once per transaction, not once per caller (a round trip)
+    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK_KEY})
+    session.info[CHAIN_LOCKED] = session.get_transaction()
 
 
 def required_reason(reason: str) -> str:
@@ -131,11 +147,18 @@ def append(
     lock BEGIN IMMEDIATE took) so that two writers never chain onto the same head.
     """
     lock_chain(session)
-    head = session.execute(
-        select(AuditEntry.seq, AuditEntry.entry_hash, AuditEntry.service_signature)
-        .order_by(AuditEntry.seq.desc())
-        .limit(1)
-    ).first()
+    transaction = session.get_transaction()
+    known = session.info.get(CHAIN_HEAD)
+    # the head this transaction appended last (the lock is held until it ends), else the table's
+    head: _Head | Row[int, str, str | None] | None = (
+        known[1]
+        if known is not None and known[0] is transaction
+        else session.execute(
+            select(AuditEntry.seq, AuditEntry.entry_hash, AuditEntry.service_signature)
+            .order_by(AuditEntry.seq.desc())
+            .limit(1)
+        ).first()
+    )
     entry = AuditEntry(
         seq=(head.seq + 1) if head else 1,
         at=utc_now(),
@@ -156,6 +179,10 @@ def append(
     entry.service_signature = service_key.sign(ENTRY_PURPOSE, entry.entry_hash)
     session.add(entry)
     session.flush()
+    session.info[CHAIN_HEAD] = (
+        transaction,
+        _Head(entry.seq, entry.entry_hash, entry.service_signature),
+    )
     if (
         head is None
         or head.service_signature is None  # the first signed entry after unsigned (older) ones
@@ -186,11 +213,18 @@ def _checkpoint_after_commit(
     """Sign a checkpoint of `entry` as the head, to be appended to the file once the transaction
     commits (never before: a rolled-back entry must leave no checkpoint behind). The product
     uses no savepoints; a rolled-back savepoint would leave a checkpoint of a lost entry."""
-    first = entry if entry.seq == 1 else session.get(AuditEntry, 1)
-    if first is None:
-        return
+    transaction = session.get_transaction()
+    known = session.info.get(CHAIN_FIRST)
+    if known is not None and known[0] is transaction:
+        first_hash = known[1]  # read once a transaction: a second checkpoint in it reads no more
+    else:
+        first = entry if entry.seq == 1 else session.get(AuditEntry, 1)
+        if first is None:
+            return
+        first_hash = first.entry_hash
+        session.info[CHAIN_FIRST] = (transaction, first_hash)
     checkpoint = checkpoints.make_checkpoint(
-        service_key, first.entry_hash, entry.seq, entry.entry_hash, utc_now()
+        service_key, first_hash, entry.seq, entry.entry_hash, utc_now()
     )
     session.info.setdefault(PENDING_CHECKPOINTS, []).append((key_dir, checkpoint))
     if not event.contains(session, "after_commit", _write_pending_checkpoints):

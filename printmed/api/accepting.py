@@ -19,6 +19,7 @@ from printmed.api import idempotency, orders
 from printmed.auth.dependencies import settings_of, store_of
 from printmed.auth.principal import Principal
 from printmed.jobs import calibration, making
+from printmed.jobs.stored_gate import GatedProgram
 from printmed.manufacture import GatedBatch, manufacture, profile_for
 from printmed.store.engine import FairLock
 from printmed.store.models import Batch, Order
@@ -59,7 +60,7 @@ def accept_order(
                 raise
             return answer_existing(*orders.get_order(session, who, duplicate.existing_id))
 
-    def made() -> GatedBatch:
+    def made() -> tuple[GatedBatch, GatedProgram]:
         # from one snapshot of the master file in force, designed with the lot's approved
         # calibration on the printer, as every way in is
         with store.read_session() as session:
@@ -69,14 +70,18 @@ def accept_order(
                 session, rx.formulation, named or profile_id, profile_id
             )
         with MAKING:
-            return manufacture(rx, profile_id, calibration_factor=factor, master=master)
+            gated = manufacture(rx, profile_id, calibration_factor=factor, master=master)
+            # the record's own gate reading too, before the write turn rather than in it
+            return gated, making.gated_program(gated)
 
-    def write(session: Session, prepared: GatedBatch) -> idempotency.Answer:
+    def write(session: Session, made: tuple[GatedBatch, GatedProgram]) -> idempotency.Answer:
+        prepared, program = made
         order, batch = orders.record(
             session,
             who,
             actor,
             prepared,
+            program=program,
             source=source,
             resource=resource,
             batch_prefix=settings.batch_prefix,

@@ -18,8 +18,9 @@ from dosing.prescription import Prescription
 from printmed import audit
 from printmed.api.problems import Conflict, NotFound
 from printmed.auth.principal import Principal
-from printmed.jobs.making import record_gated_batch
+from printmed.jobs import making
 from printmed.jobs.service import UnknownBatch, get_batch
+from printmed.jobs.stored_gate import GatedProgram
 from printmed.manufacture import GatedBatch
 from printmed.records import sites
 from printmed.settings import ObservationWindows
@@ -82,21 +83,26 @@ def record(
     batch_prefix: str = "PM",
     printer: str | None = None,
     windows: ObservationWindows | None = None,
+    program: GatedProgram | None = None,
 ) -> tuple[Order, Batch]:
     """Write the batch, its verification and the order in the caller's transaction.
 
     printer: the registered printer it is queued for alone (None: any printer of its profile);
-    windows: how recent a body measurement must be (the service's settings)."""
-    audit.lock_chain(session)  # the duplicate check and the batch number see one order at a time
-    find_duplicate(session, who, prepared.prescription)
-    batch = record_gated_batch(
+    windows: how recent a body measurement must be (the service's settings); program: the
+    stored gate's reading of `prepared`'s program, if made already (`making.gated_program`).
+    What needs no lock is done first (`making.prepare_record`); the chain's lock is held from
+    the duplicate check to the commit, the shorter the better, as every writer waits for it."""
+    ready = making.prepare_record(
         session,
         actor,
         prepared,
         printer=printer or prepared.profile.id,
-        batch_prefix=batch_prefix,
         windows=windows,
+        program=program,
     )
+    audit.lock_chain(session)  # the duplicate check and the batch number see one order at a time
+    find_duplicate(session, who, prepared.prescription)
+    batch = making.record_prepared(session, actor, ready, batch_prefix=batch_prefix)
     order_id = uuid.uuid4().hex
     stored = None
     if resource is not None:

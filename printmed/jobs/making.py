@@ -10,18 +10,27 @@ register knows (`batch_printer`): `record_gated_batch` is the one way every entr
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.orm import Session
 
+from dosing.errors import Marker
 from dosing.formulation import Formulation
 from dosing.prescription import Prescription
-from printmed import catalog
+from printmed import audit, catalog
 from printmed.auth.principal import CLIENT_PREFIX
 from printmed.auth.rules import Action, require
 from printmed.errors import InputError
 from printmed.intake.clinical import question
 from printmed.jobs import calibration, register
-from printmed.jobs.service import create_batch, record_verification
+from printmed.jobs.service import create_batch, record_gated_program
+from printmed.jobs.stored_gate import (
+    GatedProgram,
+    StoredProgramDiffers,
+    gate_text,
+    store_program,
+)
 from printmed.manufacture import GatedBatch, manufacture
 from printmed.settings import ObservationWindows, observation_windows
 from printmed.store.models import Batch, RegisteredPrinter, User
@@ -64,10 +73,12 @@ def record_gated_batch(
     printer: str,
     batch_prefix: str = "PM",
     windows: ObservationWindows | None = None,
+    program: GatedProgram | None = None,
 ) -> Batch:
     """Record a batch that passed the gate as a draft and its verification, in the caller's
-    transaction; the verification gates the stored G-code again itself (the figures `gated`
-    carries are not taken).
+    transaction; the verification's figures are the stored gate's own reading of the program
+    (`gated_program`, or `program` if the caller had it made already), not the figures `gated`
+    carries.
 
     The prescription's clinical data is questioned here, whichever way it came in
     (`intake.clinical.question`, with `windows`, default the environment's settings): a
@@ -78,40 +89,103 @@ def record_gated_batch(
     `gated` must have been made from an approved master-file snapshot whose lot, product and
     profile versions are still the ones in force in this store: they are pinned with the batch
     (`master_pins_json`). A batch made from the fixtures folder, or from versions since
-    superseded, is refused (MasterFileRefused, MasterVersionSuperseded) and nothing written."""
+    superseded, is refused (MasterFileRefused, MasterVersionSuperseded) and nothing written.
+
+    In two halves, `prepare_record` (questions, printer, program kept) and `record_prepared`
+    (the chain's lock, then what needs it); a caller with checks of its own under that lock (the
+    API's duplicate check) calls them itself."""
+    prepared = prepare_record(
+        session, actor, gated, printer=printer, windows=windows, program=program
+    )
+    return record_prepared(session, actor, prepared, batch_prefix=batch_prefix)
+
+
+@dataclass(frozen=True)
+class PreparedRecord:
+    """What `prepare_record` checked and kept, for `record_prepared`."""
+
+    gated: GatedBatch
+    printer: str
+    pins: dict[str, dict[str, Any]]
+    program: GatedProgram
+
+
+def prepare_record(
+    session: Session,
+    actor: User,
+    gated: GatedBatch,
+    *,
+    printer: str,
+    windows: ObservationWindows | None = None,
+    program: GatedProgram | None = None,
+) -> PreparedRecord:
+    """The first half of `record_gated_batch`, before the chain's lock: the clinical data
+    questioned, the printer checked, the pins taken from the approved snapshot `gated` was made
+    from, and the program gated (unless `program` is given) and kept. Nothing here needs the
+    lock, so the slow part of recording holds up no other writer."""
     question(
         gated.prescription,
         windows=windows or observation_windows(),
         as_recorded=from_prescribing_system(actor),
     )
     printer = batch_printer(session, actor, printer, gated.profile.id)
-    master = gated.plan.master
-    if master is None:
-        raise catalog.MasterFileRefused(
-            "master", "(given by the caller)", "is not the approved master file: not recorded"
+    _, pins = _snapshot_of(gated)
+    program = program or gated_program(gated)
+    if program.profile_pin != pins["profile"]:
+        raise StoredProgramDiffers(
+            "master_pins.profile", Marker("(as gated)"), "is not the version the batch pins"
         )
-    pins = master.pins_for(gated.formulation.id, gated.profile.id)
-    catalog.check_pins_in_force(session, pins, "the new batch")
+    store_program(session, program)
+    return PreparedRecord(gated=gated, printer=printer, pins=pins, program=program)
+
+
+def record_prepared(
+    session: Session, actor: User, prepared: PreparedRecord, *, batch_prefix: str = "PM"
+) -> Batch:
+    """The second half of `record_gated_batch`, under the chain's lock: the pins still in force,
+    the draft, and its verification from the program's gate figures."""
+    audit.lock_chain(session)  # before the pins are checked: no approval can come in between
+    catalog.check_pins_in_force(session, prepared.pins, "the new batch")
+    gated = prepared.gated
     batch = create_batch(
         session,
         actor,
         prescription=gated.prescription.model_dump(mode="json"),
         formulation=gated.formulation.model_dump(mode="json"),
-        printer=printer,
+        printer=prepared.printer,
         profile_id=gated.profile.id,
         batch_prefix=batch_prefix,
-        master_pins=pins,
+        master_pins=prepared.pins,
     )
-    record_verification(
-        session,
-        batch,
-        actor,
+    record_gated_program(session, batch, actor, prepared.program)
+    return batch
+
+
+def gated_program(gated: GatedBatch) -> GatedProgram:
+    """The stored gate's reading of `gated`'s program (`stored_gate.gate_text`) against its lot,
+    its targets and the profile version of the snapshot it was made from, which the batch will
+    pin: no store needed, so it can be done before any transaction."""
+    master, pins = _snapshot_of(gated)
+    return gate_text(
+        gated.gcode,
+        formulation=gated.formulation.model_dump(mode="json"),
+        profile_id=gated.profile.id,
+        profile=master.printer_profile(gated.profile.id),
+        profile_pin=pins["profile"],
         dose=gated.plan.dose_record(),
         design=gated.plan.design_record(),
-        gcode_text=gated.gcode,
         parameters=gated.process_parameters(),
     )
-    return batch
+
+
+def _snapshot_of(gated: GatedBatch) -> tuple[catalog.MasterFile, dict[str, dict[str, Any]]]:
+    """The approved snapshot `gated` was made from and the versions a batch of it pins."""
+    master = gated.plan.master
+    if master is None:
+        raise catalog.MasterFileRefused(
+            "master", "(given by the caller)", "is not the approved master file: not recorded"
+        )
+    return master, master.pins_for(gated.formulation.id, gated.profile.id)
 
 
 def from_prescribing_system(actor: User) -> bool:

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
+from dosing.errors import Marker
 from gcode.profile import MachineProfile
 from printers.identity import PrinterIdentity
 from printmed import audit, catalog
@@ -25,9 +26,13 @@ from printmed.errors import InputError
 from printmed.jobs import register, stock
 from printmed.jobs.states import BatchState, NotScreened, check_transition
 from printmed.jobs.stored_gate import (
+    GatedProgram,
     StoredProgramDiffers,
     check_same_gate,
     gate_program,
+    gate_text,
+    made_here,
+    store_program,
     stored_program,
 )
 from printmed.store.models import (
@@ -35,7 +40,6 @@ from printmed.store.models import (
     PrintProgress,
     RegisteredPrinter,
     Signature,
-    StoredGcode,
     User,
 )
 
@@ -295,38 +299,66 @@ def record_verification(
     gcode_text: str,
     parameters: Mapping[str, Any],
 ) -> None:
-    """Store the G-code, run the dose gate over the stored text against `dose` and `design` with
-    the batch's lot and printer profile (`stored_gate.gate_program`), and record the gate's own
-    figures, the G-code's hash and every process parameter as the job becomes verified.
+    """Run the dose gate over `gcode_text` against `dose` and `design` with the batch's own lot
+    and pinned printer profile (`stored_gate.gate_text`), store the text, and record the gate's
+    figures, the G-code's hash and every process parameter as the job becomes verified
+    (`record_gated_program`).
 
     The one way to `verified`: no caller supplies gate figures. DoseGateFailed or
     StoredProgramDiffers leave nothing written (the caller's transaction rolls back).
     """
     require(actor, Action.ENTER_PRESCRIPTION)
-    sha256 = audit.sha256_text(gcode_text)
-    if session.get(StoredGcode, sha256) is None:
-        session.add(StoredGcode(sha256=sha256, text=gcode_text, lines=len(gcode_text.splitlines())))
-        session.flush()
-    gate = gate_program(
-        stored_program(session, sha256),
+    pins = column_value(job, "master_pins_json")
+    program = gate_text(
+        gcode_text,
         formulation=column_value(job, "formulation_json"),
         profile_id=job.profile_id,
         profile=pinned_profile(session, job),
+        profile_pin=pins["profile"] if pins else None,
         dose=dose,
         design=design,
         parameters=parameters,
     )
+    record_gated_program(session, job, actor, program)
+
+
+def record_gated_program(session: Session, job: Batch, actor: User, program: GatedProgram) -> None:
+    """Record `program`'s gate figures, hash, targets and parameters as `job` becomes verified,
+    the text kept (`stored_gate.store_program`: read back by its SHA-256, the very bytes gated).
+
+    Only a program the gate made (`stored_gate.made_here`) for this job's own lot (its recorded
+    formulation, byte for byte), profile and pinned profile version is taken; anything else is
+    refused (StoredProgramDiffers) with nothing written. `jobs.making` gates a new batch's
+    program this way before the record's transaction, so the reading holds up no other writer.
+    """
+    require(actor, Action.ENTER_PRESCRIPTION)
+    if not made_here(program):
+        raise StoredProgramDiffers(
+            "gate_json", Marker("(given by the caller)"), "was not computed by the dose gate"
+        )
+    pins = column_value(job, "master_pins_json")
+    gated_for = {
+        "formulation_json": (program.formulation_json, job.formulation_json),
+        "profile_id": (program.profile_id, job.profile_id),
+        "master_pins.profile": (program.profile_pin, pins["profile"] if pins else None),
+    }
+    for name, (gated, recorded) in gated_for.items():
+        if gated != recorded:
+            raise StoredProgramDiffers(
+                name, Marker("(as gated)"), f"is not the batch's own: {job.batch_number}"
+            )
+    store_program(session, program)
     _write_change(
         session,
         job,
         actor.username,
         "job.verify",
         {
-            "dose_json": dict(dose),
-            "design_json": dict(design),
-            "gate_json": gate,
-            "gcode_sha256": sha256,
-            "parameters_json": dict(parameters),
+            "dose_json": dict(program.dose),
+            "design_json": dict(program.design),
+            "gate_json": dict(program.figures),
+            "gcode_sha256": program.sha256,
+            "parameters_json": dict(program.parameters),
             "state": BatchState.VERIFIED.value,
         },
         reason="passed the dose gate on the stored G-code",

@@ -1,16 +1,22 @@
 """The dose gate over what the store holds: a batch's stored G-code text against its stored
 targets (design, dose), lot and printer profile, computed here and never taken from a caller.
 
-`verified` is recorded from this gate's figures, and the worker runs it again on the text it is
-about to stream; any disagreement is a typed refusal naming what differed.
+`verified` is recorded from this gate's figures (`gate_text`: a `GatedProgram`, which the record
+takes only if this module made it, for the very bytes stored: `store_program` reads them back by
+their SHA-256), and the worker runs the gate again on the stored text it is about to stream; any
+disagreement is a typed refusal naming what differed.
 """
 
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from dosing.errors import Marker
@@ -49,6 +55,98 @@ def stored_program(session: Session, gcode_sha256: str) -> str:
             "gcode_sha256", gcode_sha256, f"is not the hash of the stored G-code ({actual})"
         )
     return stored.text
+
+
+@dataclass(frozen=True, eq=False)
+class GatedProgram:
+    """A G-code text with the gate's figures for it (`figures`, as `gate_program` returns them)
+    and what it was gated against: the lot (`formulation_json`, canonical), the profile id and
+    pinned profile version (`profile_pin`, None for a batch that pins none), the targets and the
+    process parameters. Made only by `gate_text`; `made_here` tells one from an imitation."""
+
+    text: str
+    sha256: str
+    formulation_json: str
+    profile_id: str
+    profile_pin: Mapping[str, Any] | None
+    dose: Mapping[str, Any]
+    design: Mapping[str, Any]
+    parameters: Mapping[str, Any]
+    figures: Mapping[str, Any]
+
+
+_MADE_HERE: weakref.WeakSet[GatedProgram] = weakref.WeakSet()
+KEPT_PROGRAMS = "printmed.kept_programs"  # Session.info key: SHA-256 → transaction it was kept in
+
+
+def gate_text(
+    text: str,
+    *,
+    formulation: Mapping[str, Any],
+    profile_id: str,
+    profile: MachineProfile | None,
+    profile_pin: Mapping[str, Any] | None,
+    dose: Mapping[str, Any],
+    design: Mapping[str, Any],
+    parameters: Mapping[str, Any],
+) -> GatedProgram:
+    """`text` through the gate (`gate_program`, with the same arguments), before it is stored:
+    the slow reading done outside the record's transaction. `profile` must be the version
+    `profile_pin` names (`jobs.making` takes both from one master-file snapshot); the record checks
+    the pin against the batch's, and the stored bytes against `sha256` (`store_program`)."""
+    figures = gate_program(
+        text,
+        formulation=formulation,
+        profile_id=profile_id,
+        profile=profile,
+        dose=dose,
+        design=design,
+        parameters=parameters,
+    )
+    program = GatedProgram(
+        text=text,
+        sha256=audit.sha256_text(text),
+        formulation_json=audit.canonical_json(formulation),
+        profile_id=profile_id,
+        profile_pin=profile_pin,
+        dose=dose,
+        design=design,
+        parameters=parameters,
+        figures=figures,
+    )
+    _MADE_HERE.add(program)
+    return program
+
+
+def made_here(program: GatedProgram) -> bool:
+    """Whether `gate_text` made `program` (in this process): figures a caller put together
+    itself, even with the same fields, are not."""
+    return program in _MADE_HERE
+
+
+def store_program(session: Session, program: GatedProgram) -> None:
+    """Keep the program's text (once per SHA-256: a text already kept, or being kept by another
+    transaction, is left as it is) and read it back: the stored bytes must be the ones gated.
+    Once a transaction: kept and read back already in it, it is not kept again."""
+    transaction = session.get_transaction()
+    kept = session.info.setdefault(KEPT_PROGRAMS, {})
+    if kept.get(program.sha256) is transaction:
+        return
+    values = {
+        "sha256": program.sha256,
+        "text": program.text,
+        "lines": len(program.text.splitlines()),
+    }
+    if session.get_bind().dialect.name == "postgresql":
+        statement: Any = postgresql_insert(StoredGcode).values(values)
+    else:
+        statement = sqlite_insert(StoredGcode).values(values)
+    session.execute(statement.on_conflict_do_nothing(index_elements=["sha256"]))
+    if stored_program(session, program.sha256) != program.text:
+        raise StoredProgramDiffers(
+            "gcode_sha256", program.sha256, "is kept with another text than the one gated"
+        )
+    kept[program.sha256] = transaction
 
 
 def gate_program(

@@ -10,8 +10,10 @@ sleeps of up to 100 ms and under ten concurrent orders made the slowest wait hal
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,11 +23,15 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from printmed.errors import InputError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# A pooled PostgreSQL connection idle this long is pinged before use (`_ping_if_idle`).
+PING_AFTER_IDLE_S = 2.0
+CHECKED_IN_AT = "printmed_checked_in_at"  # pool record info key
 READ_ONLY = "printmed_read_only"  # execution option of Store.read_session
 
 
@@ -160,8 +166,34 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
     if backend == "postgresql":
-        return create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url)
+        event.listen(engine, "checkin", _note_checkin)
+        event.listen(engine, "checkout", functools.partial(_ping_if_idle, PING_AFTER_IDLE_S))
+        return engine
     raise InputError("DATABASE_URL", url, "is neither sqlite nor postgresql")
+
+
+def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
+    record.info[CHECKED_IN_AT] = time.monotonic()
+
+
+def _ping_if_idle(idle_s: float, dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """A pooled PostgreSQL connection idle for `idle_s` or longer is asked `SELECT 1` before it
+    is handed out; one that does not answer (the server restarted, or ended it) is replaced
+    (DisconnectionError makes the pool connect afresh). A connection in steady use is not asked:
+    a ping on every checkout was a round trip per transaction, four in each order."""
+    checked_in_at = record.info.get(CHECKED_IN_AT)
+    if checked_in_at is None or time.monotonic() - checked_in_at < idle_s:
+        return
+    try:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SELECT 1")
+        finally:
+            cursor.close()
+        dbapi_connection.rollback()
+    except Exception as error:  # any failure of the ping: this connection is not to be used
+        raise DisconnectionError(f"the pooled connection did not answer: {error}") from error
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
