@@ -134,6 +134,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     catalog.use_store(store)  # the pages and the API read the store's approved versions
     keep_sliced_parts(settings.sliced_parts_kept)
     await asyncio.to_thread(_warm_up)
+    await asyncio.to_thread(store.warm)
     if not gc.get_freeze_count():
         # What start-up made (modules, compiled code, models) lives as long as the process:
         # out of the collector's sight, a full collection no longer walks it mid-order. Once.

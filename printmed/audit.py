@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from sqlalchemy import Row, event, select, text
+from sqlalchemy import event, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from printmed import checkpoints, keys
@@ -150,15 +150,7 @@ def append(
     transaction = session.get_transaction()
     known = session.info.get(CHAIN_HEAD)
     # the head this transaction appended last (the lock is held until it ends), else the table's
-    head: _Head | Row[int, str, str | None] | None = (
-        known[1]
-        if known is not None and known[0] is transaction
-        else session.execute(
-            select(AuditEntry.seq, AuditEntry.entry_hash, AuditEntry.service_signature)
-            .order_by(AuditEntry.seq.desc())
-            .limit(1)
-        ).first()
-    )
+    head = known[1] if known is not None and known[0] is transaction else _read_head(session)
     entry = AuditEntry(
         seq=(head.seq + 1) if head else 1,
         at=utc_now(),
@@ -192,6 +184,23 @@ def append(
     ):
         _checkpoint_after_commit(session, settings.key_dir, service_key, entry)
     return entry
+
+
+def _read_head(session: Session) -> _Head | None:
+    """The last entry, and with it (one query) the first, whose hash the checkpoints name."""
+    last = select(func.max(AuditEntry.seq)).scalar_subquery()
+    rows = session.execute(
+        select(AuditEntry.seq, AuditEntry.entry_hash, AuditEntry.service_signature).where(
+            or_(AuditEntry.seq == 1, AuditEntry.seq == last)
+        )
+    ).all()
+    if not rows:
+        return None
+    first = min(rows, key=lambda row: row.seq)
+    if first.seq == 1:
+        session.info[CHAIN_FIRST] = (session.get_transaction(), first.entry_hash)
+    head = max(rows, key=lambda row: row.seq)
+    return _Head(head.seq, head.entry_hash, head.service_signature)
 
 
 def checkpoint(session: Session, actor: str, reason: str) -> AuditEntry:

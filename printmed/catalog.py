@@ -456,6 +456,11 @@ def _approved_state(session: Session) -> tuple[tuple[int, str], ...]:
 
 def checked_content(row: MasterVersion) -> Any:
     """A version's content, decoded, once it is found to hash to its recorded SHA-256."""
+    _check_hash(row)
+    return json.loads(row.content_json)
+
+
+def _check_hash(row: MasterVersion) -> None:
     actual = hashlib.sha256(row.content_json.encode()).hexdigest()
     if actual != row.content_sha256:
         raise MasterFileRefused(
@@ -463,22 +468,29 @@ def checked_content(row: MasterVersion) -> Any:
             f"{row.kind} {row.key} v{row.version}",
             f"hashes to {actual[:16]}…, not the recorded {row.content_sha256[:16]}…",
         )
-    return json.loads(row.content_json)
 
 
 def pinned_versions(session: Session, pins: Mapping[str, Any]) -> dict[str, MasterVersion]:
     """The master_versions rows a batch pins (kind → row), each checked to be the row pinned
     and to hash to the pinned SHA-256."""
+    from sqlalchemy import select
+
     from printmed.store.models import MasterVersion
 
+    ids = [pin.get("id") for pin in pins.values() if isinstance(pin.get("id"), int)]
+    # one query for them all (this runs under the chain's lock as each order is recorded)
+    rows = {
+        row.id: row
+        for row in session.scalars(select(MasterVersion).where(MasterVersion.id.in_(ids)))
+    }
     found = {}
     for kind, pin in sorted(pins.items()):
-        row = session.get(MasterVersion, pin.get("id"))
+        row = rows.get(pin.get("id"))
         if row is None or (row.kind, row.key, row.version) != (kind, pin["key"], pin["version"]):
             raise MasterFileRefused(
                 f"master_pins.{kind}", pin, "names no such version in master_versions"
             )
-        checked_content(row)
+        _check_hash(row)
         if row.content_sha256 != pin["sha256"]:
             raise MasterFileRefused(
                 f"master_pins.{kind}", pin["sha256"], f"is not {kind} {row.key} v{row.version}"

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, literal, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
@@ -142,6 +142,28 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+    def warm(self) -> int:
+        """Open as many connections as the pool keeps, and have each read every table once: a
+        service's first orders, arriving together, would otherwise wait for connections made
+        for them (on PostgreSQL a server process each, its catalog caches empty). How many
+        were warmed."""
+        from printmed.store.models import Base
+
+        keeps = max(1, int(getattr(self.engine.pool, "size", lambda: 1)()))
+        # read-only: on SQLite a deferred BEGIN, which takes no write lock
+        connections = [
+            self.engine.connect().execution_options(**{READ_ONLY: True}) for _ in range(keeps)
+        ]
+        try:
+            for connection in connections:
+                with connection.begin():
+                    for table in Base.metadata.sorted_tables:
+                        connection.execute(select(literal(1)).select_from(table).limit(1))
+        finally:
+            for connection in connections:
+                connection.close()  # back to the pool, which keeps it
+        return keeps
 
 
 def normalise_url(url: str) -> str:
