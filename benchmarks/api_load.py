@@ -6,7 +6,9 @@ throwaway PostgreSQL 15 cluster (as the postgres user, fsync on like the SQLite 
 synchronous=FULL). Every request is a new single-tablet paediatric order with its own
 Idempotency-Key, all of one design (12.5 mg): the service slices it once and remembers the part,
 unless --slice-afresh, which makes it slice every order's tablet as a new design would. Each
-level sends about --orders orders (at least 2 per client) after a short warm-up.
+level sends about --orders orders (at least 2 per client) after a warm-up round, not counted, in
+which every client sends 2 at once (so that every worker has had its first orders; the slowest
+of them, the first orders a worker takes after start, is printed beside the row).
 Usage: python benchmarks/api_load.py [--orders 100] [--backends sqlite,postgresql]
 [--clients 1,10] [--workers 2] [--slice-afresh]
 """
@@ -39,6 +41,7 @@ from printmed.store import open_store
 ROOT = Path(__file__).resolve().parents[1]
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 CONCURRENCY = (1, 10, 50)
+WARM_UP = 2  # orders each client sends before the counted ones
 SECRET = "benchmark-signing-key"
 
 
@@ -181,13 +184,19 @@ def start_server(
 async def load(
     base: str, token: str, clients_n: int, per_client: int, start_n: int, keepalive: bool = True
 ) -> dict[str, Any]:
-    """`clients_n` clients each sending `per_client` orders one after another."""
+    """`clients_n` clients each sending `per_client` orders one after another, after a warm-up
+    round in which the same clients send WARM_UP orders each at once (not counted): with
+    keep-alive each client stays on the uvicorn worker that accepted it, so the warm-up is what
+    brings every worker its first orders (a single client reached only one of them)."""
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json"}
     latencies: list[float] = []
+    warm_up: list[float] = []
     failures: list[str] = []
 
-    async def one_client(index: int, client: httpx.AsyncClient) -> None:
-        for k in range(per_client):
+    async def one_client(
+        index: int, client: httpx.AsyncClient, count: int, kept: list[float]
+    ) -> None:
+        for k in range(count):
             n = start_n + index * per_client + k
             body = json.dumps(order(n))
             began = time.perf_counter()
@@ -198,21 +207,25 @@ async def load(
             )
             elapsed = time.perf_counter() - began
             if answer.status_code == 201:
-                latencies.append(elapsed)
+                kept.append(elapsed)
             else:
                 failures.append(f"{answer.status_code}: {answer.text[:200]}")
 
-    # With keep-alive each client stays on the uvicorn worker that accepted it; without, every
-    # order is a new connection (as many integration engines send them).
+    # Without keep-alive every order is a new connection (as many integration engines send them).
     limits = httpx.Limits(
         max_connections=clients_n + 5, max_keepalive_connections=None if keepalive else 0
     )
     async with httpx.AsyncClient(timeout=120, limits=limits) as client:
-        await one_client(0, client)  # warm-up (first slicing in each worker), not counted
+        # orders numbered after the counted ones' (index clients_n + 1 and on)
+        await asyncio.gather(
+            *(one_client(clients_n + 1 + i, client, WARM_UP, warm_up) for i in range(clients_n))
+        )
         began = time.perf_counter()
-        await asyncio.gather(*(one_client(i + 1, client) for i in range(clients_n)))
+        await asyncio.gather(
+            *(one_client(i + 1, client, per_client, latencies) for i in range(clients_n))
+        )
         wall = time.perf_counter() - began
-    timed = sorted(latencies[per_client:])
+    timed = sorted(latencies)
     return {
         "clients": clients_n,
         "orders": len(timed),
@@ -222,6 +235,7 @@ async def load(
         "p99_s": timed[math.ceil(0.99 * len(timed)) - 1] if timed else None,  # nearest rank
         "max_s": timed[-1] if timed else None,
         "throughput_per_s": len(timed) / wall if wall else None,
+        "warm_up_max_s": max(warm_up) if warm_up else None,
     }
 
 
@@ -261,7 +275,7 @@ def run_backend(
             result = asyncio.run(
                 load(base, token, clients_n, per_client, start_n, not args.no_keepalive)
             )
-            start_n += (clients_n + 1) * per_client
+            start_n += (2 * clients_n + 1) * per_client
             results.append(result)
             print(format_row(name, result), flush=True)
         return {"backend": name, "results": results, "tasks": check_verified(base, token)}
@@ -277,7 +291,7 @@ def format_row(backend: str, r: dict[str, Any]) -> str:
     return (
         f"{backend:<10} {r['clients']:>3} clients  {r['orders']:>4} orders  p50 {ms(r['p50_s'])}"
         f"  p99 {ms(r['p99_s'])}  max {ms(r['max_s'])}  {r['throughput_per_s'] or 0:6.2f} orders/s"
-        f"  failed {r['failed']}"
+        f"  failed {r['failed']}  (warm-up max {ms(r.get('warm_up_max_s'))})"
     )
 
 
