@@ -18,7 +18,7 @@ from printmed.jobs.stored_gate import GatedProgram, StoredProgramDiffers
 from printmed.manufacture import manufacture, profile_for
 from printmed.records import masterfile
 from printmed.store import Store
-from printmed.store.models import AuditEntry, Batch, StoredGcode
+from printmed.store.models import AuditEntry, Batch, StoredGcode, User
 from tests.records.builders import add_users, draft_job, gated_batch
 
 RX = catalog.fixtures_dir() / "prescriptions" / "propranolol-child.fhir.json"
@@ -40,6 +40,25 @@ def _count(store: Store, model: type) -> int:
         return int(session.scalar(select(func.count()).select_from(model)) or 0)
 
 
+def _drafted_and_gated(store: Store, actor: User) -> tuple[str, GatedProgram]:
+    """A draft batch of 2 tablets and the gate's own reading of its program, for that batch."""
+    gated = gated_batch(2)
+    batch = draft_job(store, actor, units=2)
+    with store.read_session() as session:
+        job = service.get_batch(session, batch)
+        pins = service.column_value(job, "master_pins_json")
+        return batch, stored_gate.gate_text(
+            gated.gcode,
+            formulation=service.column_value(job, "formulation_json"),
+            profile_id=job.profile_id,
+            profile=service.pinned_profile(session, job),
+            profile_pin=pins["profile"] if pins else None,
+            dose=gated.dose.to_dict(),
+            design=gated.design.to_dict(),
+            parameters=gated.process_parameters(),
+        )
+
+
 @pytest.fixture
 def first_started(any_store: Store) -> Store:
     with any_store.session() as session:
@@ -52,21 +71,7 @@ def test_a_program_put_together_by_a_caller_is_refused_with_nothing_written(
 ) -> None:
     store = first_started
     users = add_users(store, "tech")
-    gated = gated_batch(2)
-    batch = draft_job(store, users["tech"], units=2)
-    with store.read_session() as session:
-        job = service.get_batch(session, batch)
-        pins = service.column_value(job, "master_pins_json")
-        real = stored_gate.gate_text(
-            gated.gcode,
-            formulation=service.column_value(job, "formulation_json"),
-            profile_id=job.profile_id,
-            profile=service.pinned_profile(session, job),
-            profile_pin=pins["profile"] if pins else None,
-            dose=gated.dose.to_dict(),
-            design=gated.design.to_dict(),
-            parameters=gated.process_parameters(),
-        )
+    batch, real = _drafted_and_gated(store, users["tech"])
     imitation = dataclasses.replace(real)  # every field the same, not made by the gate
     assert not stored_gate.made_here(imitation) and stored_gate.made_here(real)
     with pytest.raises(StoredProgramDiffers) as refused, store.session() as session:
@@ -81,31 +86,17 @@ def test_a_program_put_together_by_a_caller_is_refused_with_nothing_written(
 
 @pytest.mark.parametrize("changed", ["formulation_json", "profile_id", "profile_pin"])
 def test_a_program_gated_for_another_lot_or_profile_is_refused(
-    first_started: Store, changed: str, monkeypatch: pytest.MonkeyPatch
+    first_started: Store, changed: str
 ) -> None:
     store = first_started
     users = add_users(store, "tech")
-    gated = gated_batch(2)
-    batch = draft_job(store, users["tech"], units=2)
-    with store.read_session() as session:
-        job = service.get_batch(session, batch)
-        pins = service.column_value(job, "master_pins_json")
-        program = stored_gate.gate_text(
-            gated.gcode,
-            formulation=service.column_value(job, "formulation_json"),
-            profile_id=job.profile_id,
-            profile=service.pinned_profile(session, job),
-            profile_pin=pins["profile"] if pins else None,
-            dose=gated.dose.to_dict(),
-            design=gated.design.to_dict(),
-            parameters=gated.process_parameters(),
-        )
+    batch, program = _drafted_and_gated(store, users["tech"])
     lot = json.loads(program.formulation_json)
     lot["id"] = f"{lot['id']}-OTHER"  # another lot
     other: dict[str, Any] = {
         "formulation_json": audit.canonical_json(lot),
         "profile_id": "another-profile",
-        "profile_pin": {"key": job.profile_id, "version": 99, "id": 999, "sha256": "0" * 64},
+        "profile_pin": {"key": program.profile_id, "version": 99, "id": 999, "sha256": "0" * 64},
     }
     object.__setattr__(program, changed, other[changed])  # the gate's own object, edited
     with pytest.raises(StoredProgramDiffers), store.session() as session:
