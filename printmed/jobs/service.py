@@ -4,7 +4,9 @@ A batch's columns change only through `record_change`, which writes old and new 
 trail in the same transaction; the record can therefore be rebuilt from the trail and checked
 against it. (The trail's actions keep their first names, `job.*`, so old records still verify.)
 Two changes are not anyone's to make: `verified` and its gate figures come only from
-`record_verification`, which runs the gate itself, and `printing` only from `claim_next`.
+`record_gated_program`, which takes them only from the dose gate's own reading of the kept
+program (`record_verification` has the gate read it first), and `printing` only from
+`claim_next`.
 """
 
 from __future__ import annotations
@@ -119,14 +121,17 @@ class PrinterIdentityMismatch(InputError):
 
 # Only the functions that compute them set these (the gate; the claim with its checks).
 RESERVED_CHANGES = {
-    "gate_json": "record_verification",
+    "gate_json": "record_gated_program",
     "firmware_json": "claim_next",
     "claimed_by": "claim_next",
     "printer_serial": "claim_next",
 }
 # the e-signature a pharmacist gives on screening (records.screening), which queueing asks for
 SCREENED_MEANING = "screened"
-RESERVED_STATES = {BatchState.VERIFIED: "record_verification", BatchState.PRINTING: "claim_next"}
+RESERVED_STATES = {
+    BatchState.VERIFIED: "record_gated_program",
+    BatchState.PRINTING: "claim_next",
+}
 
 
 def worker_actor(worker_id: str) -> str:
