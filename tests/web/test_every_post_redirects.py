@@ -242,6 +242,11 @@ def by_id(element_id: str) -> str:
     return f'//*[@id="{element_id}"]'
 
 
+def beside(field_id: str, text: str) -> tuple[Told, ...]:
+    """The refusal a page says beside one input: in the element `<field_id>-error`."""
+    return (Told(by_id(f"{field_id}-error"), text, by_id(field_id)),)
+
+
 def text_of(tree: Any, xpath: str) -> str:
     (element,) = tree.xpath(xpath)
     return " ".join(element.text_content().split())
@@ -371,12 +376,8 @@ def _reject_refused(bench: Bench) -> Sent:
         f"/batches/{batch}/review",
         f"/batches/{batch}/reject",
         {"reason": "  ", "confirmed": "yes", "from": "review"},
-        told=(
-            Told(
-                by_id("reject-reason-error"),
-                "Reason: '' is required to reject a batch; the batch was not rejected.",
-                by_id("reject-reason"),
-            ),
+        told=beside(
+            "reject-reason", "Reason: '' is required to reject a batch; the batch was not rejected."
         ),
         kept={"reject-reason": ""},
     )
@@ -417,13 +418,7 @@ def _sign_refused(bench: Bench) -> Sent:
         f"/batches/{batch}/release",
         f"/batches/{batch}/sign",
         {"meaning": "released", "password": WRONG_PASSWORD},
-        told=(
-            Told(
-                by_id("sign-password-error"),
-                "The password is not right; nothing was signed.",
-                by_id("sign-password"),
-            ),
-        ),
+        told=beside("sign-password", "The password is not right; nothing was signed."),
         kept={"meaning": "released", "sign-password": ""},
         secret=WRONG_PASSWORD,
     )
@@ -533,7 +528,7 @@ def _register_refused(bench: Bench) -> Sent:
         "/printers/register",
         "/printers/register",
         form,
-        told=(Told(by_id("p-name-error"), "Name 'bad name!'", by_id("p-name")),),
+        told=beside("p-name", "Name 'bad name!'"),
         kept={
             "p-name": "bad name!",
             "p-serial": "SN-WALK-BAD",
@@ -559,7 +554,7 @@ def _status_refused(bench: Bench) -> Sent:
         page,
         f"{page}/status",
         {"status": "out_of_service", "reason": ""},
-        told=(Told(by_id("s-reason-error"), "Reason", by_id("s-reason")),),
+        told=beside("s-reason", "Reason"),
         kept={"s-status": "out_of_service", "s-reason": ""},
     )
 
@@ -578,13 +573,7 @@ def _calibrate_refused(bench: Bench) -> Sent:
         page,
         f"{page}/calibrate",
         form,
-        told=(
-            Told(
-                by_id("c-e-steps-error"),
-                "E-steps (mm) 'about 100' is not a number.",
-                by_id("c-e-steps"),
-            ),
-        ),
+        told=beside("c-e-steps", "E-steps (mm) 'about 100' is not a number."),
         kept={"c-e-steps": "about 100", "c-bed": "0.04", "c-notes": "x"},
     )
 
@@ -622,12 +611,8 @@ def _add_user_refused(bench: Bench) -> Sent:
         "/users",
         "/users",
         form,
-        told=(
-            Told(
-                by_id("f-username-error"),
-                "Username 'walk new' is not 1-64 letters, digits, '.', '-' or '_'.",
-                by_id("f-username"),
-            ),
+        told=beside(
+            "f-username", "Username 'walk new' is not 1-64 letters, digits, '.', '-' or '_'."
         ),
         kept={"f-username": "walk new", "f-full-name": "Wanda Walker", "f-role": "technician"},
     )
@@ -677,13 +662,7 @@ def _add_client_refused(bench: Bench) -> Sent:
         "/clients",
         "/clients",
         form,
-        told=(
-            Told(
-                by_id("f-client-id-error"),
-                "Client id 'walk epma!' is not 1-48 letters, digits or '-'.",
-                by_id("f-client-id"),
-            ),
-        ),
+        told=beside("f-client-id", "Client id 'walk epma!' is not 1-48 letters, digits or '-'."),
         kept={"f-client-id": "walk epma!", "f-client-name": "Walk ePMA"},
     )
 
@@ -741,11 +720,7 @@ def _pharmacy_refused(bench: Bench) -> Sent:
         "/pharmacy",
         "/pharmacy",
         {"name": "", "address": "2 Low Street"},
-        told=(
-            Told(
-                by_id("f-pharmacy-name-error"), "Pharmacy name is empty.", by_id("f-pharmacy-name")
-            ),
-        ),
+        told=beside("f-pharmacy-name", "Pharmacy name is empty."),
         kept={"f-pharmacy-name": "", "f-pharmacy-address": "2 Low Street"},
     )
 
@@ -760,7 +735,7 @@ def _site_refused(bench: Bench) -> Sent:
         "/sites",
         "/sites",
         {"code": "Ward Walk", "name": "Ward Walk clinic"},
-        told=(Told(by_id("site-code-error"), "nothing was changed.", by_id("site-code")),),
+        told=beside("site-code", "nothing was changed."),
         kept={"site-code": "Ward Walk", "site-name": "Ward Walk clinic"},
     )
 
@@ -777,7 +752,7 @@ def _move_user_refused(bench: Bench) -> Sent:
         "/sites",
         "/sites/users",
         form,
-        told=(Told(by_id("user-site-error"), "nothing was changed.", by_id("user-site")),),
+        told=beside("user-site", "nothing was changed."),
         kept={"user-username": "walk-mover", "user-site": "", "user-reason": "works on ward C"},
     )
 
@@ -794,7 +769,7 @@ def _move_printer_refused(bench: Bench) -> Sent:
         "/sites",
         "/sites/printers",
         form,
-        told=(Told(by_id("printer-site-error"), "nothing was changed.", by_id("printer-site")),),
+        told=beside("printer-site", "nothing was changed."),
         kept={"printer-name": "fdm-mover", "printer-reason": "moved to ward C"},
     )
 
@@ -811,13 +786,7 @@ def _control_role_refused(bench: Bench) -> Sent:
         "/sites",
         "/sites/control",
         form,
-        told=(
-            Told(
-                by_id("control-held-error"),
-                "Held: '' is not grant or revoke; nothing was changed.",
-                by_id("control-held"),
-            ),
-        ),
+        told=beside("control-held", "Held: '' is not grant or revoke; nothing was changed."),
         kept={"control-username": "tech", "control-reason": "covering"},
     )
 
@@ -833,13 +802,7 @@ def _stock_refused(bench: Bench) -> Sent:
         f"/lots/{LOT}",
         f"/lots/{LOT}/stock",
         {"grams": "lots", "reason": "delivery note 4712"},
-        told=(
-            Told(
-                by_id("grams-error"),
-                "'lots' is not a quantity in g; nothing was booked.",
-                by_id("grams"),
-            ),
-        ),
+        told=beside("grams", "'lots' is not a quantity in g; nothing was booked."),
         kept={"grams": "lots", "reason": "delivery note 4712"},
     )
 
@@ -920,13 +883,7 @@ def _propose_refused(bench: Bench) -> Sent:
         page,
         page,
         {"content": content, "field:loading_percent_w_w": "23", "reason": ""},
-        told=(
-            Told(
-                by_id("mf-reason-error"),
-                "Give the reason for the change; nothing was proposed.",
-                by_id("mf-reason"),
-            ),
-        ),
+        told=beside("mf-reason", "Give the reason for the change; nothing was proposed."),
         kept={"mf-loading-percent-w-w": "23", "mf-reason": ""},
     )
 
@@ -944,13 +901,7 @@ def _approve_version_refused(bench: Bench) -> Sent:
         page,
         f"{page}/approve",
         {"reason": "", "password": PASSWORD},
-        told=(
-            Told(
-                by_id("approve-reason-error"),
-                "Give the reason for approving; nothing was approved.",
-                by_id("approve-reason"),
-            ),
-        ),
+        told=beside("approve-reason", "Give the reason for approving; nothing was approved."),
         kept={"approve-reason": "", "approve-password": ""},
         secret=PASSWORD,
     )
@@ -968,7 +919,7 @@ def _reject_version_refused(bench: Bench) -> Sent:
         page,
         f"{page}/reject",
         {"reason": ""},
-        told=(Told(by_id("reject-reason-error"), "nothing was rejected.", by_id("reject-reason")),),
+        told=beside("reject-reason", "nothing was rejected."),
         kept={"reject-reason": ""},
     )
 
