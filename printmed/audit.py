@@ -23,15 +23,17 @@ from sqlalchemy.orm import Session
 
 from printmed import checkpoints, keys
 from printmed.errors import InputError
-from printmed.store.engine import after_write_turn
+from printmed.store.engine import after_write_turn, keep_for_transaction, kept_for_transaction
 from printmed.store.models import AuditEntry
 
 GENESIS_HASH = "0" * 64
 ENTRY_PURPOSE = "audit-entry"
 PENDING_CHECKPOINTS = "printmed.pending_checkpoints"  # Session.info key
-CHAIN_LOCKED = "printmed.chain_locked"  # Session.info key: the transaction holding the lock
-CHAIN_HEAD = "printmed.chain_head"  # Session.info key: (transaction, head) while it is held
-CHAIN_FIRST = "printmed.chain_first"  # Session.info key: (transaction, the first entry's hash)
+# kept for the transaction (`store.engine.keep_for_transaction`): the lock held, the head it
+# appended last, the first entry's hash
+CHAIN_LOCKED = "printmed.chain_locked"
+CHAIN_HEAD = "printmed.chain_head"
+CHAIN_FIRST = "printmed.chain_first"
 CHAIN_ENTITY = "chain"  # entries about the chain itself; each one is checkpointed
 CHAIN_LOCK_KEY = 7_310_002
 HASHED_COLUMNS = (
@@ -84,11 +86,10 @@ def lock_chain(session: Session) -> None:
     rows (batch numbers) takes it first as well."""
     if session.get_bind().dialect.name != "postgresql":
         return
-    transaction = session.get_transaction()
-    if transaction is not None and session.info.get(CHAIN_LOCKED) is transaction:
+    if kept_for_transaction(session, CHAIN_LOCKED):
         return  # held already: taken once per transaction, not once per caller (a round trip)
     session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK_KEY})
-    session.info[CHAIN_LOCKED] = session.get_transaction()
+    keep_for_transaction(session, CHAIN_LOCKED, True)
 
 
 def required_reason(reason: str) -> str:
@@ -147,10 +148,8 @@ def append(
     lock BEGIN IMMEDIATE took) so that two writers never chain onto the same head.
     """
     lock_chain(session)
-    transaction = session.get_transaction()
-    known = session.info.get(CHAIN_HEAD)
     # the head this transaction appended last (the lock is held until it ends), else the table's
-    head = known[1] if known is not None and known[0] is transaction else _read_head(session)
+    head: _Head | None = kept_for_transaction(session, CHAIN_HEAD) or _read_head(session)
     entry = AuditEntry(
         seq=(head.seq + 1) if head else 1,
         at=utc_now(),
@@ -171,9 +170,8 @@ def append(
     entry.service_signature = service_key.sign(ENTRY_PURPOSE, entry.entry_hash)
     session.add(entry)
     session.flush()
-    session.info[CHAIN_HEAD] = (
-        transaction,
-        _Head(entry.seq, entry.entry_hash, entry.service_signature),
+    keep_for_transaction(
+        session, CHAIN_HEAD, _Head(entry.seq, entry.entry_hash, entry.service_signature)
     )
     if (
         head is None
@@ -198,7 +196,7 @@ def _read_head(session: Session) -> _Head | None:
         return None
     first = min(rows, key=lambda row: row.seq)
     if first.seq == 1:
-        session.info[CHAIN_FIRST] = (session.get_transaction(), first.entry_hash)
+        keep_for_transaction(session, CHAIN_FIRST, first.entry_hash)
     head = max(rows, key=lambda row: row.seq)
     return _Head(head.seq, head.entry_hash, head.service_signature)
 
@@ -222,16 +220,14 @@ def _checkpoint_after_commit(
     """Sign a checkpoint of `entry` as the head, to be appended to the file once the transaction
     commits (never before: a rolled-back entry must leave no checkpoint behind). The product
     uses no savepoints; a rolled-back savepoint would leave a checkpoint of a lost entry."""
-    transaction = session.get_transaction()
-    known = session.info.get(CHAIN_FIRST)
-    if known is not None and known[0] is transaction:
-        first_hash = known[1]  # read once a transaction: a second checkpoint in it reads no more
-    else:
+    # read once a transaction (with the head, by `_read_head`): a second checkpoint reads no more
+    first_hash = kept_for_transaction(session, CHAIN_FIRST)
+    if first_hash is None:
         first = entry if entry.seq == 1 else session.get(AuditEntry, 1)
         if first is None:
             return
         first_hash = first.entry_hash
-        session.info[CHAIN_FIRST] = (transaction, first_hash)
+        keep_for_transaction(session, CHAIN_FIRST, first_hash)
     checkpoint = checkpoints.make_checkpoint(
         service_key, first_hash, entry.seq, entry.entry_hash, utc_now()
     )

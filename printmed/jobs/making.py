@@ -15,7 +15,6 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from dosing.errors import Marker
 from dosing.formulation import Formulation
 from dosing.prescription import Prescription
 from printmed import audit, catalog
@@ -27,7 +26,6 @@ from printmed.jobs import calibration, register
 from printmed.jobs.service import create_batch, record_gated_program
 from printmed.jobs.stored_gate import (
     GatedProgram,
-    StoredProgramDiffers,
     gate_text,
     store_program,
 )
@@ -130,11 +128,7 @@ def prepare_record(
     )
     printer = batch_printer(session, actor, printer, gated.profile.id)
     _, pins = _snapshot_of(gated)
-    program = program or gated_program(gated)
-    if program.profile_pin != pins["profile"]:
-        raise StoredProgramDiffers(
-            "master_pins.profile", Marker("(as gated)"), "is not the version the batch pins"
-        )
+    program = program or gated_program(gated)  # for these pins: `record_gated_program` checks
     store_program(session, program)
     return PreparedRecord(gated=gated, printer=printer, pins=pins, program=program)
 

@@ -26,6 +26,7 @@ from printmed import audit, catalog
 from printmed.errors import InputError
 from printmed.manufacture.gate import RELEASE_TOLERANCE, GateTarget, check_dose, tablet_name
 from printmed.manufacture.plate import mm3_per_e_for, temperatures_for
+from printmed.store.engine import keep_for_transaction, kept_for_transaction
 from printmed.store.models import StoredGcode
 
 # Figures that went through JSON are exact; anything looser than this is another value.
@@ -76,7 +77,7 @@ class GatedProgram:
 
 
 _MADE_HERE: weakref.WeakSet[GatedProgram] = weakref.WeakSet()
-KEPT_PROGRAMS = "printmed.kept_programs"  # Session.info key: SHA-256 → transaction it was kept in
+KEPT_PROGRAMS = "printmed.kept_programs"  # the SHA-256s kept in this transaction
 
 
 def gate_text(
@@ -128,9 +129,8 @@ def store_program(session: Session, program: GatedProgram) -> None:
     """Keep the program's text (once per SHA-256: a text already kept, or being kept by another
     transaction, is left as it is) and read it back: the stored bytes must be the ones gated.
     Once a transaction: kept and read back already in it, it is not kept again."""
-    transaction = session.get_transaction()
-    kept = session.info.setdefault(KEPT_PROGRAMS, {})
-    if kept.get(program.sha256) is transaction:
+    kept: set[str] = kept_for_transaction(session, KEPT_PROGRAMS) or set()
+    if program.sha256 in kept:
         return
     values = {
         "sha256": program.sha256,
@@ -146,7 +146,7 @@ def store_program(session: Session, program: GatedProgram) -> None:
         raise StoredProgramDiffers(
             "gcode_sha256", program.sha256, "is kept with another text than the one gated"
         )
-    kept[program.sha256] = transaction
+    keep_for_transaction(session, KEPT_PROGRAMS, kept | {program.sha256})
 
 
 def gate_program(

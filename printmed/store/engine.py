@@ -109,6 +109,21 @@ def after_write_turn(work: Callable[[], None]) -> None:
         waiting.append(work)
 
 
+def kept_for_transaction(session: Session, key: str) -> Any:
+    """What `keep_for_transaction` kept under `key` in `session`'s current transaction; None in
+    any other (a lock held, a row read, for as long as the transaction lasts and no longer)."""
+    transaction = session.get_transaction()
+    kept = session.info.get(key)
+    return (
+        kept[1] if transaction is not None and kept is not None and kept[0] is transaction else None
+    )
+
+
+def keep_for_transaction(session: Session, key: str, value: Any) -> None:
+    """Keep `value` under `key` for `session`'s current transaction (`kept_for_transaction`)."""
+    session.info[key] = (session.get_transaction(), value)
+
+
 @dataclass(frozen=True)
 class Store:
     """A migrated database: `engine`, and `session()` for one unit of work."""
